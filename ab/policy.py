@@ -1,0 +1,502 @@
+"""The promotion policy: from a campaign's numbers, its settings and the time, to a decision.
+
+:func:`evaluate` (or :func:`decide`, the keyword form the service calls) is one pure function:
+continue, promote variant X, or stop and keep the control, with the reason in words and every
+figure behind it. It is also how the results page gets its statistics, whatever the method.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+
+from . import bayes, sequential, stats
+
+__all__ = [
+    "METHODS",
+    "Arm",
+    "CampaignNumbers",
+    "Settings",
+    "ArmResult",
+    "Decision",
+    "evaluate",
+    "judge",
+    "decide",
+]
+
+#: ``sequential`` (default, alpha spending), ``msprt`` (always-valid mixture SPRT), ``fixed``
+#: (fixed horizon), ``bayesian`` (chance to beat control), ``bandit`` (Thompson sampling).
+METHODS = ("sequential", "msprt", "fixed", "bayesian", "bandit")
+#: Metrics whose per-visitor values are amounts (Welch, Normal posteriors), not 0/1 conversions.
+MEAN_METRICS = frozenset({"revenue"})
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One variant's figures: visitors and conversions, or for revenue per visitor the visitors
+    (``n``), ``value_sum`` and ``value_sum_squares``; its configured traffic weight."""
+
+    variant_id: int
+    visitors: int
+    conversions: int = 0
+    value_sum: float = 0.0
+    value_sum_squares: float = 0.0
+    weight: float = 1.0
+    is_control: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignNumbers:
+    """A campaign's arms (exactly one control) and when its test started."""
+
+    arms: tuple[Arm, ...]
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A campaign's A/B settings (SPEC §6).
+
+    Attributes
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    metric : str
+        ``"revenue"`` is judged as a mean per visitor; any other metric as a conversion rate.
+    alpha : float
+        Family-wise false-positive rate (after Holm's correction across variants).
+    min_visitors_per_variant, min_running_days : guardrails before any promotion.
+    min_lift : float
+        Minimum relative lift of the winner's point estimate (0.02 = +2%).
+    max_duration_days : float
+        After this the test stops and keeps the control if nothing was promoted.
+    max_visitors_per_variant : int
+        The planned maximum of the sequential design (its tuning parameter) and the horizon of
+        the fixed one; the test stops when every variant reaches it.
+    srm_threshold : float
+        A sample-ratio-mismatch p-value below this blocks promotion.
+    msprt_tau : float
+        Mixture standard deviation of the ``msprt`` method, relative to the pooled mean.
+    max_expected_loss : float
+        Bayesian guardrail: the winner's expected loss, relative to the control's mean.
+    """
+
+    method: str = "sequential"
+    metric: str = "completion"
+    alpha: float = 0.05
+    min_visitors_per_variant: int = 500
+    min_running_days: float = 7.0
+    min_lift: float = 0.0
+    max_duration_days: float = 60.0
+    max_visitors_per_variant: int = 20_000
+    srm_threshold: float = 0.001
+    msprt_tau: float = 0.1
+    max_expected_loss: float = 0.01
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        for name in ("alpha", "srm_threshold"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0.0 < value < 1.0):
+                raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+        for name in (
+            "min_visitors_per_variant",
+            "min_running_days",
+            "min_lift",
+            "max_duration_days",
+            "msprt_tau",
+            "max_expected_loss",
+        ):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (
+            isinstance(self.max_visitors_per_variant, int | float)
+            and self.max_visitors_per_variant > 0
+        ):
+            raise ValueError(
+                f"max_visitors_per_variant must be > 0, got {self.max_visitors_per_variant!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One variant's figures as the results API shows them (SPEC §4); every float is finite or
+    ``None``.
+
+    ``p_value`` is the method's p-value against the control after Holm's correction (the one
+    compared with alpha); ``raw_p_value`` before it. Both are ``None`` for the control, and so
+    are ``lift`` and ``chance_to_beat_control``.
+    """
+
+    variant_id: int
+    name: str | None
+    is_control: bool
+    weight: float
+    visitors: int
+    conversions: int
+    rate: float | None
+    ci: tuple[float | None, float | None]
+    lift: float | None = None
+    lift_ci: tuple[float | None, float | None] = (None, None)
+    p_value: float | None = None
+    raw_p_value: float | None = None
+    chance_to_beat_control: float | None = None
+    expected_loss: float | None = None
+
+    def as_dict(self) -> dict:
+        result = asdict(self)
+        result["ci"] = list(self.ci)
+        result["lift_ci"] = list(self.lift_ci)
+        return result
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do now, why, and the figures it rests on."""
+
+    action: str  # "continue" | "promote" | "stop"
+    winner_variant_id: int | None
+    winner_index: int | None
+    reason: str
+    method: str
+    metric: str
+    alpha: float
+    arms: tuple[ArmResult, ...]
+    srm_p_value: float | None
+    srm_ok: bool
+    running_days: float
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the per-variant names of SPEC §4 under ``variants``."""
+        result = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "arms"}
+        result["variants"] = [arm.as_dict() for arm in self.arms]
+        result["srm"] = {"p_value": self.srm_p_value, "ok": self.srm_ok}
+        return result
+
+
+def evaluate(campaign: CampaignNumbers, settings: Settings, now: datetime) -> Decision:
+    """Decide on ``campaign`` at time ``now`` (timezone-aware or naive like ``started_at``).
+
+    Raises
+    ------
+    ValueError
+        On bad figures: fewer than two variants, not exactly one control, negative counts,
+        conversions above visitors, a variant without visitors (or, for revenue, under 2).
+    """
+    running_days = max((now - campaign.started_at).total_seconds() / 86_400.0, 0.0)
+    return judge(campaign.arms, settings, running_days)
+
+
+def decide(arms: Sequence[Arm], *, running_days: float, **settings) -> Decision:
+    """Keyword form of :func:`judge`: ``decide(arms, running_days=3.5, method="fixed", ...)``."""
+    return judge(arms, Settings(**settings), running_days)
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    index: int
+    difference: float
+    z: float
+    raw_p: float
+    method_p: float
+    lift: stats.IntervalResult
+    bayes: bayes.Comparison
+
+
+def judge(arms: Sequence[Arm], settings: Settings, running_days: float) -> Decision:
+    """The policy: statistics for every variant, then continue, promote, or stop.
+
+    Notes
+    -----
+    Each variant is compared with the control by the method's test; the p-values are corrected
+    with Holm's procedure, so the chance of promoting any variant that is no better than the
+    control stays at most alpha (for ``sequential`` and ``msprt`` under continuous monitoring).
+    A variant is promoted when it is significant *and ahead*, the best such variant by its
+    rate, and every guardrail holds: all variants have ``min_visitors_per_variant``, the test
+    has run ``min_running_days``, the SRM check passes and the lift is at least ``min_lift``.
+    ``fixed`` decides only at its horizon (``max_visitors_per_variant`` in every variant, or
+    ``max_duration_days``). ``bayesian`` and ``bandit`` promote on chance to beat control
+    >= 1 - alpha with an expected loss under ``max_expected_loss`` of the control's mean; they do
+    not control the false-positive rate under repeated looks. At ``max_duration_days``, or once
+    every variant has ``max_visitors_per_variant``, a test without a winner stops and keeps the
+    control. SRM is not checked for bandits, whose weights move by design.
+    """
+    if not (isinstance(running_days, int | float) and math.isfinite(running_days)):
+        raise ValueError(f"running_days must be a finite number, got {running_days!r}")
+    control_index = _validate(arms, settings)
+    is_mean = settings.metric in MEAN_METRICS
+    estimates = [_estimate(arm, is_mean, settings.alpha) for arm in arms]
+    control = arms[control_index]
+    comparisons = [
+        _compare(i, arm, control, estimates[i], estimates[control_index], is_mean, settings)
+        for i, arm in enumerate(arms)
+        if i != control_index
+    ]
+    adjusted = stats.holm([c.method_p for c in comparisons])
+    by_index = dict(zip((c.index for c in comparisons), adjusted, strict=True))
+    if settings.method == "bandit":
+        srm_p, srm_ok = None, True
+    else:
+        srm_p = stats.srm_test([a.visitors for a in arms], [float(a.weight) for a in arms])
+        srm_ok = srm_p >= settings.srm_threshold
+    results = tuple(
+        _arm_result(arm, estimates[i], next((c for c in comparisons if c.index == i), None),
+                    by_index.get(i))
+        for i, arm in enumerate(arms)
+    )  # fmt: skip
+    action, winner, reason = _choose(arms, comparisons, by_index, estimates, settings,
+                                     running_days, srm_p, srm_ok)  # fmt: skip
+    return Decision(
+        action=action,
+        winner_variant_id=None if winner is None else arms[winner].variant_id,
+        winner_index=winner,
+        reason=reason,
+        method=settings.method,
+        metric=settings.metric,
+        alpha=float(settings.alpha),
+        arms=results,
+        srm_p_value=_finite(srm_p),
+        srm_ok=bool(srm_ok),
+        running_days=float(running_days),
+    )
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    mean: float
+    variance_of_mean: float
+    ci: tuple[float, float]
+    moments: stats.Moments | None
+
+
+def _validate(arms: Sequence[Arm], settings: Settings) -> int:
+    if len(arms) < 2:
+        raise ValueError(f"arms: an A/B test needs at least 2 variants, got {len(arms)}")
+    controls = [i for i, arm in enumerate(arms) if arm.is_control]
+    if len(controls) != 1:
+        raise ValueError(f"arms: exactly one variant must be the control, got {len(controls)}")
+    seen = set()
+    for arm in arms:
+        name = f"variant {arm.variant_id}"
+        if arm.variant_id in seen:
+            raise ValueError(f"arms: variant id {arm.variant_id!r} appears twice")
+        seen.add(arm.variant_id)
+        stats.check_counts(arm.visitors, arm.conversions, name)
+        if arm.visitors == 0:
+            raise ValueError(f"{name}: has no visitors yet")
+        if not (math.isfinite(arm.weight) and arm.weight >= 0):
+            raise ValueError(f"{name}: weight must be finite and >= 0, got {arm.weight!r}")
+        if settings.metric in MEAN_METRICS:
+            stats.check_moments(_moments(arm), name)
+    if sum(arm.weight for arm in arms) <= 0:
+        raise ValueError("arms: at least one weight must be above 0")
+    return controls[0]
+
+
+def _moments(arm: Arm) -> stats.Moments:
+    return stats.Moments(arm.visitors, float(arm.value_sum), float(arm.value_sum_squares))
+
+
+def _estimate(arm: Arm, is_mean: bool, alpha: float) -> _Estimate:
+    if is_mean:
+        moments = _moments(arm)
+        return _Estimate(
+            moments.mean, moments.variance / moments.n, stats.mean_interval(moments, alpha), moments
+        )
+    rate = arm.conversions / arm.visitors
+    return _Estimate(
+        rate,
+        rate * (1 - rate) / arm.visitors,
+        stats.wilson_interval(arm.conversions, arm.visitors, alpha),
+        None,
+    )
+
+
+def _compare(index, arm, control, estimate, control_estimate, is_mean, settings) -> _Comparison:
+    difference = estimate.mean - control_estimate.mean
+    if is_mean:
+        test = stats.welch_ttest(estimate.moments, control_estimate.moments)
+        variance = estimate.variance_of_mean + control_estimate.variance_of_mean
+        z = test.statistic if test.statistic is not None else math.copysign(1e6, difference)
+        pooled_mean = (arm.value_sum + control.value_sum) / (arm.visitors + control.visitors)
+        comparison = bayes.normal_comparison(
+            estimate.mean,
+            estimate.variance_of_mean,
+            control_estimate.mean,
+            control_estimate.variance_of_mean,
+        )
+    else:
+        counts = (arm.conversions, arm.visitors, control.conversions, control.visitors)
+        z_test = stats.two_proportion_ztest(*counts)
+        test = stats.fisher_exact_test(*counts) if stats.needs_exact_test(*counts) else z_test
+        z = z_test.statistic
+        pooled_mean = (arm.conversions + control.conversions) / (arm.visitors + control.visitors)
+        variance = pooled_mean * (1 - pooled_mean) * (1 / arm.visitors + 1 / control.visitors)
+        comparison = bayes.beta_comparison(*counts)
+    if settings.method == "sequential":
+        t = sequential.information_fraction(
+            arm.visitors, control.visitors, settings.max_visitors_per_variant
+        )
+        method_p = max(sequential.spending_pvalue(z, t), test.p_value)
+    elif settings.method == "msprt":
+        tau = settings.msprt_tau * abs(pooled_mean)
+        method_p = max(sequential.msprt_pvalue(difference, variance, tau), test.p_value)
+    else:
+        method_p = test.p_value
+    lift = stats.relative_lift(
+        estimate.mean,
+        estimate.variance_of_mean,
+        control_estimate.mean,
+        control_estimate.variance_of_mean,
+        settings.alpha,
+    )
+    return _Comparison(index, difference, z, test.p_value, method_p, lift, comparison)
+
+
+def _arm_result(arm, estimate, comparison, adjusted_p) -> ArmResult:
+    common = dict(
+        variant_id=arm.variant_id,
+        name=arm.name,
+        is_control=arm.is_control,
+        weight=float(arm.weight),
+        visitors=int(arm.visitors),
+        conversions=int(arm.conversions),
+        rate=_finite(estimate.mean),
+        ci=(_finite(estimate.ci[0]), _finite(estimate.ci[1])),
+    )
+    if comparison is None:
+        return ArmResult(**common)
+    return ArmResult(
+        **common,
+        lift=_finite(comparison.lift.estimate),
+        lift_ci=(_finite(comparison.lift.lower), _finite(comparison.lift.upper)),
+        p_value=_finite(adjusted_p),
+        raw_p_value=_finite(comparison.method_p),
+        chance_to_beat_control=_finite(comparison.bayes.chance_to_beat_control),
+        expected_loss=_finite(comparison.bayes.expected_loss),
+    )
+
+
+def _choose(arms, comparisons, adjusted, estimates, settings, running_days, srm_p, srm_ok):
+    """(action, winner index or None, reason)."""
+    label = {c.index: _label(arms[c.index]) for c in comparisons}
+    fewest = min(arm.visitors for arm in arms)
+    out_of_time = running_days >= settings.max_duration_days
+    design_done = fewest >= settings.max_visitors_per_variant
+    at_horizon = out_of_time or design_done
+    control_mean = next(e.mean for a, e in zip(arms, estimates, strict=True) if a.is_control)
+
+    if settings.method in ("bayesian", "bandit"):
+        loss_cap = settings.max_expected_loss * abs(control_mean)
+        significant = [
+            c
+            for c in comparisons
+            if c.bayes.chance_to_beat_control >= 1 - settings.alpha
+            and c.bayes.expected_loss <= loss_cap
+        ]
+    else:
+        significant = [c for c in comparisons if adjusted[c.index] <= settings.alpha
+                       and c.difference > 0]  # fmt: skip
+    if settings.method == "fixed" and not at_horizon:
+        significant = []
+    leader = max(significant, key=lambda c: c.difference, default=None)
+
+    blocks = []
+    if not srm_ok:
+        blocks.append(
+            f"traffic does not match the weights (sample ratio mismatch, p = {srm_p:.2g} < "
+            f"{settings.srm_threshold:g}); promotion is blocked until that is fixed"
+        )
+    if leader is not None:
+        lift = leader.lift.estimate
+        if lift is not None and lift < settings.min_lift:
+            blocks.append(f"its lift {lift:+.1%} is below the minimum of {settings.min_lift:+.1%}")
+        if fewest < settings.min_visitors_per_variant:
+            more = settings.min_visitors_per_variant - fewest
+            blocks.append(
+                f"every variant needs {settings.min_visitors_per_variant:,} visitors "
+                f"({more:,} more)"
+            )
+        if running_days < settings.min_running_days:
+            blocks.append(
+                f"the test must run {settings.min_running_days:g} days ({running_days:.1f} so far)"
+            )
+        name = label[leader.index]
+        evidence = _evidence(leader, adjusted, settings)
+        if not blocks:
+            return "promote", leader.index, f"{name} beats control ({evidence})."
+        reason = f"{name} beats control ({evidence}) but " + "; ".join(blocks)
+    else:
+        reason = _progress(arms, comparisons, adjusted, label, settings, fewest)
+        if blocks:
+            reason += " Also, " + blocks[0] + "."
+    if at_horizon:
+        why = (
+            f"the maximum duration of {settings.max_duration_days:g} days"
+            if out_of_time
+            else f"the planned {settings.max_visitors_per_variant:,} visitors per variant"
+        )
+        return "stop", None, f"Stopped at {why} without a winner; keeping the control. {reason}"
+    if leader is not None:
+        reason += "."
+    return "continue", None, reason
+
+
+def _evidence(comparison, adjusted, settings) -> str:
+    lift = comparison.lift.estimate
+    lift_text = "" if lift is None else f"{lift:+.1%}, "
+    if settings.method in ("bayesian", "bandit"):
+        return f"{lift_text}chance to beat control {comparison.bayes.chance_to_beat_control:.1%}"
+    return f"{lift_text}p = {adjusted[comparison.index]:.2g} <= {settings.alpha:g}"
+
+
+def _progress(arms, comparisons, adjusted, label, settings, fewest) -> str:
+    """Why nothing is promoted yet, in words."""
+    ahead = [c for c in comparisons if c.difference > 0]
+    if not ahead:
+        return f"No variant is ahead of the control yet ({fewest:,} visitors in the smallest)."
+    best = max(ahead, key=lambda c: c.difference)
+    name = label[best.index]
+    lift = best.lift.estimate
+    lead = f"{name} leads" + ("" if lift is None else f" ({lift:+.1%})")
+    if settings.method in ("bayesian", "bandit"):
+        return (
+            f"{lead} with a {best.bayes.chance_to_beat_control:.1%} chance to beat control; "
+            f"promotion needs {1 - settings.alpha:.0%}."
+        )
+    if settings.method == "fixed":
+        return (
+            f"{lead}; the fixed-horizon test decides at {settings.max_visitors_per_variant:,} "
+            f"visitors per variant ({fewest:,} so far) or after "
+            f"{settings.max_duration_days:g} days."
+        )
+    p_text = f"p = {adjusted[best.index]:.2g} > {settings.alpha:g}"
+    if settings.method == "sequential":
+        level = settings.alpha / len(comparisons)
+        control = next(a for a in arms if a.is_control)
+        visitors = 2.0 / (1.0 / arms[best.index].visitors + 1.0 / control.visitors)
+        needed = sequential.visitors_to_cross(
+            best.z, visitors, settings.max_visitors_per_variant, level
+        )
+        if needed is not None and needed <= settings.max_visitors_per_variant:
+            more = max(math.ceil(needed - fewest), 1)
+            return f"{lead} but needs about {more:,} more visitors per variant ({p_text})."
+        return (
+            f"{lead} but at this effect is unlikely to be significant before the planned "
+            f"{settings.max_visitors_per_variant:,} visitors per variant ({p_text})."
+        )
+    return f"{lead} but is not significant yet ({p_text})."
+
+
+def _label(arm: Arm) -> str:
+    return f"Variant {arm.name}" if arm.name else f"Variant {arm.variant_id}"
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,83 @@
+"""Funnelcake configuration: defaults that work unset, overridden by FUNNELCAKE_* variables.
+
+Every setting of the ``Config`` class can be set from the environment by prefixing its name with
+``FUNNELCAKE_`` (``FUNNELCAKE_DATABASE_URL``, ``FUNNELCAKE_SECRET_KEY`` ...). The README lists them.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+INSTANCE_DIR = Path(os.environ.get("FUNNELCAKE_INSTANCE_DIR", Path.cwd() / "instance"))
+
+
+def _env(name: str, default):
+    """Read ``FUNNELCAKE_<name>`` and convert it to the type of ``default``."""
+    raw = os.environ.get(f"FUNNELCAKE_{name}")
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def _secret_key() -> str:
+    """A secret key kept in the instance folder so sessions survive restarts without any setting."""
+    path = INSTANCE_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+class Config:
+    #: SQLAlchemy URL; SQLite file in ./instance by default, PostgreSQL in production.
+    DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'funnelcake.db'}")
+    #: Signs admin sessions and CSRF tokens. Generated once and kept in ./instance when unset.
+    SECRET_KEY = os.environ.get("FUNNELCAKE_SECRET_KEY") or None
+    #: Redis for shared rate limits and caches across workers; in-process memory when unset.
+    REDIS_URL = _env("REDIS_URL", "")
+    #: Rate limits (flask-limiter syntax) per client IP on the public API.
+    RATELIMIT_PUBLIC = _env("RATELIMIT_PUBLIC", "600 per minute")
+    #: Spins are money: a tighter limit per IP, and per visitor id.
+    RATELIMIT_SPIN = _env("RATELIMIT_SPIN", "30 per minute")
+    RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", True)
+    #: Seconds a site's running-campaign configuration is cached in each worker (0 disables).
+    CONFIG_CACHE_TTL_S = _env("CONFIG_CACHE_TTL_S", 5.0)
+    #: A visitor counts as "new" until this many minutes after their first decide.
+    NEW_VISITOR_WINDOW_MIN = _env("NEW_VISITOR_WINDOW_MIN", 30)
+    #: Seconds between evaluation rounds run by the server (0 = off; see `funnelcake evaluate`).
+    EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 0)
+    #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
+    DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
+    #: Send the session cookie over HTTPS only (turn off for plain-HTTP local use).
+    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", False)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    #: Hours an admin stays logged in without logging in again.
+    ADMIN_SESSION_HOURS = _env("ADMIN_SESSION_HOURS", 12)
+    #: Failed logins in a row that lock an admin account, and for how many minutes.
+    ADMIN_MAX_FAILED_LOGINS = _env("ADMIN_MAX_FAILED_LOGINS", 5)
+    ADMIN_LOCKOUT_MINUTES = _env("ADMIN_LOCKOUT_MINUTES", 15)
+    #: Login attempts per client IP (flask-limiter syntax), on top of the account lockout.
+    RATELIMIT_LOGIN = _env("RATELIMIT_LOGIN", "10 per minute")
+    #: CSRF tokens last as long as the session (a long edit must not lose the form).
+    WTF_CSRF_TIME_LIMIT = None
+    #: Largest request body accepted (the events batch limit of the spec).
+    MAX_CONTENT_LENGTH = 500 * 1024
+    JSON_SORT_KEYS = False
+
+    @classmethod
+    def as_dict(cls) -> dict:
+        values = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        if not values["SECRET_KEY"]:
+            values["SECRET_KEY"] = _secret_key()
+        return values

@@ -1,0 +1,67 @@
+"""The simulations with fixed seeds: A/A false positives, power, SRM detection.
+
+Fewer repetitions than docs/statistics.md (which has the 2,000-repetition figures); bounds allow
+three Monte-Carlo standard errors.
+"""
+
+import math
+
+import pytest
+
+from ab.simulate import main, simulate_promotions, srm_detection
+
+REPS = 2000
+
+
+def se(p, reps=REPS):
+    return math.sqrt(p * (1 - p) / reps)
+
+
+@pytest.mark.parametrize("variants", [2, 4])
+@pytest.mark.parametrize("max_visitors", [10_000, 20_000])
+def test_a_a_sequential_promotes_at_most_alpha_and_naive_inflates(variants, max_visitors):
+    results = simulate_promotions(
+        [0.10] * variants, reps=REPS, max_visitors_per_variant=max_visitors, rng=variants
+    )
+    assert results["sequential"].promoted <= 0.05 + 3 * se(0.05)
+    assert results["msprt"].promoted <= 0.05 + 3 * se(0.05)
+    assert results["naive"].promoted > 0.12  # the inflation of peeking at a fixed-horizon test
+    assert results["naive-any"].promoted > 0.30
+
+
+def test_power_for_10_to_11_percent_within_20000_per_variant():
+    results = simulate_promotions(
+        [0.10, 0.11], reps=1000, max_visitors_per_variant=20_000, rng=11, rules=("sequential",)
+    )
+    assert results["sequential"].correct >= 0.85 + 0.0  # observed ~0.94 with se 0.008
+
+
+def test_power_for_10_to_12_percent():
+    results = simulate_promotions([0.10, 0.12], reps=1000, max_visitors_per_variant=20_000, rng=12)
+    assert results["sequential"].correct > 0.98
+    assert 3000 < results["sequential"].median_visitors_per_variant < 9000
+
+
+def test_srm_of_45_55_is_caught_by_2000_visitors_and_rarely_false():
+    detected = srm_detection(0.45, totals=(2000, 5000), rng=1)
+    healthy = srm_detection(0.5, totals=(2000, 5000), rng=2)
+    assert detected[2000] > 0.8 and detected[5000] > 0.99
+    assert max(healthy.values()) <= 0.001 + 3 * se(0.001)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["aa", "--variants", "2", "--reps", "200", "--seed", "1"],
+        ["power", "--lift", "0.2", "--reps", "200", "--json"],
+        ["srm", "--reps", "200"],
+    ],
+)
+def test_command_line_runs(argv, capsys):
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def test_rates_are_validated():
+    with pytest.raises(ValueError, match="rates"):
+        simulate_promotions([0.1])

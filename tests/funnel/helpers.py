@@ -1,0 +1,84 @@
+"""Driving the funnel the way production does: events and identify over HTTP, orders as rows."""
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from tests.api.helpers import decide, event, post_public, send_events
+from widget_server.extensions import db
+from widget_server.models import Order, StageChange, Visitor
+from widget_server.services import funnel
+from widget_server.services.demo import loyalty_questionnaire
+
+_order_numbers = iter(range(1, 10**9))
+
+
+def loyalty_campaign(make_campaign, site, **fields):
+    """The demo's loyalty questionnaire as a running campaign with one variant."""
+    return make_campaign(
+        site,
+        variants=[
+            {"name": "A", "is_control": True, "content": loyalty_questionnaire("Three questions")}
+        ],
+        **fields,
+    )
+
+
+def answer_survey(client, site, campaign, visitor_key, answers: dict, complete=True):
+    """Answer steps (``{step_id: value}``) of a campaign through the events API."""
+    variant_id = campaign["variants"][0]["id"]
+    events = [
+        event("answer", visitor_key, campaign["id"], variant_id, step_id=step, value=value)
+        for step, value in answers.items()
+    ]
+    if complete:
+        events.append(event("complete", visitor_key, campaign["id"], variant_id))
+    response = send_events(client, site, events)
+    assert response.status_code == 202, response.json
+    return response
+
+
+def visitor(site, visitor_key) -> Visitor:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(Visitor).where(Visitor.site_id == site["id"], Visitor.visitor_key == visitor_key)
+    )
+
+
+def place_order(site, visitor_key=None, total="10.00", customer_id=None, when=None):
+    """Store an order row the way the orders webhook does, then tell the funnel."""
+    buyer = visitor(site, visitor_key) if visitor_key else None
+    order = Order(
+        site_id=site["id"],
+        order_ref=f"order-{next(_order_numbers)}",
+        customer_id=customer_id,
+        visitor_id=buyer.id if buyer else None,
+        total=Decimal(total),
+        currency="EUR",
+        **({"ordered_at": when} if when else {}),
+    )
+    db.session.add(order)
+    db.session.flush()
+    if buyer is not None:
+        funnel.on_order(buyer)
+    db.session.commit()
+    return order
+
+
+def history(site, visitor_key) -> list[tuple]:
+    found = visitor(site, visitor_key)
+    return [
+        (c.from_stage, c.to_stage, c.cause)
+        for c in db.session.scalars(
+            select(StageChange)
+            .where(StageChange.visitor_id == found.id)
+            .order_by(StageChange.changed_at, StageChange.id)
+        )
+    ]
+
+
+def identify(client, site, body, **kwargs):
+    return post_public(client, site, "identify", body, **kwargs)
+
+
+__all__ = ["decide", "event", "send_events"]

@@ -1,0 +1,47 @@
+"""Fixtures for the promotion tests: a two-variant campaign with the guardrails opened up."""
+
+import pytest
+
+from tests.conftest import survey_content
+
+#: Guardrails low enough for a test to reach a decision with a few thousand visitors.
+QUICK_AB = {
+    "metric": "completion",
+    "method": "sequential",
+    "min_running_days": 0,
+    "min_visitors_per_variant": 200,
+    "max_duration_days": 30,
+    # A small planned maximum, so the spending boundary lets a real 10% -> 15% lift through early.
+    "max_visitors_per_variant": 2000,
+}
+
+
+@pytest.fixture
+def ab_test(make_site, make_campaign):
+    """Make a running A/B campaign (A control, B) with ``QUICK_AB`` settings plus overrides."""
+
+    def make(n_variants=2, **ab):
+        site = make_site()
+        variants = [
+            {"name": name, "is_control": name == "A", "content": survey_content()}
+            for name in "ABCD"[:n_variants]
+        ]
+        campaign = make_campaign(site, variants=variants, ab={**QUICK_AB, **ab})
+        ids = [v["id"] for v in campaign["variants"]]
+        return site, campaign, ids
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _unpromote_before_cleanup(app):
+    """campaigns.promoted_variant_id points at variants, which the shared cleanup deletes first."""
+    yield
+    from sqlalchemy import update
+
+    from widget_server.extensions import db
+    from widget_server.models import Campaign
+
+    db.session.rollback()
+    db.session.execute(update(Campaign).values(promoted_variant_id=None))
+    db.session.commit()

@@ -1,0 +1,131 @@
+"""Concurrent spins against a running HTTP server: no code twice, one result per visitor.
+
+The app is served by werkzeug's threaded server on the test's database (PostgreSQL and SQLite),
+and the requests come from as many OS threads released at once by a barrier.
+"""
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from sqlalchemy import func, insert, select
+from werkzeug.serving import make_server
+
+from tests.rewards.conftest import pool_slice, slice_
+from widget_server.extensions import db
+from widget_server.models import Assignment, CouponCode, Spin, Visitor
+from widget_server.models.types import utcnow
+
+
+@pytest.fixture
+def served(app):
+    """The test's app over HTTP on 127.0.0.1 (threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def assign(campaign: dict, visitor_keys: list[str]) -> None:
+    """What decide leaves behind for these visitors: a visitor row and a sticky assignment."""
+    now = utcnow()
+    site_id, variant_id = campaign["site_id"], campaign["variants"][0]["id"]
+    db.session.execute(
+        insert(Visitor),
+        [
+            {
+                "site_id": site_id,
+                "visitor_key": key,
+                "attributes": {},
+                "scores": {},
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for key in visitor_keys
+        ],
+    )
+    ids = db.session.scalars(select(Visitor.id).where(Visitor.visitor_key.in_(visitor_keys)))
+    db.session.execute(
+        insert(Assignment),
+        [{"campaign_id": campaign["id"], "visitor_id": i, "variant_id": variant_id} for i in ids],
+    )
+    db.session.commit()
+
+
+def spin_all(base_url: str, site: dict, campaign_id: int, visitor_keys: list[str]) -> list:
+    """POST one spin per key, all threads released together; ``(status, body)`` per request."""
+    barrier = threading.Barrier(len(visitor_keys))
+    results: list = [None] * len(visitor_keys)
+    url = f"{base_url}/api/v1/sites/{site['site_key']}/spin"
+
+    def run(index: int, key: str) -> None:
+        body = json.dumps({"visitor_id": key, "campaign_id": campaign_id}).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "text/plain", "Origin": site["origin"]}
+        )
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                results[index] = (response.status, json.loads(response.read()))
+        except urllib.error.HTTPError as err:
+            results[index] = (err.code, json.loads(err.read()))
+
+    threads = [threading.Thread(target=run, args=(i, k)) for i, k in enumerate(visitor_keys)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def fifty_code_wheel(make_site, make_pool, make_wheel):
+    site = make_site()
+    site["origin"] = "https://shop.example"
+    pool = make_pool(site, generate=50, prefix="RACE-")
+    wheel = make_wheel(site, [pool_slice("20% off", 1, pool["id"]), slice_("No prize", 0)])
+    return site, wheel
+
+
+def test_200_concurrent_spins_share_50_codes_and_150_fallbacks(served, fifty_code_wheel):
+    site, wheel = fifty_code_wheel
+    keys = [f"racer-{i:04d}" for i in range(200)]
+    assign(wheel, keys)
+
+    results = spin_all(served, site, wheel["id"], keys)
+
+    assert [status for status, _ in results] == [200] * 200, results
+    codes = [body["code"] for _, body in results if body["code"] is not None]
+    assert len(codes) == 50
+    assert len(set(codes)) == 50
+    fallbacks = [body for _, body in results if body["code"] is None]
+    assert len(fallbacks) == 150
+    assert {(b["slice_index"], b["label"]) for b in fallbacks} == {(1, "No prize")}
+    assigned = db.session.execute(
+        select(CouponCode.code, CouponCode.visitor_id).where(CouponCode.status == "assigned")
+    ).all()
+    assert sorted(code for code, _ in assigned) == sorted(codes)
+    assert len({visitor for _, visitor in assigned}) == 50
+    assert db.session.scalar(select(func.count()).select_from(Spin)) == 200
+    stored = db.session.scalars(select(Spin.code).where(Spin.code.is_not(None))).all()
+    assert sorted(stored) == sorted(codes)
+
+
+def test_20_concurrent_spins_by_one_visitor_give_one_result(served, fifty_code_wheel):
+    site, wheel = fifty_code_wheel
+    assign(wheel, ["lonely-visitor"])
+
+    results = spin_all(served, site, wheel["id"], ["lonely-visitor"] * 20)
+
+    assert [status for status, _ in results] == [200] * 20, results
+    outcomes = {(body["slice_index"], body["code"]) for _, body in results}
+    assert len(outcomes) == 1
+    assert next(iter(outcomes))[1] is not None
+    assert sum(1 for _, body in results if not body["repeated"]) == 1
+    assert db.session.scalar(select(func.count()).select_from(Spin)) == 1
+    taken = select(func.count()).where(CouponCode.status != "available")
+    assert db.session.scalar(taken) == 1

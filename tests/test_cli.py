@@ -1,0 +1,48 @@
+"""The funnelcake command: demo setup is idempotent, tokens work against the admin API."""
+
+from sqlalchemy import func, select
+
+from widget_server.extensions import db
+from widget_server.models import Campaign, Site
+
+
+def test_create_token_prints_a_working_token(app, runner, client):
+    result = runner.invoke(args=["create-token", "--name", "ci"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    response = client.get("/api/v1/admin/sites", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+
+def test_demo_sets_up_once_and_reuses_everything(app, runner, client):
+    first = runner.invoke(args=["demo", "--no-serve"])
+    assert first.exit_code == 0, first.output
+    assert "Demo store:  http://127.0.0.1:5000/demo/" in first.output
+    token_lines = [line for line in first.output.splitlines() if line.startswith("Admin token: ")]
+    assert len(token_lines) == 1
+    second = runner.invoke(args=["demo", "--no-serve"])
+    assert second.exit_code == 0, second.output
+    assert token_lines[0] in second.output.splitlines()
+    assert db.session.scalar(select(func.count()).select_from(Site)) == 1
+    survey = db.session.scalar(select(Campaign).where(Campaign.kind == "survey"))
+    assert survey.status == "running"
+    assert [s["id"] for s in survey.variants[0].content["steps"]] == [
+        "emotional",
+        "intentional",
+        "action",
+    ]
+    token = token_lines[0].removeprefix("Admin token: ")
+    response = client.get("/api/v1/admin/sites", headers={"Authorization": f"Bearer {token}"})
+    assert response.json["sites"][0]["allowed_origins"] == [
+        "http://127.0.0.1:5000",
+        "http://localhost:5000",
+    ]
+
+
+def test_demo_store_pages_carry_the_snippet(app, runner, client):
+    runner.invoke(args=["demo", "--no-serve"])
+    page = client.get("/demo/")
+    assert page.status_code == 200
+    assert b'src="/static/widget.js"' in page.data
+    assert b'data-site="pk_demo_store"' in page.data
+    assert client.get("/demo/nowhere").status_code == 404

@@ -1,0 +1,116 @@
+"""Funnelcake's Flask application."""
+
+from pathlib import Path
+
+from flask import Flask, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import INSTANCE_DIR, Config
+
+from .errors import register_error_handlers
+from .extensions import csrf, db, limiter, migrate, normalise_database_url
+
+#: Top of the source tree: ``static/`` (the snippet) and ``migrations/`` live beside the package.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints and CLI; touches no database."""
+    app = Flask(
+        __name__,
+        static_folder=str(PROJECT_ROOT / "static"),
+        static_url_path="/static",
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.from_mapping(Config.as_dict())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["DATABASE_URL"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", _engine_options(app.config))
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"] or "memory://"
+    app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    app.config["RATELIMIT_SWALLOW_ERRORS"] = True
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    limiter.init_app(app)
+    csrf.init_app(app)
+    register_error_handlers(app)
+
+    from . import models  # noqa: F401  (registers the tables with the metadata)
+    from .admin import bp as admin_bp
+    from .api.admin import bp as admin_api_bp
+    from .api.openapi import bp as openapi_bp
+    from .api.orders import bp as orders_bp
+    from .api.public import bp as public_bp
+    from .demo import bp as demo_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_api_bp)
+    app.register_blueprint(demo_bp)
+    app.register_blueprint(openapi_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(admin_bp)
+    # The APIs authenticate with site keys, signatures and bearer tokens, never with cookies.
+    csrf.exempt(public_bp)
+    csrf.exempt(admin_api_bp)
+    csrf.exempt(orders_bp)
+    _register_commands(app)
+    if app.config["EVALUATE_INTERVAL_S"] and not app.config.get("TESTING"):
+        from .services.evaluation import start_background_evaluator
+
+        start_background_evaluator(app)
+
+    @app.get("/healthz")
+    def healthz():
+        """Answer while the process is up."""
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        """Answer 200 when the database is reachable, 503 otherwise."""
+        from .services.health import database_ready
+
+        if database_ready():
+            return jsonify(status="ready")
+        return jsonify(status="unavailable"), 503
+
+    @app.after_request
+    def static_cache_headers(response):
+        from flask import request
+
+        if request.path == "/static/widget.js":
+            response.headers["Cache-Control"] = "public, max-age=300"
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    return app
+
+
+def _register_commands(app: Flask) -> None:
+    """Put the ``funnelcake`` commands on ``app.cli`` too, for ``flask`` and the test runner."""
+    from .cli import cli
+
+    for command in cli.commands.values():
+        app.cli.add_command(command)
+
+
+def _engine_options(config) -> dict:
+    """Fail fast when the database is down: answer 503 within ~2 s instead of hanging."""
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    timeout = config["DB_CONNECT_TIMEOUT_S"]
+    if url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 5,
+            "max_overflow": 10,
+            "pool_timeout": timeout,
+            "connect_args": {
+                "connect_timeout": timeout,
+                "options": f"-c statement_timeout={int(timeout * 1000) * 5}",
+            },
+        }
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15}}
+    return {}

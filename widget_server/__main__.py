@@ -1,0 +1,5 @@
+"""``python -m widget_server`` is the ``funnelcake`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The store owner's admin page under ``/admin``: server-rendered, cookie session, CSRF on forms.
+
+Every view needs a logged-in admin (``funnelcake create-admin``) except the login form itself.
+Responses carry a strict Content-Security-Policy: scripts and styles only from ``/static``, no
+framing except the variant preview, which the editor frames from the same origin.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, current_app, g, redirect, request, session, url_for
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templates")
+
+#: Views a visitor may reach without logging in.
+PUBLIC_ENDPOINTS = {"admin.login"}
+#: Views that the admin page itself frames (the live preview of a variant).
+FRAMEABLE_ENDPOINTS = {"admin.preview_frame", "admin.preview_frame_unsaved"}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors {ancestors}"
+)
+
+
+@bp.before_request
+def require_login():
+    """Send anyone without a live admin session to the login form, then back."""
+    from ..services.admin_users import get_user
+
+    g.admin_user = None
+    user_id = session.get("admin_user_id")
+    logged_in_at = session.get("admin_login_at")
+    if user_id and logged_in_at:
+        age = datetime.now(UTC) - datetime.fromtimestamp(logged_in_at, UTC)
+        if age < timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"]):
+            g.admin_user = get_user(user_id)
+    if g.admin_user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        session.pop("admin_user_id", None)
+        target = request.full_path if request.method == "GET" else None
+        return redirect(url_for("admin.login", next=target))
+    return None
+
+
+@bp.after_request
+def security_headers(response):
+    """Strict CSP, no sniffing, no referrer leaks, and no caching of private pages."""
+    frameable = request.endpoint in FRAMEABLE_ENDPOINTS
+    response.headers["Content-Security-Policy"] = CSP.format(
+        ancestors="'self'" if frameable else "'none'"
+    )
+    response.headers["X-Frame-Options"] = "SAMEORIGIN" if frameable else "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_template_global()
+def dig(state, path: str, default=""):
+    """The value at a dotted path of a form state (``content.steps.0.question``)."""
+    node = state
+    for part in path.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return default
+    return node
+
+
+from . import auth, campaigns, funnel, responses, results  # noqa: E402, F401  (register views)

@@ -1,0 +1,71 @@
+"""Log in and out of the admin page."""
+
+import time
+
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+
+from ..extensions import limiter
+from ..services import admin_users
+from . import bp
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of the admin page itself: never an open redirect to another host."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target.rstrip("?")
+    return url_for("admin.index")
+
+
+def _clear_session() -> None:
+    """Empty the session, and forget the CSRF token this request cached from it."""
+    session.clear()
+    g.pop("csrf_token", None)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
+def login():
+    """Show the login form; check the user name and password (5 failures lock 15 minutes)."""
+    next_url = request.values.get("next")
+    if g.admin_user is not None and request.method == "GET":
+        return redirect(_safe_next(next_url))
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        result = admin_users.authenticate(username, request.form.get("password", ""))
+        if result.user is not None:
+            _clear_session()  # a fresh session: nothing from before the login carries over
+            session["admin_user_id"] = result.user.id
+            session["admin_login_at"] = int(time.time())
+            return redirect(_safe_next(next_url))
+        status = 401
+        if result.locked_until is not None:
+            minutes = max(1, round((result.locked_until.timestamp() - time.time()) / 60))
+            error = (
+                f"Too many failed logins: this account is locked for {minutes} more minute"
+                f"{'s' if minutes != 1 else ''}."
+            )
+            status = 429
+        else:
+            error = "The user name or password is wrong."
+    return render_template("admin/login.html", error=error, next=next_url), status
+
+
+@bp.post("/logout")
+def logout():
+    """End the admin session."""
+    _clear_session()
+    flash("You are logged out.", "info")
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+def index():
+    """The start page: the sites, or the only site's campaigns."""
+    from ..services import catalog
+
+    sites = catalog.list_sites()
+    if len(sites) == 1:
+        return redirect(url_for("admin.campaign_list", site_id=sites[0].id))
+    return redirect(url_for("admin.site_list"))

@@ -1,0 +1,92 @@
+"""The site's loyalty funnel: visitors per stage, stage-to-stage conversion, repeat customers."""
+
+from flask import Response, render_template, stream_with_context
+
+from ..services.funnel import site_stages
+from ..services.funnel.export import segment_rows
+from ..services.funnel.figures import funnel_figures
+from . import bp
+from .campaigns import _site_or_404
+from .charts import bar_chart
+
+OPS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
+
+
+def rule_words(rule) -> str:
+    """A stage rule in words: ``{"orders": {"gte": 2}}`` -> "orders ≥ 2"."""
+    if not rule:
+        return "everyone"
+    if "all" in rule:
+        return " and ".join(_grouped(r) for r in rule["all"]) or "everyone"
+    if "any" in rule:
+        return " or ".join(_grouped(r) for r in rule["any"]) or "no one"
+    if "not" in rule:
+        return f"not {_grouped(rule['not'])}"
+    if "score" in rule:
+        return f"{rule['score']} score {_comparisons(rule)}"
+    for fact, label in (("orders", "orders"), ("spent", "total spent")):
+        if fact in rule:
+            return f"{label} {_comparisons(rule[fact])}"
+    if "attribute" in rule:
+        name = rule["attribute"]
+        if "equals" in rule:
+            return f"{name} = {rule['equals']}"
+        if "in" in rule:
+            return f"{name} in {', '.join(str(v) for v in rule['in'])}"
+        if rule.get("exists"):
+            return f"{name} is set"
+        return f"{name} {_comparisons(rule)}"
+    return str(rule)
+
+
+def _grouped(rule) -> str:
+    words = rule_words(rule)
+    return f"({words})" if (" and " in words or " or " in words) else words
+
+
+def _comparisons(source: dict) -> str:
+    return " and ".join(f"{OPS[op]} {source[op]:g}" for op in OPS if op in source)
+
+
+@bp.get("/sites/<int:site_id>/funnel")
+def funnel(site_id):
+    """Visitors per stage with the stage-to-stage flow, repeat customers, and the stage rules."""
+    site = _site_or_404(site_id)
+    figures = funnel_figures(site.id, None, 12)
+    stages = site_stages(site.id)
+    total = figures["totals"]["visitors"] or 0
+    bars = [
+        (
+            stage["name"],
+            stage["visitors"],
+            f"{stage['visitors'] / total:.0%} of visitors" if total else "",
+        )
+        for stage in figures["stages"]
+    ]
+    if figures["unstaged_visitors"]:
+        bars.append(("No stage yet", figures["unstaged_visitors"], ""))
+    names = {s.key: s.name for s in stages}
+    weeks = sorted({row["week"] for row in figures["conversion_by_week"]})
+    flow = {(row["week"], row["stage"]): row for row in figures["conversion_by_week"]}
+    return render_template(
+        "admin/funnel.html",
+        site=site,
+        figures=figures,
+        chart=bar_chart(bars, "Visitors per funnel stage"),
+        stages=stages,
+        stage_names=names,
+        rule_words=rule_words,
+        weeks=weeks,
+        flow=flow,
+    )
+
+
+@bp.get("/sites/<int:site_id>/segments.csv")
+def segments_csv(site_id):
+    """Stream the segments export: one row per visitor with stage, scores and orders."""
+    site = _site_or_404(site_id)
+    return Response(
+        stream_with_context(segment_rows(site.id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="segments-site-{site.id}.csv"'},
+    )

@@ -1,0 +1,1 @@
+"""HTTP API blueprints: the public API the snippet calls, and the admin API."""

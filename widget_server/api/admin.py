@@ -1,0 +1,276 @@
+"""The admin API under ``/api/v1/admin/``: bearer-token access to one installation's data."""
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+
+from ..errors import Unauthorized
+from ..schemas.campaigns import (
+    CampaignSchema,
+    CampaignUpdateSchema,
+    PromoteSchema,
+    VariantSchema,
+)
+from ..schemas.common import load_or_raise
+from ..schemas.funnel import FunnelQuerySchema, StagesSchema
+from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
+from ..schemas.sites import SiteSchema
+from ..schemas.views import campaign_json, site_json, variant_json
+from ..services import catalog, coupons, evaluation, funnel, results
+from ..services.funnel.export import segment_rows
+from ..services.funnel.figures import funnel_figures
+from ..services.tokens import token_is_valid
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
+
+
+@bp.before_request
+def require_token():
+    """Every admin call needs ``Authorization: Bearer <token>`` (``funnelcake create-token``)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_is_valid(token.strip()):
+        raise Unauthorized(
+            "A valid admin token is required.",
+            {"Authorization": ["Send 'Bearer <token>' (funnelcake create-token)."]},
+            headers={"WWW-Authenticate": 'Bearer realm="funnelcake"'},
+        )
+
+
+def _body() -> dict:
+    return request.get_json(silent=True)
+
+
+@bp.get("/sites")
+def list_sites():
+    """List every site."""
+    return jsonify(sites=[site_json(s) for s in catalog.list_sites()])
+
+
+@bp.post("/sites")
+def create_site():
+    """Create a site; the answer is the only one that shows its secret besides GET one site."""
+    data = load_or_raise(SiteSchema(), _body())
+    return jsonify(site_json(catalog.create_site(data), with_secret=True)), 201
+
+
+@bp.get("/sites/<int:site_id>")
+def get_site(site_id):
+    """Show one site with its signing secret."""
+    return jsonify(site_json(catalog.get_site(site_id), with_secret=True))
+
+
+@bp.patch("/sites/<int:site_id>")
+def update_site(site_id):
+    """Change a site's name, origins or settings."""
+    site = catalog.get_site(site_id)
+    data = load_or_raise(SiteSchema(partial=True), _body())
+    return jsonify(site_json(catalog.update_site(site, data)))
+
+
+@bp.get("/sites/<int:site_id>/campaigns")
+def list_campaigns(site_id):
+    """List a site's campaigns with their variants."""
+    site = catalog.get_site(site_id)
+    return jsonify(campaigns=[campaign_json(c) for c in site.campaigns])
+
+
+@bp.post("/sites/<int:site_id>/campaigns")
+def create_campaign(site_id):
+    """Create a campaign (draft), optionally with its variants."""
+    site = catalog.get_site(site_id)
+    data = load_or_raise(CampaignSchema(), _body())
+    return jsonify(campaign_json(catalog.create_campaign(site, data))), 201
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def get_campaign(campaign_id):
+    """Show one campaign."""
+    return jsonify(campaign_json(catalog.get_campaign(campaign_id)))
+
+
+@bp.patch("/campaigns/<int:campaign_id>")
+def update_campaign(campaign_id):
+    """Change a campaign's rules or settings (not its kind)."""
+    campaign = catalog.get_campaign(campaign_id)
+    data = load_or_raise(CampaignUpdateSchema(partial=True), _body())
+    return jsonify(campaign_json(catalog.update_campaign(campaign, data)))
+
+
+@bp.post("/campaigns/<int:campaign_id>/<any(start, pause, complete):action>")
+def change_campaign_status(campaign_id, action):
+    """Start, pause or complete a campaign.
+
+    :raise 409: the current status does not allow it.
+    """
+    campaign = catalog.get_campaign(campaign_id)
+    return jsonify(campaign_json(catalog.change_status(campaign, action)))
+
+
+@bp.get("/campaigns/<int:campaign_id>/results")
+def campaign_results(campaign_id):
+    """Per-variant figures with their uncertainty, the SRM check and the current decision."""
+    campaign = catalog.get_campaign(campaign_id)
+    return jsonify(results.campaign_results(campaign, with_series=True))
+
+
+@bp.post("/campaigns/<int:campaign_id>/promote")
+def promote_variant(campaign_id):
+    """Promote a variant by hand: it takes all non-holdout traffic from the next decide on.
+
+    :raise 409: the campaign is not running or paused, or a variant is already promoted.
+    """
+    campaign = catalog.get_campaign(campaign_id)
+    data = load_or_raise(PromoteSchema(), _body())
+    decision = evaluation.promote_by_hand(campaign, data["variant_id"])
+    return jsonify(evaluation.decision_json(decision)), 201
+
+
+@bp.post("/campaigns/<int:campaign_id>/undo")
+def undo_decision(campaign_id):
+    """Undo the latest promotion or stop: the previous weights come back.
+
+    :raise 409: there is nothing to undo.
+    """
+    campaign = catalog.get_campaign(campaign_id)
+    return jsonify(evaluation.decision_json(evaluation.undo(campaign))), 201
+
+
+@bp.get("/campaigns/<int:campaign_id>/decisions")
+def list_decisions(campaign_id):
+    """The campaign's decision log, newest first."""
+    campaign = catalog.get_campaign(campaign_id)
+    decisions = evaluation.decisions_of(campaign)
+    return jsonify(decisions=[evaluation.decision_json(d) for d in decisions])
+
+
+@bp.post("/campaigns/<int:campaign_id>/variants")
+def add_variant(campaign_id):
+    """Add a variant to a campaign."""
+    campaign = catalog.get_campaign(campaign_id)
+    data = load_or_raise(VariantSchema(), _body())
+    return jsonify(variant_json(catalog.add_variant(campaign, data))), 201
+
+
+@bp.get("/variants/<int:variant_id>")
+def get_variant(variant_id):
+    """Show one variant."""
+    return jsonify(variant_json(catalog.get_variant(variant_id)))
+
+
+@bp.patch("/variants/<int:variant_id>")
+def update_variant(variant_id):
+    """Change a variant's name, weight or content."""
+    variant = catalog.get_variant(variant_id)
+    data = load_or_raise(VariantSchema(partial=True), _body())
+    return jsonify(variant_json(catalog.update_variant(variant, data)))
+
+
+def _stages_json(stages) -> dict:
+    return {"stages": [{"key": s.key, "name": s.name, "rule": s.rule} for s in stages]}
+
+
+@bp.get("/sites/<int:site_id>/funnel/stages")
+def get_funnel_stages(site_id):
+    """Show the site's ordered funnel stages with their entry rules (the default if unset)."""
+    site = catalog.get_site(site_id)
+    return jsonify(_stages_json(funnel.site_stages(site.id)))
+
+
+@bp.put("/sites/<int:site_id>/funnel/stages")
+def put_funnel_stages(site_id):
+    """Replace the site's funnel; every staged visitor is restaged (cause ``rules``).
+
+    :raise 400: a stage or rule is invalid; ``fields`` names it, e.g. ``stages.2.rule.all.0.gte``.
+    """
+    site = catalog.get_site(site_id)
+    data = load_or_raise(StagesSchema(), _body())
+    return jsonify(_stages_json(funnel.replace_stages(site, data["stages"])))
+
+
+@bp.get("/sites/<int:site_id>/funnel")
+def get_funnel(site_id):
+    """Visitors per stage, weekly stage conversion, repeat-customer figures, CSAT and NPS.
+
+    ``?campaign_id=`` adds the figures per variant of that campaign; ``?weeks=`` (default 12)
+    bounds the weekly conversion table.
+    """
+    site = catalog.get_site(site_id)
+    query = load_or_raise(FunnelQuerySchema(), request.args.to_dict())
+    return jsonify(funnel_figures(site.id, query.get("campaign_id"), query["weeks"]))
+
+
+@bp.get("/sites/<int:site_id>/segments.csv")
+def export_segments(site_id):
+    """Stream one CSV row per visitor: stage, scores, orders, total spent, attributes."""
+    site = catalog.get_site(site_id)
+    return Response(
+        stream_with_context(segment_rows(site.id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="segments-site-{site.id}.csv"'},
+    )
+
+
+def _pool_json(pool, stock) -> dict:
+    return {
+        "id": pool.id,
+        "site_id": pool.site_id,
+        "name": pool.name,
+        "created_at": pool.created_at.isoformat(),
+        "stock": stock.as_json(),
+    }
+
+
+@bp.get("/sites/<int:site_id>/coupon-pools")
+def list_coupon_pools(site_id):
+    """List a site's coupon pools with their stock (available, assigned, redeemed)."""
+    site = catalog.get_site(site_id)
+    pools = coupons.pools_of_site(site.id)
+    stock = coupons.stock([p.id for p in pools])
+    return jsonify(pools=[_pool_json(p, stock[p.id]) for p in pools])
+
+
+@bp.post("/sites/<int:site_id>/coupon-pools")
+def create_coupon_pool(site_id):
+    """Create an empty coupon pool; fill it with import or generate.
+
+    :raise 409: the site already has a pool of this name.
+    """
+    site = catalog.get_site(site_id)
+    data = load_or_raise(PoolSchema(), _body())
+    pool = coupons.create_pool(site, data["name"])
+    return jsonify(_pool_json(pool, coupons.Stock())), 201
+
+
+@bp.get("/coupon-pools/<int:pool_id>")
+def get_coupon_pool(pool_id):
+    """Show one pool with its stock."""
+    pool = coupons.get_pool(pool_id)
+    return jsonify(_pool_json(pool, coupons.stock([pool.id])[pool.id]))
+
+
+@bp.post("/coupon-pools/<int:pool_id>/import")
+def import_coupon_codes(pool_id):
+    """Import codes from a ``text/csv`` body (a ``code`` column, or the first) or JSON
+    ``{"codes": [...]}``; duplicates and invalid rows are reported, not imported."""
+    pool = coupons.get_pool(pool_id)
+    if request.mimetype == "text/csv":
+        codes = coupons.codes_from_csv(request.get_data(as_text=True))
+    else:
+        data = load_or_raise(ImportCodesSchema(), _body())
+        codes = list(enumerate(data["codes"], start=1))
+    result = coupons.import_codes(pool, codes)
+    body = {
+        "imported": result.imported,
+        "duplicates": result.duplicates,
+        "invalid": result.invalid,
+        "pool": _pool_json(pool, coupons.stock([pool.id])[pool.id]),
+    }
+    return jsonify(body), 201
+
+
+@bp.post("/coupon-pools/<int:pool_id>/generate")
+def generate_coupon_codes(pool_id):
+    """Add ``count`` random single-use codes (``prefix`` + at least 60 random bits)."""
+    pool = coupons.get_pool(pool_id)
+    data = load_or_raise(GenerateCodesSchema(), _body())
+    generated = coupons.generate_codes(pool, data["count"], data["prefix"], data["symbols"])
+    body = {"generated": generated, "pool": _pool_json(pool, coupons.stock([pool.id])[pool.id])}
+    return jsonify(body), 201

@@ -1,0 +1,306 @@
+"""The OpenAPI document of the HTTP API, served at ``/api/v1/openapi.json``.
+
+Request bodies come from the marshmallow schemas the views validate with, so the document cannot
+drift from the validation; ``tests/api/test_openapi.py`` fails when a route is not listed here.
+"""
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, jsonify
+
+from ..schemas.campaigns import (
+    CampaignSchema,
+    CampaignUpdateSchema,
+    PromoteSchema,
+    VariantSchema,
+)
+from ..schemas.funnel import StagesSchema
+from ..schemas.public import DecideSchema, EventBatchSchema, IdentifySchema
+from ..schemas.rewards import (
+    GenerateCodesSchema,
+    ImportCodesSchema,
+    OrderSchema,
+    PoolSchema,
+    SpinSchema,
+)
+from ..schemas.sites import SiteSchema
+
+bp = Blueprint("openapi", __name__)
+
+ERROR_BODY = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object"},
+            },
+        }
+    },
+}
+JSON_OBJECT = {"type": "object"}
+
+#: (method, path, request schema or None, success status, summary, security)
+OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
+    (
+        "post",
+        "/api/v1/sites/{site_key}/decide",
+        DecideSchema,
+        "200",
+        "Campaigns this visitor may see now, with sticky variants",
+        None,
+    ),
+    (
+        "post",
+        "/api/v1/sites/{site_key}/events",
+        EventBatchSchema,
+        "202",
+        "Store a batch of events (idempotent by event id)",
+        None,
+    ),
+    ("get", "/api/v1/admin/sites", None, "200", "List sites", "admin"),
+    ("post", "/api/v1/admin/sites", SiteSchema, "201", "Create a site", "admin"),
+    ("get", "/api/v1/admin/sites/{site_id}", None, "200", "Show a site", "admin"),
+    (
+        "patch",
+        "/api/v1/admin/sites/{site_id}",
+        SiteSchema(partial=True),
+        "200",
+        "Change a site",
+        "admin",
+    ),
+    ("get", "/api/v1/admin/sites/{site_id}/campaigns", None, "200", "List campaigns", "admin"),
+    (
+        "post",
+        "/api/v1/admin/sites/{site_id}/campaigns",
+        CampaignSchema,
+        "201",
+        "Create a campaign",
+        "admin",
+    ),
+    ("get", "/api/v1/admin/campaigns/{campaign_id}", None, "200", "Show a campaign", "admin"),
+    (
+        "patch",
+        "/api/v1/admin/campaigns/{campaign_id}",
+        CampaignUpdateSchema(partial=True),
+        "200",
+        "Change a campaign",
+        "admin",
+    ),
+    ("post", "/api/v1/admin/campaigns/{campaign_id}/start", None, "200", "Start", "admin"),
+    ("post", "/api/v1/admin/campaigns/{campaign_id}/pause", None, "200", "Pause", "admin"),
+    ("post", "/api/v1/admin/campaigns/{campaign_id}/complete", None, "200", "Complete", "admin"),
+    (
+        "post",
+        "/api/v1/admin/campaigns/{campaign_id}/variants",
+        VariantSchema,
+        "201",
+        "Add a variant",
+        "admin",
+    ),
+    (
+        "get",
+        "/api/v1/admin/campaigns/{campaign_id}/results",
+        None,
+        "200",
+        "Results per variant, SRM check and the current decision",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns/{campaign_id}/promote",
+        PromoteSchema,
+        "201",
+        "Promote a variant by hand",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/admin/campaigns/{campaign_id}/undo",
+        None,
+        "201",
+        "Undo the latest promotion or stop",
+        "admin",
+    ),
+    (
+        "get",
+        "/api/v1/admin/campaigns/{campaign_id}/decisions",
+        None,
+        "200",
+        "The decision log",
+        "admin",
+    ),
+    ("get", "/api/v1/admin/variants/{variant_id}", None, "200", "Show a variant", "admin"),
+    (
+        "patch",
+        "/api/v1/admin/variants/{variant_id}",
+        VariantSchema(partial=True),
+        "200",
+        "Change a variant",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/sites/{site_key}/identify",
+        IdentifySchema,
+        "200",
+        "Link the visitor to a customer, merge the customer's visitors, set attributes",
+        None,
+    ),
+    (
+        "get",
+        "/api/v1/admin/sites/{site_id}/funnel/stages",
+        None,
+        "200",
+        "The site's funnel stages and entry rules",
+        "admin",
+    ),
+    (
+        "put",
+        "/api/v1/admin/sites/{site_id}/funnel/stages",
+        StagesSchema,
+        "200",
+        "Replace the funnel stages; visitors are restaged",
+        "admin",
+    ),
+    (
+        "get",
+        "/api/v1/admin/sites/{site_id}/funnel",
+        None,
+        "200",
+        "Visitors per stage, weekly conversion, repeat-customer figures, CSAT, NPS",
+        "admin",
+    ),
+    (
+        "get",
+        "/api/v1/admin/sites/{site_id}/segments.csv",
+        None,
+        "200",
+        "CSV of visitors with stage, scores, orders and attributes (streamed)",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/sites/{site_key}/spin",
+        SpinSchema,
+        "200",
+        "Spin a wheel: the server picks the slice and the code (once per visitor)",
+        None,
+    ),
+    (
+        "post",
+        "/api/v1/sites/{site_key}/orders",
+        OrderSchema,
+        "201",
+        "Report an order (signed: X-Funnelcake-Signature); idempotent by order_id",
+        None,
+    ),
+    (
+        "get",
+        "/api/v1/admin/sites/{site_id}/coupon-pools",
+        None,
+        "200",
+        "Coupon pools with stock",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/admin/sites/{site_id}/coupon-pools",
+        PoolSchema,
+        "201",
+        "Create a coupon pool",
+        "admin",
+    ),
+    ("get", "/api/v1/admin/coupon-pools/{pool_id}", None, "200", "A pool and its stock", "admin"),
+    (
+        "post",
+        "/api/v1/admin/coupon-pools/{pool_id}/import",
+        ImportCodesSchema,
+        "201",
+        "Import codes (JSON list, or a text/csv body)",
+        "admin",
+    ),
+    (
+        "post",
+        "/api/v1/admin/coupon-pools/{pool_id}/generate",
+        GenerateCodesSchema,
+        "201",
+        "Generate random codes (at least 60 bits each)",
+        "admin",
+    ),
+    ("get", "/healthz", None, "200", "The process is up", None),
+    ("get", "/readyz", None, "200", "The database is reachable", None),
+]
+
+
+def build_spec() -> dict:
+    spec = APISpec(
+        title="Funnelcake",
+        version="1",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        info={"description": "Survey and spin-the-wheel popups with A/B tests (SPEC §4)."},
+    )
+    spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", ERROR_BODY)
+    paths: dict[str, dict] = {}
+    for method, path, schema, status, summary, security in OPERATIONS:
+        operation = {
+            "summary": summary,
+            "parameters": [_path_parameter(name) for name in _path_names(path)],
+            "responses": {
+                status: {
+                    "description": summary,
+                    "content": {"application/json": {"schema": JSON_OBJECT}},
+                },
+                "default": {
+                    "description": "Error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+        if schema is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            }
+        if security:
+            operation["security"] = [{security: []}]
+        paths.setdefault(path, {})[method] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _schema_name(schema) -> str:
+    """``SiteSchema`` -> ``Site``; a partial (PATCH) instance -> ``SitePatch``."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Patch" if getattr(schema, "partial", False) is True else name
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _path_parameter(name: str) -> dict:
+    schema = {"type": "string"} if name == "site_key" else {"type": "integer"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+_cached: dict | None = None
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_document():
+    """Serve the OpenAPI 3 document of the API."""
+    global _cached
+    if _cached is None:
+        _cached = build_spec()
+    return jsonify(_cached)

@@ -1,0 +1,36 @@
+"""The data model: one module per concept group, all re-exported here."""
+
+from .campaigns import CAMPAIGN_KINDS, CAMPAIGN_STATUSES, Campaign, Decision, Variant
+from .events import EVENT_TYPES, Event, Response
+from .funnel import FunnelStage, StageChange
+from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
+from .rewards import CouponCode, CouponPool, Order, Spin
+from .sites import AdminToken, AdminUser, Site, WebhookDelivery
+from .visitors import Assignment, Visitor
+
+__all__ = [
+    "CAMPAIGN_KINDS",
+    "CAMPAIGN_STATUSES",
+    "EVENT_TYPES",
+    "EXPOSURE",
+    "AdminToken",
+    "AdminUser",
+    "Assignment",
+    "Campaign",
+    "CouponCode",
+    "CouponPool",
+    "Decision",
+    "EvaluatorLock",
+    "Event",
+    "FunnelStage",
+    "MetricConversion",
+    "Order",
+    "Response",
+    "Site",
+    "Spin",
+    "StageChange",
+    "Variant",
+    "VariantMetric",
+    "Visitor",
+    "WebhookDelivery",
+]

@@ -1,0 +1,75 @@
+"""Results kept as rollups updated on ingest, and the lock the evaluator takes.
+
+Reading a campaign's results must cost the same with ten events or ten million, so nothing here is
+ever rebuilt by scanning events: ingestion and orders add to these rows as visitors are exposed
+and convert for the first time.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime
+
+#: The metric name of the exposure rows: ``visitors`` there is the denominator of every metric.
+EXPOSURE = "exposure"
+
+
+class VariantMetric(db.Model):
+    """One variant's daily figures for one metric (or the exposures, metric ``exposure``).
+
+    ``visitors`` counts visitors whose first impression of the variant fell on ``day`` (exposure
+    rows); ``conversions`` counts exposed visitors who converted for the first time, and
+    ``value_sum``/``value_sum_squares`` hold the per-visitor values (revenue) so that the mean and
+    variance per visitor follow without reading any visitor again.
+    """
+
+    __tablename__ = "variant_metrics"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    visitors: Mapped[int] = mapped_column(default=0)
+    conversions: Mapped[int] = mapped_column(default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class MetricConversion(db.Model):
+    """A visitor's first conversion on one metric of one campaign (and its running value).
+
+    It makes "at most once per visitor" cheap to check, keeps revenue per visitor so the sum of
+    squares can be updated incrementally, and holds conversions that arrive before the
+    visitor's first impression until that impression counts them.
+    """
+
+    __tablename__ = "metric_conversions"
+    __table_args__ = (Index("ix_metric_conversions_visitor", "visitor_id"),)
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    visitor_id: Mapped[int] = mapped_column(
+        ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvaluatorLock(db.Model):
+    """A lease row: how evaluators on SQLite (no advisory locks) take turns."""
+
+    __tablename__ = "evaluator_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

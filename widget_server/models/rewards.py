@@ -1,0 +1,92 @@
+"""Coupon pools and codes, wheel spins, and the orders that redeem codes."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class CouponPool(db.Model):
+    """A named set of single-use discount codes."""
+
+    __tablename__ = "coupon_pools"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_coupon_pools_site_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CouponCode(db.Model):
+    """One code; given to at most one visitor, ever."""
+
+    __tablename__ = "coupon_codes"
+    __table_args__ = (
+        UniqueConstraint("site_id", "code", name="uq_coupon_codes_site_code"),
+        Index("ix_coupon_codes_pool_status", "pool_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    pool_id: Mapped[int] = mapped_column(ForeignKey("coupon_pools.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(100))
+    #: ``available`` -> ``assigned`` (handed out by a spin) -> ``redeemed`` (used in an order).
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Spin(db.Model):
+    """The one spin a visitor gets per wheel campaign, decided by the server."""
+
+    __tablename__ = "spins"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "visitor_id", name="uq_spins_campaign_visitor"),
+        # One reward per e-mail address per campaign (SPEC §10); NULLs (no e-mail) never clash.
+        UniqueConstraint("campaign_id", "email", name="uq_spins_campaign_email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    slice_index: Mapped[int]
+    label: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str | None] = mapped_column(String(100))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_codes.id"))
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Order(db.Model):
+    """A purchase reported by the shop's back end; idempotent by the shop's order id."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("site_id", "order_ref", name="uq_orders_site_ref"),
+        Index("ix_orders_site_customer", "site_id", "customer_id", postgresql_include=["total"]),
+        Index("ix_orders_visitor", "visitor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    order_ref: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[str | None] = mapped_column(String(200))
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="SET NULL"))
+    total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    coupon_code: Mapped[str | None] = mapped_column(String(100))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_codes.id"))
+    #: SHA-256 of the order as first received: a replay must match it, else it is a conflict.
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

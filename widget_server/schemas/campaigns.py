@@ -1,0 +1,133 @@
+"""Admin API schemas for campaigns and variants: targeting, triggers, frequency, A/B settings."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..models import CAMPAIGN_KINDS
+from .common import SLUG
+
+DEVICES = ("mobile", "tablet", "desktop")
+TRIGGER_TYPES = (
+    "immediate",
+    "delay",
+    "exit_intent",
+    "scroll",
+    "page_views",
+    "inactivity",
+    "manual",
+)
+METRICS = ("completion", "spin", "claim", "email_capture", "coupon_redemption", "revenue")
+METHODS = ("sequential", "fixed", "bayesian", "bandit")
+ATTRIBUTE_OPS = ("equals", "in", "range")
+
+
+class AttributeRuleSchema(Schema):
+    key = fields.String(required=True, validate=validate.Length(1, 64))
+    op = fields.String(required=True, validate=validate.OneOf(ATTRIBUTE_OPS))
+    value = fields.Raw()
+    values = fields.List(fields.Raw(), validate=validate.Length(1, 100))
+    min = fields.Float(allow_nan=False)
+    max = fields.Float(allow_nan=False)
+
+    @validates_schema
+    def operands(self, data, **kwargs):
+        need = {"equals": ("value",), "in": ("values",), "range": ()}[data["op"]]
+        for name in need:
+            if name not in data:
+                raise ValidationError(f"The {data['op']} rule needs {name}.", name)
+        if data["op"] == "range" and "min" not in data and "max" not in data:
+            raise ValidationError("A range needs min, max or both.", "min")
+
+
+class TargetingSchema(Schema):
+    url_include = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=list)
+    url_exclude = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=list)
+    devices = fields.List(fields.String(validate=validate.OneOf(DEVICES)))
+    visitor = fields.String(
+        load_default="any", validate=validate.OneOf(("any", "new", "returning"))
+    )
+    orders_min = fields.Integer(validate=validate.Range(min=0))
+    orders_max = fields.Integer(validate=validate.Range(min=0))
+    stages_in = fields.List(fields.String(validate=validate.Regexp(SLUG)))
+    stages_not_in = fields.List(fields.String(validate=validate.Regexp(SLUG)))
+    attributes = fields.List(fields.Nested(AttributeRuleSchema), validate=validate.Length(max=20))
+    cart_value_min = fields.Float(allow_nan=False, validate=validate.Range(min=0))
+    cart_value_max = fields.Float(allow_nan=False, validate=validate.Range(min=0))
+    cart_items_min = fields.Integer(validate=validate.Range(min=0))
+    cart_items_max = fields.Integer(validate=validate.Range(min=0))
+
+
+class TriggerSchema(Schema):
+    type = fields.String(load_default="delay", validate=validate.OneOf(TRIGGER_TYPES))
+    seconds = fields.Float(allow_nan=False, validate=validate.Range(0, 3600))
+    percent = fields.Integer(validate=validate.Range(1, 100))
+    count = fields.Integer(validate=validate.Range(1, 1000))
+
+    @validates_schema
+    def parameters(self, data, **kwargs):
+        need = {
+            "delay": "seconds",
+            "inactivity": "seconds",
+            "scroll": "percent",
+            "page_views": "count",
+        }.get(data["type"])
+        if need and need not in data:
+            raise ValidationError(f"A {data['type']} trigger needs {need}.", need)
+
+
+class FrequencySchema(Schema):
+    max_impressions = fields.Integer(validate=validate.Range(min=1))
+    days_after_close = fields.Float(allow_nan=False, validate=validate.Range(min=0))
+    stop_after_complete = fields.Boolean(load_default=True)
+    sampling_percent = fields.Float(
+        load_default=100.0, allow_nan=False, validate=validate.Range(0, 100)
+    )
+
+
+class ABSettingsSchema(Schema):
+    metric = fields.String(validate=validate.OneOf(METRICS))
+    method = fields.String(load_default="sequential", validate=validate.OneOf(METHODS))
+    alpha = fields.Float(load_default=0.05, validate=validate.Range(0.001, 0.2))
+    holdout_percent = fields.Float(load_default=0.0, validate=validate.Range(0, 50))
+    auto_promote = fields.Boolean(load_default=True)
+    min_visitors_per_variant = fields.Integer(load_default=500, validate=validate.Range(min=1))
+    min_running_days = fields.Float(load_default=7.0, validate=validate.Range(min=0))
+    min_lift = fields.Float(load_default=0.0, validate=validate.Range(min=0))
+    max_duration_days = fields.Float(load_default=60.0, validate=validate.Range(min=1))
+    max_visitors_per_variant = fields.Integer(load_default=20000, validate=validate.Range(min=100))
+    webhook_url = fields.Url(schemes={"http", "https"})
+
+
+class VariantSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    is_control = fields.Boolean(load_default=False)
+    weight = fields.Float(
+        load_default=1.0,
+        allow_nan=False,
+        validate=validate.Range(min=0, error="Must be 0 or more."),
+    )
+    content = fields.Dict(required=True)
+
+
+class CampaignSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    kind = fields.String(required=True, validate=validate.OneOf(CAMPAIGN_KINDS))
+    priority = fields.Integer(load_default=0, validate=validate.Range(-1000, 1000))
+    targeting = fields.Nested(TargetingSchema, load_default=dict)
+    trigger = fields.Nested(TriggerSchema, load_default=lambda: {"type": "delay", "seconds": 3})
+    frequency = fields.Nested(FrequencySchema, load_default=dict)
+    ab = fields.Nested(ABSettingsSchema, load_default=dict)
+    variants = fields.List(fields.Nested(VariantSchema), validate=validate.Length(max=10))
+
+
+class CampaignUpdateSchema(CampaignSchema):
+    """Every field optional; ``kind`` cannot change once created."""
+
+    class Meta:
+        exclude = ("kind", "variants")
+
+
+class PromoteSchema(Schema):
+    """``POST campaigns/<id>/promote``: the variant that takes all non-holdout traffic."""
+
+    variant_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))

@@ -1,0 +1,73 @@
+"""Fields and helpers shared by the API schemas."""
+
+import json
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..errors import PayloadTooLarge, ValidationFailed, validation_failed
+
+SLUG = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_TEXT = 2000
+
+
+class LocalText(fields.Field):
+    """Plain text, or ``{"en": "...", "de": "..."}`` texts per locale (the snippet picks one)."""
+
+    def __init__(self, max_length: int = MAX_TEXT, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            texts = {"": value}
+        elif isinstance(value, dict) and value:
+            texts = value
+        else:
+            raise ValidationError("Must be a string or an object of texts per locale.")
+        for locale, text in texts.items():
+            if not isinstance(text, str):
+                raise ValidationError(f"Text for locale {locale!r} must be a string.")
+            if len(text) > self.max_length:
+                raise ValidationError(f"Longer than {self.max_length} characters.")
+            if locale and not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
+                raise ValidationError(f"{locale!r} is not a locale code such as 'en' or 'pt-BR'.")
+        return value
+
+
+def slug(**kwargs):
+    """An identifier such as a step or option id."""
+    return fields.String(
+        validate=validate.Regexp(SLUG, error="Use 1-64 letters, digits, '_' or '-'."), **kwargs
+    )
+
+
+def load_or_raise(schema: Schema, payload, prefix: str = "", **kwargs):
+    """Load ``payload`` or raise the API's ValidationFailed naming each bad field."""
+    if payload is None:
+        raise ValidationFailed("The body must be a JSON object.", {"_schema": ["Missing body."]})
+    try:
+        return schema.load(payload, **kwargs)
+    except ValidationError as err:
+        raise validation_failed(err, prefix) from None
+
+
+def parse_json_body(request, max_bytes: int | None = None):
+    """The request body as JSON whatever its content type (the snippet sends text/plain)."""
+    raw = request.get_data(cache=True)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    if not raw:
+        raise ValidationFailed("The body must be a JSON object.", {"_schema": ["Empty body."]})
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "The body is not valid JSON.", {"_schema": ["Not valid JSON."]}
+        ) from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object.", {"_schema": ["Must be an object."]}
+        )
+    return payload

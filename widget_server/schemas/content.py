@@ -1,0 +1,217 @@
+"""Variant content: survey steps with branching, and wheel slices (SPEC §5)."""
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from .common import DIMENSION, LocalText, slug
+
+QUESTION_TYPES = ("single_choice", "multi_choice", "scale", "nps", "rating", "text", "email")
+CHOICE_TYPES = ("single_choice", "multi_choice")
+NUMERIC_TYPES = ("scale", "nps", "rating")
+END = "end"
+
+dimension_field = fields.String(
+    validate=validate.Regexp(DIMENSION, error="Use lower-case letters, digits and '_'.")
+)
+
+
+class OptionSchema(Schema):
+    id = slug(required=True)
+    label = LocalText(required=True, max_length=300)
+    dimension = fields.String(
+        validate=validate.Regexp(DIMENSION, error="Use lower-case letters, digits and '_'.")
+    )
+    score = fields.Float(allow_nan=False, validate=validate.Range(-1000, 1000))
+
+
+class ConditionSchema(Schema):
+    """Exactly one comparison of the step's answer value."""
+
+    equals = fields.Raw()
+    in_ = fields.List(fields.Raw(), data_key="in", attribute="in", validate=validate.Length(1, 50))
+    gte = fields.Float(allow_nan=False)
+    lte = fields.Float(allow_nan=False)
+
+    @validates_schema
+    def exactly_one(self, data, **kwargs):
+        if len(data) != 1:
+            raise ValidationError("Give exactly one of equals, in, gte, lte.")
+        for value in data.get("in", [data.get("equals")]):
+            if value is not None and not isinstance(value, str | int | float):
+                raise ValidationError("Compare with option ids or numbers.")
+
+
+class NextRuleSchema(Schema):
+    when = fields.Nested(ConditionSchema)
+    goto = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class ScaleSchema(Schema):
+    min = fields.Integer(load_default=1, validate=validate.Range(0, 10))
+    max = fields.Integer(load_default=5, validate=validate.Range(1, 10))
+    min_label = LocalText(max_length=100)
+    max_label = LocalText(max_length=100)
+
+    @validates_schema
+    def ordered(self, data, **kwargs):
+        if data["max"] <= data["min"]:
+            raise ValidationError("Must be greater than min.", "max")
+
+
+class StepSchema(Schema):
+    id = slug(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(QUESTION_TYPES))
+    question = LocalText(required=True, max_length=500)
+    description = LocalText(max_length=1000)
+    required = fields.Boolean(load_default=True)
+    options = fields.List(fields.Nested(OptionSchema), validate=validate.Length(max=20))
+    scale = fields.Nested(ScaleSchema)
+    #: For numeric questions, the answer value is the score on this dimension.
+    dimension = fields.String(
+        validate=validate.Regexp(DIMENSION, error="Use lower-case letters, digits and '_'.")
+    )
+    placeholder = LocalText(max_length=200)
+    next = fields.List(fields.Nested(NextRuleSchema), validate=validate.Length(max=30))
+
+    @validates_schema
+    def options_fit_type(self, data, **kwargs):
+        kind = data.get("type")
+        options = data.get("options") or []
+        if kind in CHOICE_TYPES and len(options) < (2 if kind == "single_choice" else 1):
+            raise ValidationError("A choice question needs options to choose from.", "options")
+        seen = {}
+        errors = {}
+        for index, option in enumerate(options):
+            if option["id"] in seen:
+                errors[index] = {"id": [f"Duplicate option id {option['id']!r}."]}
+            seen[option["id"]] = index
+        if errors:
+            raise ValidationError(errors, "options")
+        if kind in CHOICE_TYPES:
+            for index, rule in enumerate(data.get("next") or []):
+                for value in _rule_values(rule):
+                    if str(value) not in seen:
+                        raise ValidationError(
+                            {index: {"when": [f"No option with id {value!r}."]}}, "next"
+                        )
+
+
+def _rule_values(rule) -> list:
+    when = rule.get("when") or {}
+    if "equals" in when:
+        return [when["equals"]]
+    return list(when.get("in", []))
+
+
+class RewardOfferSchema(Schema):
+    """A survey's thank-you step may offer a spin of a wheel campaign."""
+
+    campaign_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    label = LocalText(max_length=200)
+
+
+class ThankYouSchema(Schema):
+    title = LocalText(max_length=200)
+    message = LocalText(max_length=1000)
+    reward = fields.Nested(RewardOfferSchema)
+
+
+class SurveyContentSchema(Schema):
+    title = LocalText(max_length=200)
+    steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(1, 30))
+    thank_you = fields.Nested(ThankYouSchema)
+
+    @validates_schema
+    def step_graph(self, data, **kwargs):
+        """Step ids are unique and every ``goto`` names a step or ``end``."""
+        steps = data.get("steps") or []
+        ids = {}
+        errors: dict = {}
+        for index, step in enumerate(steps):
+            if step["id"] in ids:
+                errors.setdefault(index, {})["id"] = [f"Duplicate step id {step['id']!r}."]
+            ids[step["id"]] = index
+        for index, step in enumerate(steps):
+            for rule_index, rule in enumerate(step.get("next") or []):
+                target = rule["goto"]
+                if target != END and target not in ids:
+                    errors.setdefault(index, {}).setdefault("next", {})[rule_index] = {
+                        "goto": [f"No step with id {target!r} (use a step id or 'end')."]
+                    }
+                elif target == step["id"]:
+                    errors.setdefault(index, {}).setdefault("next", {})[rule_index] = {
+                        "goto": ["A step cannot lead to itself."]
+                    }
+        if errors:
+            raise ValidationError(errors, "steps")
+
+
+REWARD_TYPES = ("none", "pool", "code")
+
+
+class SliceRewardSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(REWARD_TYPES))
+    #: A coupon pool of the same site (checked by the catalog service, which knows the site).
+    pool_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+    code = fields.String(
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{1,100}$", error="1-100 printable characters, no spaces."
+        )
+    )
+
+    @validates_schema
+    def reward_target(self, data, **kwargs):
+        """A pool reward names its pool, a fixed-code reward its code, and nothing else."""
+        needs = {"none": set(), "pool": {"pool_id"}, "code": {"code"}}[data["type"]]
+        for name in needs - data.keys():
+            raise ValidationError(f"A {data['type']} reward needs {name}.", name)
+        for name in ({"pool_id", "code"} - needs) & data.keys():
+            raise ValidationError(f"A {data['type']} reward takes no {name}.", name)
+
+
+class SliceSchema(Schema):
+    label = LocalText(required=True, max_length=60)
+    color = fields.String(
+        load_default="#f4a261",
+        validate=validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="Use a colour like #ff8800."),
+    )
+    #: Relative chance of landing here (0: only ever the fallback); not all slices may be 0.
+    weight = fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Range(min=0, max=1_000_000, error="Must be 0 to 1,000,000."),
+    )
+    reward = fields.Nested(SliceRewardSchema, load_default=lambda: {"type": "none"})
+
+
+class EmailCaptureSchema(Schema):
+    enabled = fields.Boolean(load_default=False)
+    required = fields.Boolean(load_default=True)
+    consent_text = LocalText(max_length=500)
+
+
+class WheelContentSchema(Schema):
+    title = LocalText(max_length=200)
+    message = LocalText(max_length=500)
+    button_label = LocalText(max_length=60)
+    slices = fields.List(fields.Nested(SliceSchema), required=True, validate=validate.Length(1, 16))
+    email_capture = fields.Nested(EmailCaptureSchema)
+
+    @validates_schema
+    def has_fallback(self, data, **kwargs):
+        slices = data.get("slices") or []
+        if slices and not any(s["weight"] > 0 for s in slices):
+            raise ValidationError("At least one slice needs a weight above 0.", "slices")
+        if slices and not any(s["reward"]["type"] == "none" for s in slices):
+            raise ValidationError(
+                "Add a 'no prize' slice (reward type none): the fallback when a pool is empty.",
+                "slices",
+            )
+
+
+CONTENT_SCHEMAS = {"survey": SurveyContentSchema, "wheel": WheelContentSchema}

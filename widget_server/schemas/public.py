@@ -1,0 +1,112 @@
+"""Schemas of the public API the snippet calls (decide, events, identify)."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..models import EVENT_TYPES
+from .campaigns import DEVICES
+from .common import SLUG
+
+visitor_id_field = fields.String(
+    required=True,
+    validate=validate.Regexp(
+        r"^[A-Za-z0-9_\-]{8,64}$", error="Use 8-64 letters, digits, '_' or '-' (a UUID)."
+    ),
+)
+
+
+def _attributes(value: dict) -> None:
+    if len(value) > 50:
+        raise ValidationError("At most 50 attributes.")
+    for key, item in value.items():
+        if not SLUG.match(key):
+            raise ValidationError(f"Attribute name {key!r}: use letters, digits, '_' or '-'.")
+        if not (item is None or isinstance(item, str | int | float | bool)):
+            raise ValidationError(f"Attribute {key!r} must be a string, number or boolean.")
+        if isinstance(item, str) and len(item) > 500:
+            raise ValidationError(f"Attribute {key!r} is longer than 500 characters.")
+
+
+class CartSchema(Schema):
+    value = fields.Float(load_default=0.0, allow_nan=False, validate=validate.Range(min=0))
+    items = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class DecideSchema(Schema):
+    visitor_id = visitor_id_field
+    url = fields.String(required=True, validate=validate.Length(1, 4096))
+    referrer = fields.String(allow_none=True, validate=validate.Length(max=4096))
+    page_views = fields.Integer(load_default=1, validate=validate.Range(min=0))
+    device = fields.String(validate=validate.OneOf(DEVICES))
+    attributes = fields.Dict(validate=_attributes)
+    cart = fields.Nested(CartSchema)
+    locale = fields.String(validate=validate.Length(max=35))
+    debug = fields.Boolean(load_default=False)
+
+
+#: Event types that belong to a campaign variant.
+CAMPAIGN_EVENTS = {"impression", "step", "answer", "complete", "close", "spin", "claim"}
+
+
+class EventSchema(Schema):
+    id = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_\-]{8,64}$", error="Use a UUID."),
+    )
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    visitor_id = visitor_id_field
+    campaign_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    variant_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    ts = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    data = fields.Dict(load_default=dict)
+
+    @validates_schema
+    def shape_by_type(self, event, **kwargs):
+        kind = event["type"]
+        data = event.get("data") or {}
+        if kind in CAMPAIGN_EVENTS:
+            for name in ("campaign_id", "variant_id"):
+                if event.get(name) is None:
+                    raise ValidationError(f"A {kind} event needs {name}.", name)
+        if kind in ("answer", "step"):
+            step_id = data.get("step_id")
+            if not isinstance(step_id, str) or not SLUG.match(step_id):
+                raise ValidationError({"step_id": ["Missing or not a step id."]}, "data")
+        if kind == "answer":
+            if "value" not in data:
+                raise ValidationError({"value": ["Missing."]}, "data")
+            if not _answer_value_ok(data["value"]):
+                raise ValidationError(
+                    {"value": ["Must be a string, a number or a list of option ids."]}, "data"
+                )
+        if kind == "convert" and not isinstance(data.get("name"), str):
+            raise ValidationError({"name": ["A convert event needs the goal's name."]}, "data")
+
+
+def _answer_value_ok(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value == value and abs(value) < 1e9
+    if isinstance(value, str):
+        return len(value) <= 5000
+    if isinstance(value, list):
+        return len(value) <= 20 and all(isinstance(v, str) and len(v) <= 64 for v in value)
+    return False
+
+
+class EventBatchSchema(Schema):
+    events = fields.List(
+        fields.Nested(EventSchema), required=True, validate=validate.Length(1, 100)
+    )
+
+
+class IdentifySchema(Schema):
+    """``null`` for an optional field means "not given" (the snippet may send it so)."""
+
+    visitor_id = visitor_id_field
+    customer_id = fields.String(allow_none=True, validate=validate.Length(1, 200))
+    #: Stored only with ``email_consent: true``.
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
+    email_consent = fields.Boolean(load_default=False)
+    #: Merged into the visitor's attributes; an attribute sent as null is removed.
+    attributes = fields.Dict(allow_none=True, validate=_attributes)

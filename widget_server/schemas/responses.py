@@ -1,0 +1,15 @@
+"""Query of the responses table and its CSV export (admin page)."""
+
+from marshmallow import Schema, fields, validate
+
+from .common import SLUG
+
+
+class ResponseQuerySchema(Schema):
+    campaign_id = fields.Integer(validate=validate.Range(min=1))
+    variant_id = fields.Integer(validate=validate.Range(min=1))
+    stage = fields.String(validate=validate.Regexp(SLUG, error="Not a stage key."))
+    date_from = fields.Date()
+    date_to = fields.Date()
+    completed = fields.String(validate=validate.OneOf(("", "yes", "no")))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))

@@ -1,0 +1,65 @@
+"""Schemas of the wheel's spin, the shop's orders webhook and the coupon pool admin API."""
+
+from marshmallow import Schema, fields, validate
+
+from ..services.coupons import MAX_GENERATE, MAX_RANDOM_SYMBOLS, MIN_RANDOM_SYMBOLS
+from .public import visitor_id_field
+
+
+class SpinSchema(Schema):
+    """What the browser may say: who spins which wheel. Any other field (a slice) is refused."""
+
+    visitor_id = visitor_id_field
+    campaign_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
+    #: The visitor ticked the wheel's consent box: the e-mail is kept on the visitor too.
+    email_consent = fields.Boolean(load_default=False)
+
+
+class OrderSchema(Schema):
+    """An order as the shop's back end reports it (signed with the site secret)."""
+
+    order_id = fields.String(required=True, validate=validate.Length(1, 200))
+    customer_id = fields.String(allow_none=True, validate=validate.Length(1, 200))
+    visitor_id = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_\-]{8,64}$", error="Not a visitor id."),
+    )
+    total = fields.Decimal(
+        required=True,
+        places=2,
+        allow_nan=False,
+        validate=validate.Range(min=0, max=10**12 - 1),
+    )
+    currency = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{3}$", error="Use an ISO 4217 code such as EUR."),
+    )
+    coupon_code = fields.String(allow_none=True, validate=validate.Length(1, 100))
+    created_at = fields.AwareDateTime(allow_none=True)
+
+
+class PoolSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class ImportCodesSchema(Schema):
+    """The JSON form of an import (the other is a ``text/csv`` body)."""
+
+    codes = fields.List(fields.String(), required=True, validate=validate.Length(1, 50_000))
+
+
+class GenerateCodesSchema(Schema):
+    count = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_GENERATE))
+    prefix = fields.String(
+        load_default="",
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_\-]{0,40}$", error="Up to 40 letters, digits, '_' or '-'."
+        ),
+    )
+    #: Random symbols per code (5 bits each): at least 12, i.e. 60 bits.
+    symbols = fields.Integer(
+        load_default=MIN_RANDOM_SYMBOLS,
+        strict=True,
+        validate=validate.Range(MIN_RANDOM_SYMBOLS, MAX_RANDOM_SYMBOLS),
+    )

@@ -1,0 +1,31 @@
+"""Admin API schemas for sites."""
+
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+
+def _origin(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValidationError("Use an origin such as https://shop.example.com (no path).")
+
+
+class SiteSettingsSchema(Schema):
+    #: No new popup for this many hours after any popup was closed or completed.
+    cooldown_hours = fields.Float(load_default=0.0, validate=validate.Range(0, 24 * 365))
+    #: Called (signed) when a visitor changes funnel stage.
+    stage_webhook_url = fields.Url(schemes={"http", "https"})
+
+
+class SiteSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    allowed_origins = fields.List(
+        fields.String(validate=_origin), load_default=list, validate=validate.Length(max=50)
+    )
+    settings = fields.Nested(SiteSettingsSchema, load_default=dict)
+
+
+def normalise_origin(origin: str) -> str:
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}".lower()

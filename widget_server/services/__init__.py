@@ -1,0 +1,1 @@
+"""The work the views ask for; business rules live here and in ``ab/``, never in views."""

@@ -1,0 +1,182 @@
+"""Sites, campaigns and variants as the admin API creates and changes them."""
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from ..errors import Conflict, NotFound, ValidationFailed, validation_failed
+from ..extensions import db
+from ..models import Campaign, Site, Variant
+from ..models.types import utcnow
+from ..schemas.content import CONTENT_SCHEMAS
+from ..schemas.sites import normalise_origin
+from . import coupons, site_config
+
+#: Status changes an admin may ask for, and the statuses each is allowed from.
+TRANSITIONS = {
+    "start": ({"draft", "paused"}, "running"),
+    "pause": ({"running"}, "paused"),
+    "complete": ({"running", "paused"}, "completed"),
+}
+
+
+def list_sites() -> list[Site]:
+    return list(db.session.scalars(select(Site).order_by(Site.id)))
+
+
+def create_site(data: dict) -> Site:
+    site = Site(
+        name=data["name"],
+        allowed_origins=sorted({normalise_origin(o) for o in data.get("allowed_origins", [])}),
+        settings=data.get("settings") or {},
+    )
+    db.session.add(site)
+    db.session.commit()
+    return site
+
+
+def update_site(site: Site, data: dict) -> Site:
+    if "name" in data:
+        site.name = data["name"]
+    if "allowed_origins" in data:
+        site.allowed_origins = sorted({normalise_origin(o) for o in data["allowed_origins"]})
+    if "settings" in data:
+        site.settings = {**(site.settings or {}), **data["settings"]}
+    db.session.commit()
+    site_config.invalidate(site.site_key)
+    return site
+
+
+def get_site(site_id: int) -> Site:
+    site = db.session.get(Site, site_id)
+    if site is None:
+        raise NotFound(f"No site {site_id}.")
+    return site
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"No campaign {campaign_id}.")
+    return campaign
+
+
+def get_variant(variant_id: int) -> Variant:
+    variant = db.session.get(Variant, variant_id)
+    if variant is None:
+        raise NotFound(f"No variant {variant_id}.")
+    return variant
+
+
+def validated_content(kind: str, content: dict, prefix: str, site_id: int | None = None) -> dict:
+    """Load a variant's content with the schema of the campaign's kind.
+
+    With ``site_id``, a wheel's coupon pools must belong to that site.
+
+    :raise ValidationFailed: naming the field, e.g. ``variants.0.content.steps.1.next.0.goto``
+        or ``variants.0.content.slices.2.reward.pool_id``.
+    """
+    try:
+        loaded = CONTENT_SCHEMAS[kind]().load(content)
+    except ValidationError as err:
+        raise validation_failed(err, prefix) from None
+    if kind == "wheel" and site_id is not None:
+        coupons.check_slice_pools(site_id, loaded, prefix)
+    return loaded
+
+
+def create_campaign(site: Site, data: dict) -> Campaign:
+    variants = data.pop("variants", None) or []
+    campaign = Campaign(site_id=site.id, **data)
+    for index, variant in enumerate(variants):
+        variant["content"] = validated_content(
+            campaign.kind, variant["content"], f"variants.{index}.content", site.id
+        )
+        campaign.variants.append(Variant(**variant))
+    _check_controls(campaign.variants, "variants")
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def update_campaign(campaign: Campaign, data: dict) -> Campaign:
+    for name, value in data.items():
+        setattr(campaign, name, value)
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    return campaign
+
+
+def add_variant(campaign: Campaign, data: dict) -> Variant:
+    if campaign.status == "completed":
+        raise Conflict("A completed campaign cannot get new variants.")
+    data["content"] = validated_content(
+        campaign.kind, data["content"], "content", campaign.site_id
+    )
+    variant = Variant(**data)
+    campaign.variants.append(variant)
+    _check_controls(campaign.variants, "is_control")
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    return variant
+
+
+def update_variant(variant: Variant, data: dict) -> Variant:
+    if "content" in data:
+        campaign = variant.campaign
+        data["content"] = validated_content(
+            campaign.kind, data["content"], "content", campaign.site_id
+        )
+    for name, value in data.items():
+        setattr(variant, name, value)
+    _check_controls(variant.campaign.variants, "is_control")
+    db.session.commit()
+    site_config.invalidate(variant.campaign.site.site_key)
+    return variant
+
+
+def _check_controls(variants: list[Variant], field: str) -> None:
+    if sum(1 for v in variants if v.is_control) > 1:
+        raise ValidationFailed("Only one variant can be the control.", {field: ["Two controls."]})
+
+
+def change_status(campaign: Campaign, action: str) -> Campaign:
+    """Start, pause or complete a campaign.
+
+    :raise Conflict: the campaign's status does not allow it, or it has nothing to show.
+    """
+    allowed_from, target = TRANSITIONS[action]
+    if campaign.status not in allowed_from:
+        raise Conflict(f"Cannot {action} a campaign that is {campaign.status}.")
+    if target == "running":
+        _check_startable(campaign)
+        campaign.started_at = campaign.started_at or utcnow()
+    if target == "completed":
+        campaign.ended_at = utcnow()
+    campaign.status = target
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    return campaign
+
+
+def _check_startable(campaign: Campaign) -> None:
+    if not campaign.variants:
+        raise Conflict("Add a variant before starting the campaign.", {"variants": ["None."]})
+    if not any(v.weight > 0 for v in campaign.variants):
+        raise Conflict("At least one variant needs a weight above 0.", {"variants": ["All 0."]})
+    for reward in _reward_offers(campaign):
+        wheel = db.session.scalar(
+            select(Campaign).where(Campaign.id == reward, Campaign.site_id == campaign.site_id)
+        )
+        if wheel is None or wheel.kind != "wheel":
+            raise Conflict(
+                f"The thank-you reward names campaign {reward}, which is not a wheel of this site.",
+                {"content.thank_you.reward.campaign_id": ["Not a wheel campaign of this site."]},
+            )
+
+
+def _reward_offers(campaign: Campaign) -> set[int]:
+    return {
+        v.content["thank_you"]["reward"]["campaign_id"]
+        for v in campaign.variants
+        if (v.content.get("thank_you") or {}).get("reward")
+    }

@@ -1,0 +1,369 @@
+"""The evaluator: one round of automatic promotion over every running campaign.
+
+A round runs under one database lock for the whole installation, so any number of processes or
+hosts may call it at the same moment (``funnelcake evaluate`` from cron, the server's background
+thread in each gunicorn worker): one takes the lock and decides, the others skip the round. On
+PostgreSQL the lock is ``pg_try_advisory_xact_lock`` (released when the round's transaction
+ends, also if the process dies); on SQLite it is a lease row in ``evaluator_locks``. Inside the
+lock each campaign is re-read with a row lock and re-checked before it is changed, so a manual
+promotion racing with the round cannot produce a second decision either.
+
+Promotions, stops and bandit weights are written in the round's transaction; webhooks are
+recorded there (:mod:`.webhooks`, signed with the site secret) and sent after the commit,
+outside the lock.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import selectinload
+
+from ..errors import Conflict, ValidationFailed
+from ..extensions import db
+from ..models import Campaign, Decision, EvaluatorLock
+from ..models.types import utcnow
+from . import metrics, results, site_config, webhooks
+from .upsert import insert_ignoring_conflicts
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock key of the evaluator (any constant shared by every process).
+ADVISORY_LOCK_KEY = 0x46554E4E454C  # "FUNNEL"
+LOCK_NAME = "evaluate"
+#: A SQLite lease outlives a crashed holder by this long at most.
+LEASE_S = 300
+
+
+@dataclass
+class RoundReport:
+    """What one round did (``acquired`` False: another evaluator held the lock)."""
+
+    acquired: bool
+    evaluated: int = 0
+    promoted: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+    reweighted: list[int] = field(default_factory=list)
+    webhooks_sent: int = 0
+    duration_s: float = 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "acquired": self.acquired,
+            "evaluated": self.evaluated,
+            "promoted": self.promoted,
+            "stopped": self.stopped,
+            "reweighted": self.reweighted,
+            "webhooks_sent": self.webhooks_sent,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+def run_round(now: datetime | None = None) -> RoundReport:
+    """Evaluate every running campaign once, under the installation-wide lock."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    dialect = db.session.get_bind().dialect.name
+    holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    if dialect == "postgresql":
+        db.session.rollback()
+        acquired = db.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        )
+    else:
+        acquired = _take_lease(holder, now)
+    if not acquired:
+        db.session.rollback()
+        return RoundReport(acquired=False, duration_s=time.perf_counter() - started)
+    try:
+        report = _evaluate_all(now)
+        db.session.commit()  # also releases the advisory lock
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        if dialect != "postgresql":
+            _release_lease(holder)
+    if report.promoted or report.stopped or report.reweighted:
+        site_config.invalidate()
+    report.webhooks_sent = _deliver_webhooks()
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _take_lease(holder: str, now: datetime) -> bool:
+    insert_ignoring_conflicts(EvaluatorLock, [{"name": LOCK_NAME}], ["name"])
+    taken = db.session.execute(
+        update(EvaluatorLock)
+        .where(
+            EvaluatorLock.name == LOCK_NAME,
+            (EvaluatorLock.locked_until.is_(None)) | (EvaluatorLock.locked_until < now),
+        )
+        .values(holder=holder, locked_until=now + timedelta(seconds=LEASE_S))
+    ).rowcount
+    db.session.commit()
+    return taken == 1
+
+
+def _release_lease(holder: str) -> None:
+    db.session.execute(
+        update(EvaluatorLock)
+        .where(EvaluatorLock.name == LOCK_NAME, EvaluatorLock.holder == holder)
+        .values(holder=None, locked_until=None)
+    )
+    db.session.commit()
+
+
+def _evaluate_all(now: datetime) -> RoundReport:
+    report = RoundReport(acquired=True)
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.status == "running")
+        .options(selectinload(Campaign.variants), selectinload(Campaign.site))
+        .order_by(Campaign.id)
+    ).all()
+    figures = metrics.figures(c.id for c in campaigns)
+    for campaign in campaigns:
+        if campaign.promoted_variant_id is not None or len(campaign.variants) < 2:
+            continue
+        report.evaluated += 1
+        try:
+            outcome = results.evaluate(campaign, figures[campaign.id], now, reweight=True)
+        except ValueError:  # figures ab/ cannot judge yet (e.g. no visitors): nothing to do
+            log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
+            continue
+        if outcome.bandit_weights and _set_weights(campaign, outcome.bandit_weights):
+            report.reweighted.append(campaign.id)
+        auto = (campaign.ab or {}).get("auto_promote", True)
+        if outcome.action == "continue" or not auto or not _still_undecided(campaign.id):
+            continue
+        if outcome.action == "promote":
+            _promote(campaign, outcome.winner_variant_id, outcome.reason, outcome.snapshot, True)
+            report.promoted.append(campaign.id)
+        elif outcome.action == "stop":
+            _stop(campaign, outcome.reason, outcome.snapshot, now)
+            report.stopped.append(campaign.id)
+    return report
+
+
+def _still_undecided(campaign_id: int) -> bool:
+    """Re-read the campaign under a row lock: still running and not promoted by anyone else."""
+    db.session.flush()
+    row = db.session.execute(
+        select(Campaign.status, Campaign.promoted_variant_id)
+        .where(Campaign.id == campaign_id)
+        .with_for_update()
+    ).one_or_none()
+    return row is not None and row.status == "running" and row.promoted_variant_id is None
+
+
+def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
+    changed = False
+    for variant in campaign.variants:
+        new = weights.get(variant.id)
+        if new is not None and abs(variant.weight - new) > 1e-9:
+            variant.weight = float(new)
+            changed = True
+    return changed
+
+
+def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision:
+    """The winner takes all non-holdout traffic: decide serves it from the next request on."""
+    previous = {str(v.id): v.weight for v in campaign.variants}
+    for variant in campaign.variants:
+        variant.weight = 1.0 if variant.id == winner_id else 0.0
+    campaign.promoted_variant_id = winner_id
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="promote",
+        winner_variant_id=winner_id,
+        automatic=automatic,
+        reason=reason[:1000],
+        previous_weights=previous,
+        snapshot=snapshot,
+    )
+    db.session.add(decision)
+    _queue_webhook(campaign, decision)
+    return decision
+
+
+def _stop(campaign, reason, snapshot, now) -> Decision:
+    """The test ends without a winner: the campaign completes and the control stays."""
+    control = next((v for v in campaign.variants if v.is_control), campaign.variants[0])
+    campaign.status = "completed"
+    campaign.ended_at = now
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="stop",
+        winner_variant_id=control.id,
+        automatic=True,
+        reason=reason[:1000],
+        previous_weights={str(v.id): v.weight for v in campaign.variants},
+        snapshot=snapshot,
+    )
+    db.session.add(decision)
+    _queue_webhook(campaign, decision)
+    return decision
+
+
+def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
+    """An admin promotes a variant now, whatever the statistics say (they are kept).
+
+    :raise ValidationFailed: the variant is not one of this campaign's.
+    :raise Conflict: the campaign is not running or paused, or already has a promoted variant.
+    """
+    if variant_id not in {v.id for v in campaign.variants}:
+        raise ValidationFailed(
+            "Not a variant of this campaign.", {"variant_id": ["Not a variant of this campaign."]}
+        )
+    db.session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    db.session.refresh(campaign)
+    if campaign.status not in ("running", "paused"):
+        raise Conflict(f"Cannot promote in a campaign that is {campaign.status}.")
+    if campaign.promoted_variant_id is not None:
+        raise Conflict(
+            f"Variant {campaign.promoted_variant_id} is already promoted; undo it first.",
+            {"variant_id": ["A variant is already promoted."]},
+        )
+    try:
+        outcome = results.evaluate(
+            campaign, metrics.figures([campaign.id])[campaign.id], utcnow()
+        )
+        snapshot = outcome.snapshot
+    except ValueError as err:  # too little data to judge: an owner may still promote by hand
+        snapshot = {"note": f"No statistics: {err}"}
+    name = next(v.name for v in campaign.variants if v.id == variant_id)
+    decision = _promote(
+        campaign, variant_id, f"Promoted by hand: {name}.", snapshot, automatic=False
+    )
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    _deliver_webhooks()
+    return decision
+
+
+def undo(campaign: Campaign) -> Decision:
+    """Undo the campaign's latest promotion or stop: previous weights back, running again.
+
+    :raise Conflict: there is nothing to undo.
+    """
+    db.session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    db.session.refresh(campaign)
+    last = db.session.scalar(
+        select(Decision)
+        .where(
+            Decision.campaign_id == campaign.id,
+            Decision.action.in_(("promote", "stop")),
+            Decision.undone_at.is_(None),
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+    if last is None:
+        raise Conflict("This campaign has no promotion or stop to undo.")
+    now = utcnow()
+    previous = last.previous_weights or {}
+    for variant in campaign.variants:
+        if str(variant.id) in previous:
+            variant.weight = float(previous[str(variant.id)])
+    campaign.promoted_variant_id = None
+    if last.action == "stop":
+        campaign.status = "running"
+        campaign.ended_at = None
+    last.undone_at = now
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="undo",
+        winner_variant_id=last.winner_variant_id,
+        automatic=False,
+        reason=f"Undid the {last.action} of decision {last.id}.",
+        previous_weights=previous,
+        snapshot={"undone_decision_id": last.id},
+    )
+    db.session.add(decision)
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    return decision
+
+
+def decisions_of(campaign: Campaign) -> list[Decision]:
+    """The campaign's decision log, newest first."""
+    return list(
+        db.session.scalars(
+            select(Decision).where(Decision.campaign_id == campaign.id).order_by(Decision.id.desc())
+        )
+    )
+
+
+def decision_json(decision: Decision) -> dict:
+    return {
+        "id": decision.id,
+        "campaign_id": decision.campaign_id,
+        "action": decision.action,
+        "winner_variant_id": decision.winner_variant_id,
+        "automatic": decision.automatic,
+        "reason": decision.reason,
+        "previous_weights": decision.previous_weights,
+        "snapshot": decision.snapshot,
+        "created_at": decision.created_at.isoformat(),
+        "undone_at": decision.undone_at.isoformat() if decision.undone_at else None,
+    }
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _queue_webhook(campaign: Campaign, decision: Decision) -> None:
+    """Record the signed webhook in the decision's transaction (sent after the commit)."""
+    url = (campaign.ab or {}).get("webhook_url")
+    if not url:
+        return
+    db.session.flush()  # the decision's id and time go in the payload
+    event = f"campaign.{decision.action}"
+    payload = {
+        "event": event,
+        "campaign_id": campaign.id,
+        "decision_id": decision.id,
+        "winner_variant_id": decision.winner_variant_id,
+        "automatic": decision.automatic,
+        "reason": decision.reason,
+        "created_at": decision.created_at.isoformat(),
+    }
+    webhooks.enqueue(campaign.site_id, url, event, [payload])
+
+
+def _deliver_webhooks() -> int:
+    return webhooks.deliver_pending().delivered
+
+
+# -- the background scheduler -----------------------------------------------------------------
+
+
+def start_background_evaluator(app) -> threading.Thread:
+    """Run a round every ``EVALUATE_INTERVAL_S`` seconds in a daemon thread of this process.
+
+    Every gunicorn worker may start one: the lock makes the round run once per installation.
+    """
+    interval = float(app.config["EVALUATE_INTERVAL_S"])
+
+    def loop():
+        while True:
+            time.sleep(interval)
+            with app.app_context():
+                try:
+                    report = run_round()
+                    if report.acquired and (report.promoted or report.stopped):
+                        log.info("evaluation round: %s", report.as_json())
+                except Exception:  # a failed round must not kill the scheduler
+                    log.exception("evaluation round failed")
+                finally:
+                    db.session.remove()
+
+    thread = threading.Thread(target=loop, name="funnelcake-evaluator", daemon=True)
+    thread.start()
+    return thread

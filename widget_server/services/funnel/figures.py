@@ -1,0 +1,301 @@
+"""Funnel figures for the admin API (SPEC §7), computed with a few GROUP BY queries.
+
+Definitions (docs/funnel.md repeats them):
+
+* **customer** (site totals): the distinct buyers in the orders table, keyed by the order's
+  ``customer_id``, else its visitor; orders with neither are ``unattributed`` (reported apart,
+  in no customer figure).
+* **per stage / per variant**: from each (unmerged) visitor's order count and total spent, which
+  the funnel keeps in step with the orders attached to the visitor; a customer there is a visitor
+  with at least one order.
+* **repeat-customer rate** = customers with more than one order / customers × 100; **bought N
+  times** = share of customers with exactly N orders (N = 1, 2, 3) or 4 and more, in %.
+* **average order value** = revenue / orders; **revenue per customer** = revenue / customers.
+* **CSAT** = share of respondents whose ``csat`` score (1-5 scale) is 4 or more, in %;
+  **NPS** = % promoters (``nps`` score 9-10) − % detractors (0-6), over respondents with a score.
+  A respondent's score is their dimension score (the mean of their latest answers).
+* **conversion by week**: per ISO week (Monday, UTC) and stage, the stage changes into the stage
+  (``entered``) and out of it to a later stage of the funnel (``advanced``), from the stage
+  history; ``advanced_rate`` = advanced / entered × 100 (a flow ratio, not a cohort).
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+from sqlalchemy import case, func, literal, select, union_all
+
+from ...errors import NotFound
+from ...extensions import db
+from ...models import Assignment, Campaign, Order, StageChange, Visitor
+from ...models.types import utcnow
+from .stages import site_stages
+
+
+def _count_if(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _visitor_aggregates(with_scores: bool = True) -> list:
+    """Counts and sums over visitors; ``with_scores`` adds CSAT and NPS (JSON reads per row)."""
+    csat = Visitor.scores["csat"].as_float()
+    nps = Visitor.scores["nps"].as_float()
+    orders = Visitor.order_count
+    zero = literal(0)
+    if not with_scores:
+        csat_columns = [zero.label(name) for name in _SCORE_COUNTS]
+    else:
+        csat_columns = [
+            func.count(csat).label("csat_respondents"),
+            _count_if(csat >= 4).label("csat_satisfied"),
+            func.count(nps).label("nps_respondents"),
+            _count_if(nps >= 9).label("promoters"),
+            _count_if(nps <= 6).label("detractors"),
+        ]
+    return [
+        func.count().label("visitors"),
+        _count_if(orders > 0).label("customers"),
+        _count_if(orders == 1).label("bought_1"),
+        _count_if(orders == 2).label("bought_2"),
+        _count_if(orders == 3).label("bought_3"),
+        _count_if(orders >= 4).label("bought_4_plus"),
+        func.coalesce(func.sum(orders), 0).label("orders"),
+        func.coalesce(func.sum(Visitor.total_spent), 0).label("revenue"),
+        *csat_columns,
+    ]
+
+
+_SCORE_COUNTS = ("csat_respondents", "csat_satisfied", "nps_respondents", "promoters", "detractors")
+
+
+def _pct(part, whole) -> float | None:
+    return round(100.0 * float(part) / float(whole), 2) if whole else None
+
+
+def _ratio(part, whole) -> float | None:
+    return round(float(part) / float(whole), 2) if whole else None
+
+
+def customer_figures(customers, bought: list, orders, revenue) -> dict:
+    """Repeat-customer figures from counts; ``bought`` = customers with 1, 2, 3, 4+ orders."""
+    repeat = sum(bought[1:])
+    return {
+        "customers": int(customers),
+        "repeat_customers": int(repeat),
+        "repeat_customer_rate": _pct(repeat, customers),
+        "bought_times": {
+            label: _pct(count, customers)
+            for label, count in zip(("1", "2", "3", "4+"), bought, strict=True)
+        },
+        "orders": int(orders),
+        "revenue": str(Decimal(revenue or 0).quantize(Decimal("0.01"))),
+        "average_order_value": _ratio(revenue, orders),
+        "revenue_per_customer": _ratio(revenue, customers),
+    }
+
+
+def _visitor_row(row) -> dict:
+    bought = [row.bought_1, row.bought_2, row.bought_3, row.bought_4_plus]
+    return {
+        "visitors": int(row.visitors),
+        **customer_figures(row.customers, bought, row.orders, row.revenue),
+        "csat": _pct(row.csat_satisfied, row.csat_respondents),
+        "csat_respondents": int(row.csat_respondents),
+        "nps": (
+            round(
+                _pct(row.promoters, row.nps_respondents)
+                - _pct(row.detractors, row.nps_respondents),
+                2,
+            )
+            if row.nps_respondents
+            else None
+        ),
+        "nps_respondents": int(row.nps_respondents),
+    }
+
+
+def funnel_figures(site_id: int, campaign_id: int | None = None, weeks: int = 12) -> dict:
+    """Everything ``GET sites/<id>/funnel`` shows, in four aggregate queries."""
+    stages = site_stages(site_id)
+    per_stage_rows_all = db.session.execute(
+        select(Visitor.stage, *_visitor_aggregates())
+        .where(Visitor.site_id == site_id, Visitor.merged_into_id.is_(None))
+        .group_by(Visitor.stage)
+    ).all()
+    per_stage_rows = {row.stage: row for row in per_stage_rows_all}
+    per_stage = []
+    for stage in stages:
+        row = per_stage_rows.pop(stage.key, None)
+        figures = _visitor_row(row) if row else _visitor_row(_EmptyRow)
+        per_stage.append({"key": stage.key, "name": stage.name, **figures})
+    others = [(key, row) for key, row in per_stage_rows.items()]
+    unstaged = next((row for key, row in others if key is None), None)
+    retired = [{"key": key, **_visitor_row(row)} for key, row in others if key is not None]
+    overall_visitors = _visitor_row(_summed(list(per_stage_rows_all)))
+    return {
+        "site_id": site_id,
+        "stages": per_stage,
+        "unstaged_visitors": int(unstaged.visitors) if unstaged else 0,
+        "retired_stages": retired,
+        "totals": {
+            **_order_totals(site_id),
+            "visitors": overall_visitors["visitors"],
+            "csat": overall_visitors["csat"],
+            "csat_respondents": overall_visitors["csat_respondents"],
+            "nps": overall_visitors["nps"],
+            "nps_respondents": overall_visitors["nps_respondents"],
+        },
+        "conversion_by_week": conversion_by_week(site_id, [s.key for s in stages], weeks),
+        "per_variant": per_variant(site_id, campaign_id) if campaign_id else None,
+    }
+
+
+_COUNTS = (
+    "visitors",
+    "customers",
+    "bought_1",
+    "bought_2",
+    "bought_3",
+    "bought_4_plus",
+    "orders",
+    "revenue",
+    "csat_respondents",
+    "csat_satisfied",
+    "nps_respondents",
+    "promoters",
+    "detractors",
+)
+
+
+def _summed(rows) -> SimpleNamespace:
+    """The site-wide row: every aggregate above is a count or a sum, so rows add up."""
+    return SimpleNamespace(**{name: sum(getattr(r, name) for r in rows) for name in _COUNTS})
+
+
+_EmptyRow = _summed([])
+
+
+def _order_totals(site_id: int) -> dict:
+    """Site-wide customer figures from the orders table in one statement.
+
+    Buyers with a customer id and buyers known by visitor only are grouped apart (UNION ALL), so
+    the first group streams from the ``(site_id, customer_id) INCLUDE (total)`` index on
+    PostgreSQL instead of hashing a computed key over every order.
+    """
+    by_customer = (
+        select(func.count().label("n"), func.sum(Order.total).label("revenue"))
+        .where(Order.site_id == site_id, Order.customer_id.is_not(None))
+        .group_by(Order.customer_id)
+    )
+    by_visitor = (
+        select(func.count().label("n"), func.sum(Order.total).label("revenue"))
+        .where(Order.site_id == site_id, Order.customer_id.is_(None), Order.visitor_id.is_not(None))
+        .group_by(Order.visitor_id)
+    )
+    per_customer = union_all(by_customer, by_visitor).subquery()
+    n = per_customer.c.n
+    row = db.session.execute(
+        select(
+            func.count(),
+            _count_if(n == 1),
+            _count_if(n == 2),
+            _count_if(n == 3),
+            _count_if(n >= 4),
+            func.coalesce(func.sum(n), 0),
+            func.coalesce(func.sum(per_customer.c.revenue), 0),
+        )
+    ).one()
+    customers, b1, b2, b3, b4, orders, revenue = row
+    guest_orders, guest_revenue = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Order.total), 0)).where(
+            Order.site_id == site_id, Order.customer_id.is_(None), Order.visitor_id.is_(None)
+        )
+    ).one()
+    return {
+        **customer_figures(customers, [b1, b2, b3, b4], orders, revenue),
+        "unattributed_orders": int(guest_orders),
+        "unattributed_revenue": str(Decimal(guest_revenue or 0).quantize(Decimal("0.01"))),
+    }
+
+
+def _week_start(column):
+    """Monday (UTC) of the row's week; formatted in Python, not per row in SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("week", func.timezone("UTC", column))
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def _week_label(value) -> str:
+    return value if isinstance(value, str) else value.date().isoformat()
+
+
+def conversion_by_week(site_id: int, order: list[str], weeks: int) -> list[dict]:
+    """Per week and stage: changes into it, changes out of it to a later stage, their ratio."""
+    since = utcnow() - timedelta(weeks=weeks)
+    week = _week_start(StageChange.changed_at)
+    rows = db.session.execute(
+        select(week, StageChange.from_stage, StageChange.to_stage, func.count())
+        .where(StageChange.site_id == site_id, StageChange.changed_at >= since)
+        .group_by(week, StageChange.from_stage, StageChange.to_stage)
+    ).all()
+    position = {key: index for index, key in enumerate(order)}
+    table: dict[tuple[str, str], dict] = {}
+    for week_value, from_stage, to_stage, count in rows:
+        week_start = _week_label(week_value)
+        if to_stage is not None:
+            table.setdefault((week_start, to_stage), {"entered": 0, "advanced": 0})
+            table[(week_start, to_stage)]["entered"] += count
+        if (
+            from_stage in position
+            and to_stage in position
+            and position[to_stage] > position[from_stage]
+        ):
+            table.setdefault((week_start, from_stage), {"entered": 0, "advanced": 0})
+            table[(week_start, from_stage)]["advanced"] += count
+    return [
+        {
+            "week": week_start,
+            "stage": stage,
+            "entered": cell["entered"],
+            "advanced": cell["advanced"],
+            "advanced_rate": _pct(cell["advanced"], cell["entered"]),
+        }
+        for (week_start, stage), cell in sorted(
+            table.items(), key=lambda item: (item[0][0], position.get(item[0][1], len(order)))
+        )
+    ]
+
+
+def per_variant(site_id: int, campaign_id: int) -> list[dict]:
+    """Funnel figures of the visitors assigned to each variant (or the holdout) of a campaign.
+
+    Order figures only: CSAT and NPS per variant are the campaign results' business.
+
+    :raise NotFound: the campaign is not this site's.
+    """
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.site_id != site_id:
+        raise NotFound(
+            f"No campaign {campaign_id} on this site.",
+            {"campaign_id": ["No such campaign on this site."]},
+        )
+    names = {v.id: v.name for v in campaign.variants}
+    rows = db.session.execute(
+        select(Assignment.variant_id, *_visitor_aggregates(with_scores=False))
+        .join(Visitor, Visitor.id == Assignment.visitor_id)
+        .where(
+            Assignment.campaign_id == campaign_id,
+            Assignment.sampled_out.is_(False),
+            Visitor.merged_into_id.is_(None),
+        )
+        .group_by(Assignment.variant_id)
+        .order_by(Assignment.variant_id)
+    ).all()
+    return [
+        {
+            "variant_id": row.variant_id,
+            "name": names.get(row.variant_id, "holdout" if row.variant_id is None else None),
+            **_visitor_row(row),
+        }
+        for row in rows
+    ]

@@ -1,0 +1,240 @@
+"""Each visitor's funnel stage: recomputed from scores, orders and attributes, history kept.
+
+Every recomputation works on a batch of visitors with a fixed number of queries (the site's
+stages, the site's webhook setting, one insert of the stage changes and one of the webhook
+deliveries), so an events batch or an order adds no query per visitor.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, or_, select, update
+
+from ...extensions import db
+from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, Visitor
+from ...models.types import utcnow
+from .. import webhooks
+from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
+from .scoring import scoring_of, visitor_scores
+
+CAUSES = ("answer", "order", "identify", "rules")
+STAGE_CHANGED = "visitor.stage_changed"
+#: Visitors per chunk when a rule change recomputes a whole site.
+RECOMPUTE_CHUNK = 2000
+
+
+def site_stages(site_id: int) -> list[StageDefinition]:
+    """The site's funnel in order; the default loyalty funnel when it has none of its own."""
+    rows = db.session.execute(
+        select(FunnelStage.key, FunnelStage.name, FunnelStage.rule)
+        .where(FunnelStage.site_id == site_id)
+        .order_by(FunnelStage.position)
+    ).all()
+    if not rows:
+        return list(DEFAULT_STAGES)
+    return [StageDefinition(key, name, rule or {}) for key, name, rule in rows]
+
+
+def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
+    """Store a new ordered funnel and move every staged visitor to their stage under it."""
+    db.session.execute(delete(FunnelStage).where(FunnelStage.site_id == site.id))
+    db.session.add_all(
+        FunnelStage(site_id=site.id, key=s["key"], name=s["name"], position=i, rule=s["rule"])
+        for i, s in enumerate(stages)
+    )
+    db.session.flush()
+    recompute_site(site.id)
+    db.session.commit()
+    return site_stages(site.id)
+
+
+def facts_of(visitor: Visitor) -> Facts:
+    return Facts(
+        scores=visitor.scores or {},
+        order_count=visitor.order_count or 0,
+        total_spent=float(visitor.total_spent or 0),
+        attributes=visitor.attributes or {},
+    )
+
+
+def on_answers(visitors: Iterable[Visitor], now: datetime | None = None) -> None:
+    """Rescore visitors whose answers changed, then restage them (cause ``answer``)."""
+    visitors = list(visitors)
+    if not visitors:
+        return
+    rescore(visitors)
+    apply_stages(visitors, "answer", now)
+
+
+def on_order(visitor: Visitor, cause: str = "order", now: datetime | None = None) -> None:
+    """Call after storing an order of ``visitor``: refresh its order figures and its stage."""
+    on_orders([visitor], cause, now)
+
+
+def on_orders(visitors: Iterable[Visitor], cause: str = "order", now=None) -> None:
+    """Refresh ``order_count`` and ``total_spent`` from the orders table, then the stages.
+
+    Orders count for a visitor when they name it or a visitor merged into it, so the figures are
+    right whatever visitor row the shop's order was attached to.
+    """
+    visitors = list(visitors)
+    if not visitors:
+        return
+    for visitor in visitors:
+        if visitor.customer_id:
+            # An identified visitor's orders are its customer's: site figures key on customer_id.
+            db.session.execute(
+                update(Order)
+                .where(Order.visitor_id == visitor.id, Order.customer_id.is_(None))
+                .values(customer_id=visitor.customer_id)
+            )
+    refresh_order_figures(visitors)
+    apply_stages(visitors, cause, now)
+
+
+def refresh_order_figures(visitors: list[Visitor]) -> None:
+    ids = [v.id for v in visitors]
+    owner = func.coalesce(Visitor.merged_into_id, Visitor.id)
+    rows = db.session.execute(
+        select(owner, func.count(Order.id), func.coalesce(func.sum(Order.total), 0))
+        .join(Visitor, Visitor.id == Order.visitor_id)
+        .where(or_(Visitor.id.in_(ids), Visitor.merged_into_id.in_(ids)))
+        .group_by(owner)
+    ).all()
+    figures = {owner_id: (count, total) for owner_id, count, total in rows}
+    for visitor in visitors:
+        count, total = figures.get(visitor.id, (0, 0))
+        visitor.order_count = int(count)
+        visitor.total_spent = total
+
+
+def rescore(visitors: list[Visitor]) -> None:
+    """Recompute dimension scores from all the visitors' responses (two queries in all)."""
+    by_id = {v.id: v for v in visitors}
+    rows = db.session.execute(
+        select(Response.visitor_id, Response.variant_id, Response.answers).where(
+            Response.visitor_id.in_(by_id)
+        )
+    ).all()
+    variant_ids = {variant_id for _, variant_id, _ in rows if variant_id}
+    contents = db.session.execute(
+        select(Variant.id, Variant.content).where(Variant.id.in_(variant_ids))
+    ).all()
+    scoring = {variant_id: scoring_of(content) for variant_id, content in contents}
+    responses: dict[int, list] = {visitor_id: [] for visitor_id in by_id}
+    for visitor_id, variant_id, answers in rows:
+        responses[visitor_id].append((variant_id, answers))
+    for visitor_id, visitor in by_id.items():
+        scores = visitor_scores(responses[visitor_id], scoring)
+        if scores != (visitor.scores or {}):
+            visitor.scores = scores
+
+
+def apply_stages(
+    visitors: Iterable[Visitor],
+    cause: str,
+    now: datetime | None = None,
+    stages: list[StageDefinition] | None = None,
+) -> list[dict]:
+    """Give each visitor the stage its facts earn; record each change (and its webhook)."""
+    visitors = [v for v in visitors if v.merged_into_id is None]
+    if not visitors:
+        return []
+    now = now or utcnow()
+    site_id = visitors[0].site_id
+    stages = stages if stages is not None else site_stages(site_id)
+    changes = []
+    for visitor in visitors:
+        new_stage = stage_for(stages, facts_of(visitor))
+        if new_stage != visitor.stage:
+            changes.append(stage_change(visitor, new_stage, cause, now))
+            visitor.stage = new_stage
+    record_changes(site_id, changes, {v.id: v for v in visitors})
+    return changes
+
+
+def stage_change(visitor: Visitor, new_stage: str | None, cause: str, now: datetime) -> dict:
+    return {
+        "site_id": visitor.site_id,
+        "visitor_id": visitor.id,
+        "from_stage": visitor.stage,
+        "to_stage": new_stage,
+        "cause": cause,
+        "changed_at": now,
+    }
+
+
+def record_changes(site_id: int, changes: list[dict], visitors: dict[int, Visitor]) -> None:
+    """Insert the stage changes and, when the site has a stage webhook, their deliveries."""
+    if not changes:
+        return
+    db.session.execute(insert(StageChange), changes)
+    url = (db.session.scalar(select(Site.settings).where(Site.id == site_id)) or {}).get(
+        "stage_webhook_url"
+    )
+    if url:
+        webhooks.enqueue(
+            site_id,
+            url,
+            STAGE_CHANGED,
+            [stage_change_payload(c, visitors[c["visitor_id"]]) for c in changes],
+        )
+
+
+def stage_change_payload(change: dict, visitor: Visitor) -> dict:
+    """The webhook body for one stage change (e-mail only when the visitor consented)."""
+    return {
+        "event": STAGE_CHANGED,
+        "site_id": change["site_id"],
+        "visitor_id": visitor.visitor_key,
+        "customer_id": visitor.customer_id,
+        "email": visitor.email if visitor.email_consent else None,
+        "from_stage": change["from_stage"],
+        "to_stage": change["to_stage"],
+        "cause": change["cause"],
+        "changed_at": change["changed_at"].isoformat(),
+        "scores": visitor.scores or {},
+        "order_count": visitor.order_count or 0,
+        "total_spent": str(visitor.total_spent or 0),
+    }
+
+
+def recompute_site(site_id: int, cause: str = "rules") -> int:
+    """Restage every visitor of the site who has a stage; returns the number of changes.
+
+    Visitors without a stage have had no answer, order or identify yet: they get theirs on the
+    first one. Reads in chunks, writes changed stages with one executemany per chunk.
+    """
+    stages = site_stages(site_id)
+    now = utcnow()
+    total = 0
+    last_id = 0
+    while True:
+        chunk = db.session.scalars(
+            select(Visitor)
+            .where(
+                Visitor.site_id == site_id,
+                Visitor.id > last_id,
+                Visitor.stage.is_not(None),
+                Visitor.merged_into_id.is_(None),
+            )
+            .order_by(Visitor.id)
+            .limit(RECOMPUTE_CHUNK)
+        ).all()
+        if not chunk:
+            return total
+        last_id = chunk[-1].id
+        total += len(apply_stages(chunk, cause, now, stages))
+        db.session.flush()
+        for visitor in chunk:
+            db.session.expunge(visitor)
+
+
+def stage_history(visitor_id: int) -> list[StageChange]:
+    return list(
+        db.session.scalars(
+            select(StageChange)
+            .where(StageChange.visitor_id == visitor_id)
+            .order_by(StageChange.changed_at, StageChange.id)
+        )
+    )

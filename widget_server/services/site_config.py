@@ -1,0 +1,160 @@
+"""A site's running campaigns, compiled once and cached per worker for the hot paths.
+
+Decide and events need the site, its origins and its running campaigns on every request. They are
+read in one query, compiled (URL patterns to regexes, public content stripped of reward secrets),
+and cached for ``CONFIG_CACHE_TTL_S`` seconds. Admin writes call :func:`invalidate`, which clears
+this worker's copy at once; other workers pick the change up within the TTL.
+"""
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..errors import NotFound
+from ..extensions import db
+from ..models import Campaign, Site
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    id: int
+    name: str
+    weight: float
+    is_control: bool
+    #: Content as the browser may see it (wheel rewards stripped).
+    public_content: dict
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    id: int
+    kind: str
+    priority: int
+    seed: str
+    targeting: dict
+    url_include: tuple[re.Pattern, ...]
+    url_exclude: tuple[re.Pattern, ...]
+    trigger: dict
+    frequency: dict
+    holdout: float
+    variants: tuple[VariantConfig, ...]
+    promoted_variant_id: int | None
+
+    def variant(self, variant_id: int | None) -> VariantConfig | None:
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    id: int
+    site_key: str
+    allowed_origins: frozenset[str]
+    settings: dict
+    campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+
+
+_cache: dict[str, tuple[float, SiteConfig | None]] = {}
+_lock = threading.Lock()
+
+
+def get_site_config(site_key: str) -> SiteConfig:
+    """The compiled configuration of the site with this public key.
+
+    :raise NotFound: no site has this key.
+    """
+    ttl = current_app.config["CONFIG_CACHE_TTL_S"]
+    now = time.monotonic()
+    cached = _cache.get(site_key)
+    if cached and cached[0] > now:
+        config = cached[1]
+    else:
+        config = _load(site_key)
+        if ttl > 0:
+            with _lock:
+                _cache[site_key] = (now + ttl, config)
+    if config is None:
+        raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
+    return config
+
+
+def invalidate(site_key: str | None = None) -> None:
+    """Forget the cached configuration of one site (or all), after an admin change."""
+    with _lock:
+        if site_key is None:
+            _cache.clear()
+        else:
+            _cache.pop(site_key, None)
+
+
+def _load(site_key: str) -> SiteConfig | None:
+    site = db.session.scalar(select(Site).where(Site.site_key == site_key))
+    if site is None:
+        return None
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.site_id == site.id, Campaign.status == "running")
+        .options(selectinload(Campaign.variants))
+        .order_by(Campaign.priority.desc(), Campaign.id)
+    ).all()
+    return SiteConfig(
+        id=site.id,
+        site_key=site.site_key,
+        allowed_origins=frozenset(o.lower().rstrip("/") for o in site.allowed_origins or ()),
+        settings=dict(site.settings or {}),
+        campaigns=tuple(compile_campaign(c) for c in campaigns),
+    )
+
+
+def compile_campaign(campaign: Campaign) -> CampaignConfig:
+    targeting = campaign.targeting or {}
+    return CampaignConfig(
+        id=campaign.id,
+        kind=campaign.kind,
+        priority=campaign.priority,
+        seed=campaign.seed,
+        targeting=targeting,
+        url_include=tuple(url_pattern(p) for p in targeting.get("url_include", ())),
+        url_exclude=tuple(url_pattern(p) for p in targeting.get("url_exclude", ())),
+        trigger=campaign.trigger or {"type": "delay", "seconds": 3},
+        frequency=campaign.frequency or {},
+        holdout=float((campaign.ab or {}).get("holdout_percent", 0.0)) / 100.0,
+        variants=tuple(
+            VariantConfig(
+                id=v.id,
+                name=v.name,
+                weight=v.weight,
+                is_control=v.is_control,
+                public_content=public_content(campaign.kind, v.content),
+            )
+            for v in campaign.variants
+        ),
+        promoted_variant_id=campaign.promoted_variant_id,
+    )
+
+
+def url_pattern(pattern: str) -> re.Pattern:
+    """Compile a targeting pattern: ``*`` matches anything; a leading ``/`` matches the path.
+
+    ``/products/*`` matches any product page on any host; ``https://shop.example/cart*`` matches
+    the full URL.
+    """
+    body = ".*".join(re.escape(part) for part in pattern.split("*"))
+    if pattern.startswith("/"):
+        return re.compile(rf"^(?:[a-z]+://[^/]+)?{body}(?:[?#].*)?$", re.IGNORECASE)
+    return re.compile(rf"^{body}$", re.IGNORECASE)
+
+
+def public_content(kind: str, content: dict) -> dict:
+    """The content the browser may see: a wheel's codes and pools stay on the server."""
+    if kind != "wheel":
+        return content
+    public = {k: v for k, v in content.items() if k != "slices"}
+    public["slices"] = [
+        {"label": s.get("label"), "color": s.get("color")} for s in content.get("slices", [])
+    ]
+    return public
