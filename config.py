@@ -58,6 +58,12 @@ class Config:
     EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 0)
     #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
+    #: Connections each worker process keeps open, and how many more it may open in a burst.
+    DB_POOL_SIZE = _env("DB_POOL_SIZE", 5)
+    DB_MAX_OVERFLOW = _env("DB_MAX_OVERFLOW", 10)
+    #: Seconds a request waits for a free pooled connection before it answers 503. Longer than
+    #: the connect timeout: a busy pool is a burst to wait out, a dead database is not.
+    DB_POOL_TIMEOUT_S = _env("DB_POOL_TIMEOUT_S", 10)
     #: Send the session cookie over HTTPS only (turn off for plain-HTTP local use).
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", False)
     SESSION_COOKIE_HTTPONLY = True

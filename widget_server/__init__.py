@@ -100,17 +100,22 @@ def _engine_options(config) -> dict:
     """Fail fast when the database is down: answer 503 within ~2 s instead of hanging."""
     url = config["SQLALCHEMY_DATABASE_URI"]
     timeout = config["DB_CONNECT_TIMEOUT_S"]
+    pool = {
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_MAX_OVERFLOW"],
+        "pool_timeout": config["DB_POOL_TIMEOUT_S"],
+    }
     if url.startswith("postgresql"):
         return {
+            **pool,
             "pool_pre_ping": True,
-            "pool_size": 5,
-            "max_overflow": 10,
-            "pool_timeout": timeout,
             "connect_args": {
                 "connect_timeout": timeout,
                 "options": f"-c statement_timeout={int(timeout * 1000) * 5}",
             },
         }
+    if url.startswith("sqlite") and ":memory:" not in url and url != "sqlite://":
+        return {**pool, "connect_args": {"timeout": 15}}
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
     return {}

@@ -6,6 +6,7 @@
 from flask import Flask, jsonify, request
 from marshmallow import ValidationError as SchemaError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -117,8 +118,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeout)
     def handle_database_down(err):
-        # A database that is down or overloaded is transient: the snippet retries on 503.
+        # A database that is down or overloaded (no free pooled connection in time) is
+        # transient: the snippet retries on 503.
         db.session.rollback()
         app.logger.warning("database error: %s", err.__class__.__name__)
         return error_response(
