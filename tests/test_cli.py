@@ -1,5 +1,12 @@
 """The funnelcake command: demo setup is idempotent, tokens work against the admin API."""
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
 from sqlalchemy import func, select
 
 from widget_server.extensions import db
@@ -46,3 +53,37 @@ def test_demo_store_pages_carry_the_snippet(app, runner, client):
     assert b'src="/static/widget.js"' in page.data
     assert b'data-site="pk_demo_store"' in page.data
     assert client.get("/demo/nowhere").status_code == 404
+
+
+def test_demo_command_serves_the_store_until_stopped(tmp_path):
+    """The README's first command: ``python -m widget_server demo`` answers on its port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FUNNELCAKE_INSTANCE_DIR": str(tmp_path)}
+    env.pop("FUNNELCAKE_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo/", timeout=2) as page:
+                    html = page.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "the demo never answered"
+                time.sleep(0.3)
+        assert 'data-site="pk_demo_store"' in html
+        assert (tmp_path / "funnelcake.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()

@@ -74,7 +74,10 @@ def demo_command(host, port, no_serve):
     click.echo(f"Admin page:  {base}/admin/")
     click.echo(f"Admin login: {username} / {password}")
     if not no_serve:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # Not app.run(): Flask ignores it inside a CLI command, and the demo must serve.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
 @cli.command("evaluate")
@@ -159,8 +162,7 @@ def import_coupons_command(site_id, pool_name, csv_file):
     for line, reason in list(result.invalid.items())[:20]:
         click.echo(f"{line}: {reason}")
     click.echo(
-        f"stock: {stock.available} available, {stock.assigned} assigned, "
-        f"{stock.redeemed} redeemed"
+        f"stock: {stock.available} available, {stock.assigned} assigned, {stock.redeemed} redeemed"
     )
     if result.duplicates or result.invalid:
         raise SystemExit(1)
