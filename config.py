@@ -55,7 +55,7 @@ class Config:
     #: A visitor counts as "new" until this many minutes after their first decide.
     NEW_VISITOR_WINDOW_MIN = _env("NEW_VISITOR_WINDOW_MIN", 30)
     #: Seconds between evaluation rounds run by the server (0 = off; see `funnelcake evaluate`).
-    EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 0)
+    EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 0.0)
     #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
     #: Connections each worker process keeps open, and how many more it may open in a burst.

@@ -98,6 +98,28 @@ INVALID_CONTENT = [
     ),
     ("no steps", {"steps": []}, "variants.0.content.steps"),
     (
+        "blank question",
+        {"steps": [{"id": "a", "type": "text", "question": "   "}]},
+        "variants.0.content.steps.0.question",
+    ),
+    (
+        "blank option label in one locale",
+        {
+            "steps": [
+                {
+                    "id": "a",
+                    "type": "single_choice",
+                    "question": "?",
+                    "options": [
+                        {"id": "x", "label": {"en": "X", "de": ""}},
+                        {"id": "y", "label": "Y"},
+                    ],
+                }
+            ]
+        },
+        "variants.0.content.steps.0.options.0.label",
+    ),
+    (
         "choice question without options",
         {"steps": [{"id": "a", "type": "single_choice", "question": "?"}]},
         "variants.0.content.steps.0.options",

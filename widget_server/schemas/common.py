@@ -31,6 +31,11 @@ class LocalText(fields.Field):
                 raise ValidationError(f"Text for locale {locale!r} must be a string.")
             if len(text) > self.max_length:
                 raise ValidationError(f"Longer than {self.max_length} characters.")
+            if self.required and not text.strip():
+                # A question or label a visitor would see as an empty box.
+                raise ValidationError(
+                    f"Must not be blank{f' (locale {locale!r})' if locale else ''}."
+                )
             if locale and not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
                 raise ValidationError(f"{locale!r} is not a locale code such as 'en' or 'pt-BR'.")
         return value
