@@ -3,13 +3,14 @@
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from ..errors import Conflict, NotFound, ValidationFailed, validation_failed
+from ..errors import Conflict, ValidationFailed, validation_failed
 from ..extensions import db
 from ..models import Campaign, Site, Variant
 from ..models.types import utcnow
 from ..schemas.content import CONTENT_SCHEMAS
 from ..schemas.sites import normalise_origin
 from . import coupons, site_config
+from .rows import get_or_404
 
 #: Status changes an admin may ask for, and the statuses each is allowed from.
 TRANSITIONS = {
@@ -47,24 +48,15 @@ def update_site(site: Site, data: dict) -> Site:
 
 
 def get_site(site_id: int) -> Site:
-    site = db.session.get(Site, site_id)
-    if site is None:
-        raise NotFound(f"No site {site_id}.")
-    return site
+    return get_or_404(Site, site_id, "site")
 
 
 def get_campaign(campaign_id: int) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"No campaign {campaign_id}.")
-    return campaign
+    return get_or_404(Campaign, campaign_id, "campaign")
 
 
 def get_variant(variant_id: int) -> Variant:
-    variant = db.session.get(Variant, variant_id)
-    if variant is None:
-        raise NotFound(f"No variant {variant_id}.")
-    return variant
+    return get_or_404(Variant, variant_id, "variant")
 
 
 def validated_content(kind: str, content: dict, prefix: str, site_id: int | None = None) -> dict:
@@ -109,9 +101,7 @@ def update_campaign(campaign: Campaign, data: dict) -> Campaign:
 def add_variant(campaign: Campaign, data: dict) -> Variant:
     if campaign.status == "completed":
         raise Conflict("A completed campaign cannot get new variants.")
-    data["content"] = validated_content(
-        campaign.kind, data["content"], "content", campaign.site_id
-    )
+    data["content"] = validated_content(campaign.kind, data["content"], "content", campaign.site_id)
     variant = Variant(**data)
     campaign.variants.append(variant)
     _check_controls(campaign.variants, "is_control")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import CouponCode, CouponPool, Site
 from ..models.types import utcnow
+from .rows import get_or_404
 from .upsert import insert_ignoring_conflicts
 
 #: Generated codes use 32 symbols without look-alikes (no 0/O, 1/I): 5 bits per symbol.
@@ -80,10 +81,7 @@ def create_pool(site: Site, name: str) -> CouponPool:
 
 
 def get_pool(pool_id: int) -> CouponPool:
-    pool = db.session.get(CouponPool, pool_id)
-    if pool is None:
-        raise NotFound(f"No coupon pool {pool_id}.")
-    return pool
+    return get_or_404(CouponPool, pool_id, "coupon pool")
 
 
 def find_pool(site_id: int, name: str) -> CouponPool | None:

@@ -231,9 +231,7 @@ def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
             {"variant_id": ["A variant is already promoted."]},
         )
     try:
-        outcome = results.evaluate(
-            campaign, metrics.figures([campaign.id])[campaign.id], utcnow()
-        )
+        outcome = results.evaluate(campaign, metrics.figures([campaign.id])[campaign.id], utcnow())
         snapshot = outcome.snapshot
     except ValueError as err:  # too little data to judge: an owner may still promote by hand
         snapshot = {"note": f"No statistics: {err}"}
@@ -254,16 +252,7 @@ def undo(campaign: Campaign) -> Decision:
     """
     db.session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
     db.session.refresh(campaign)
-    last = db.session.scalar(
-        select(Decision)
-        .where(
-            Decision.campaign_id == campaign.id,
-            Decision.action.in_(("promote", "stop")),
-            Decision.undone_at.is_(None),
-        )
-        .order_by(Decision.id.desc())
-        .limit(1)
-    )
+    last = results.latest_standing_decision(campaign.id)
     if last is None:
         raise Conflict("This campaign has no promotion or stop to undo.")
     now = utcnow()

@@ -70,6 +70,7 @@ def _test_weights(campaign: Campaign) -> dict[int, float]:
 
 def _arms(campaign: Campaign, figures: dict[int, VariantFigures], weights) -> list:
     from ab import policy as ab_policy  # imported here: the app must start even if ab/ moves
+
     control_id = next((v.id for v in campaign.variants if v.is_control), campaign.variants[0].id)
     arms = []
     for variant in campaign.variants:
@@ -256,10 +257,15 @@ def _counts_only(campaign: Campaign, figures_by_metric, reason: str) -> dict:
 def _standing_decision(campaign: Campaign) -> Decision | None:
     if campaign.promoted_variant_id is None and campaign.status != "completed":
         return None
+    return latest_standing_decision(campaign.id)
+
+
+def latest_standing_decision(campaign_id: int) -> Decision | None:
+    """The campaign's latest promotion or stop that was not undone."""
     return db.session.scalar(
         select(Decision)
         .where(
-            Decision.campaign_id == campaign.id,
+            Decision.campaign_id == campaign_id,
             Decision.action.in_(("promote", "stop")),
             Decision.undone_at.is_(None),
         )
