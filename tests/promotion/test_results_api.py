@@ -128,3 +128,10 @@ def test_results_of_a_campaign_without_visitors_or_with_one_variant_answer_200(
         assert response.json["decision"]["action"] == "continue"
         assert all(v["visitors"] == 0 for v in response.json["variants"])
     assert admin.get("/api/v1/admin/campaigns/999999/results").status_code == 404
+
+
+def test_a_single_variant_campaign_says_it_needs_a_second_variant(admin, make_site, make_campaign):
+    single = make_campaign(make_site(name="Single"))
+    reason = admin.get(f"/api/v1/admin/campaigns/{single['id']}/results").json["decision"]["reason"]
+    assert "add a second variant" in reason
+    assert "arms" not in reason  # no engine internals in the owner's words

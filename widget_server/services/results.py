@@ -178,6 +178,13 @@ def _results_json(campaign, settings, arms, decision, weights, running_days) -> 
     }
 
 
+#: The decision's reason for a campaign that is not an A/B test (no variant, one variant).
+_NOT_A_TEST = (
+    "This campaign has no variant yet: add one to show it to visitors.",
+    "One variant, so nothing to compare: add a second variant to A/B test it.",
+)
+
+
 def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
     """The results body of ``GET campaigns/<id>/results`` (SPEC §4), plus daily ``series``.
 
@@ -186,12 +193,13 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
     """
     now = utcnow()
     figures = metrics.figures([campaign.id])[campaign.id]
-    try:
-        if not campaign.variants:
-            raise ValueError("the campaign has no variants")
-        body = evaluate(campaign, figures, now).snapshot
-    except ValueError as err:  # ab/ cannot judge these figures yet (no visitors, one variant)
-        body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
+    if len(campaign.variants) < 2:
+        body = _counts_only(campaign, figures, _NOT_A_TEST[min(len(campaign.variants), 1)])
+    else:
+        try:
+            body = evaluate(campaign, figures, now).snapshot
+        except ValueError as err:  # ab/ cannot judge these figures yet (e.g. no visitors)
+            body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
     taken = _standing_decision(campaign)
     if taken is not None:
         body["decision"] = {
