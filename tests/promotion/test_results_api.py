@@ -135,3 +135,10 @@ def test_a_single_variant_campaign_says_it_needs_a_second_variant(admin, make_si
     reason = admin.get(f"/api/v1/admin/campaigns/{single['id']}/results").json["decision"]["reason"]
     assert "add a second variant" in reason
     assert "arms" not in reason  # no engine internals in the owner's words
+
+
+def test_a_test_without_visitors_says_which_variants_wait(admin, ab_test):
+    _, empty, _ = ab_test()
+    reason = admin.get(f"/api/v1/admin/campaigns/{empty['id']}/results").json["decision"]["reason"]
+    names = " and ".join(v["name"] for v in empty["variants"])
+    assert reason == f"Waiting for visitors: variants {names} have none yet."

@@ -178,6 +178,12 @@ def _results_json(campaign, settings, arms, decision, weights, running_days) -> 
     }
 
 
+def _variants_without_visitors(campaign: Campaign, figures) -> list[str]:
+    """Names of the campaign's variants no visitor has been exposed to (on its metric)."""
+    by_variant = figures.get(settings_of(campaign)["metric"], {})
+    return [v.name for v in campaign.variants if getattr(by_variant.get(v.id), "visitors", 0) == 0]
+
+
 #: The decision's reason for a campaign that is not an A/B test (no variant, one variant).
 _NOT_A_TEST = (
     "This campaign has no variant yet: add one to show it to visitors.",
@@ -193,8 +199,15 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
     """
     now = utcnow()
     figures = metrics.figures([campaign.id])[campaign.id]
+    unseen = _variants_without_visitors(campaign, figures)
     if len(campaign.variants) < 2:
         body = _counts_only(campaign, figures, _NOT_A_TEST[min(len(campaign.variants), 1)])
+    elif unseen:
+        names = " and ".join(", ".join(unseen).rsplit(", ", 1))
+        noun, verb = ("variant", "has") if len(unseen) == 1 else ("variants", "have")
+        body = _counts_only(
+            campaign, figures, f"Waiting for visitors: {noun} {names} {verb} none yet."
+        )
     else:
         try:
             body = evaluate(campaign, figures, now).snapshot
