@@ -1,0 +1,440 @@
+"""Real servers for the fault and security tests: gunicorn processes and a private PostgreSQL.
+
+The reliability tests run the service the way production does (``gunicorn``, several worker
+processes, a real database), so that killing a worker or stopping the database is a real fault and
+not a mock. Everything here talks to 127.0.0.1 only.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from glob import glob
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+
+from tests.conftest import BASE_TEST_CONFIG, REQUIRE_POSTGRES
+from widget_server import create_app
+from widget_server.extensions import db
+from widget_server.services.tokens import create_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def in_process_app(database_url: str):
+    """An app object on ``database_url`` for seeding and checking from the test process."""
+    return create_app({**BASE_TEST_CONFIG, "DATABASE_URL": database_url})
+
+
+def migrate(database_url: str) -> None:
+    """Bring a fresh database to the current schema (what ``funnelcake db upgrade`` does)."""
+    app = in_process_app(database_url)
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        db.engine.dispose()
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict
+    body: bytes
+    elapsed_s: float
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(base_url: str, method: str, path: str, body=None, headers=None, timeout_s=15.0):
+    """One HTTP request on a new connection; connection failures raise ``OSError``."""
+    host, port = base_url.removeprefix("http://").split(":")
+    data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
+    try:
+        connection.request(method, path, body=data, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read()
+    except http.client.HTTPException as err:  # e.g. RemoteDisconnected: the worker died
+        raise ConnectionError(str(err)) from err
+    finally:
+        connection.close()
+    return Answer(
+        response.status,
+        {k.lower(): v for k, v in response.getheaders()},
+        payload,
+        time.monotonic() - started,
+    )
+
+
+def post_public(base_url, site_key, endpoint, body, origin=None, headers=None, timeout_s=15.0):
+    """POST like the snippet: a JSON string with ``Content-Type: text/plain``."""
+    sent = {"Content-Type": "text/plain;charset=UTF-8", **(headers or {})}
+    if origin:
+        sent["Origin"] = origin
+    return request(base_url, "POST", f"/api/v1/sites/{site_key}/{endpoint}", body, sent, timeout_s)
+
+
+# --- gunicorn -----------------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """``gunicorn 'widget_server:create_app()'`` in a child process, configured by environment."""
+
+    def __init__(self, database_url: str, workers: int = 2, env: dict | None = None):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.instance_dir = Path(tempfile.mkdtemp(prefix="fc-gunicorn-"))
+        self.log_path = self.instance_dir / "gunicorn.log"
+        environment = {
+            key: value for key, value in os.environ.items() if not key.startswith("FUNNELCAKE_")
+        }
+        environment.update(
+            {
+                "FUNNELCAKE_DATABASE_URL": database_url,
+                "FUNNELCAKE_SECRET_KEY": "reliability-tests",
+                "FUNNELCAKE_INSTANCE_DIR": str(self.instance_dir),
+                "FUNNELCAKE_RATELIMIT_ENABLED": "false",
+                "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
+                **(env or {}),
+            }
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--graceful-timeout",
+            "2",
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
+            "widget_server:create_app()",
+        ]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.workers = workers
+        self._wait_until_up()
+
+    def _wait_until_up(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start:\n{self.log()}")
+            try:
+                if request(self.base_url, "GET", "/healthz", timeout_s=2).status == 200:
+                    if len(self.worker_pids()) == self.workers:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not come up:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (children of the gunicorn master)."""
+        return children_of(self.process.pid)
+
+    def wait_for_workers(self, timeout_s: float = 30.0) -> None:
+        """Wait until the master has replaced every dead worker and they answer."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self.worker_pids()) == self.workers:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not restore its workers")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+        shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for stat_path in glob("/proc/[0-9]*/stat"):
+        try:
+            stat = Path(stat_path).read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ..."; comm may hold spaces, so split after the last ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(stat_path.split("/")[2]))
+    return sorted(children)
+
+
+def _tcp_sockets() -> dict[int, tuple[int, int, str]]:
+    """``{inode: (local_port, remote_port, state)}`` of every TCP socket of this host."""
+    sockets = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            sockets[int(fields[9])] = (local_port, remote_port, fields[3])
+    return sockets
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+ESTABLISHED = "01"
+
+
+def worker_holding(server: Gunicorn, client_port: int) -> int | None:
+    """The worker process that holds the server side of the client's connection, if any."""
+    sockets = _tcp_sockets()
+    for pid in server.worker_pids():
+        for inode in _socket_inodes(pid):
+            local_port, remote_port, state = sockets.get(inode, (0, 0, ""))
+            if local_port == server.port and remote_port == client_port and state == ESTABLISHED:
+                return pid
+    return None
+
+
+def workers_mid_request(server: Gunicorn) -> list[int]:
+    """Workers holding an accepted client connection right now (a sync worker: mid-request)."""
+    sockets = _tcp_sockets()
+    busy = []
+    for pid in server.worker_pids():
+        for inode in _socket_inodes(pid):
+            local_port, _, state = sockets.get(inode, (0, 0, ""))
+            if local_port == server.port and state == ESTABLISHED:
+                busy.append(pid)
+                break
+    return busy
+
+
+class HalfSentRequest:
+    """A request whose last header line is held back, so the worker that took it waits for it.
+
+    A sync gunicorn worker serves one connection at a time: while it waits for the rest of this
+    request, the next connection goes to another worker. That pins requests to known workers.
+    """
+
+    def __init__(self, server: Gunicorn, method: str, path: str, body: bytes, headers: dict):
+        self.server = server
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
+        head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        head.append(f"Content-Length: {len(body)}")
+        self.sock.sendall(("\r\n".join(head) + "\r\n").encode())
+        self.rest = b"Connection: close\r\n\r\n" + body
+
+    def worker(self, timeout_s: float = 10.0) -> int:
+        """The worker that accepted this connection (waits until one has)."""
+        client_port = self.sock.getsockname()[1]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pid = worker_holding(self.server, client_port)
+            if pid is not None:
+                return pid
+            time.sleep(0.02)
+        raise RuntimeError("no worker accepted the connection")
+
+    def finish(self) -> tuple[int, dict]:
+        """Send the rest; the status and headers of the answer."""
+        self.sock.sendall(self.rest)
+        response = http.client.HTTPResponse(self.sock)
+        response.begin()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        response.read()
+        self.sock.close()
+        return response.status, headers
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+def seed_site(database_url: str, origins=("https://shop.example",), campaign: bool = True):
+    """Create a site (and a running one-variant survey) through the admin API, in process.
+
+    Returns ``(site, campaign)`` as the admin API answers them (``campaign`` None when not asked).
+    """
+    app = in_process_app(database_url)
+    with app.app_context():
+        headers = {"Authorization": f"Bearer {create_token('reliability')}"}
+        client = app.test_client()
+        site = client.post(
+            "/api/v1/admin/sites",
+            json={"name": "Shop", "allowed_origins": list(origins)},
+            headers=headers,
+        )
+        assert site.status_code == 201, site.json
+        made = None
+        if campaign:
+            from tests.conftest import survey_content
+
+            created = client.post(
+                f"/api/v1/admin/sites/{site.json['id']}/campaigns",
+                json={
+                    "name": "Survey",
+                    "kind": "survey",
+                    "trigger": {"type": "immediate"},
+                    "variants": [{"name": "A", "is_control": True, "content": survey_content()}],
+                },
+                headers=headers,
+            )
+            assert created.status_code == 201, created.json
+            started = client.post(
+                f"/api/v1/admin/campaigns/{created.json['id']}/start", headers=headers
+            )
+            assert started.status_code == 200, started.json
+            made = started.json
+        db.session.remove()
+        db.engine.dispose()
+    return site.json, made
+
+
+def event_batches(client_name: str, campaign: dict, events: int, batch_size: int) -> list[list]:
+    """``events`` events of one visitor (impressions, answers, conversions) cut into batches."""
+    visitor_id = f"{client_name}-{uuid.uuid4().hex[:12]}"
+    variant_id = campaign["variants"][0]["id"]
+    made = []
+    for index in range(events):
+        kind = ("impression", "answer", "convert")[index % 3]
+        event = {"id": uuid.uuid4().hex, "type": kind, "visitor_id": visitor_id, "data": {}}
+        if kind != "convert":
+            event.update(campaign_id=campaign["id"], variant_id=variant_id)
+        if kind == "answer":
+            event["data"] = {"step_id": "q1", "value": "search"}
+        if kind == "convert":
+            event["data"] = {"name": "signup"}
+        made.append(event)
+    return [made[i : i + batch_size] for i in range(0, events, batch_size)]
+
+
+# --- a private PostgreSQL cluster ---------------------------------------------------------------
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` with initdb and pg_ctl, if any."""
+    found = [
+        Path(path)
+        for path in glob("/usr/lib/postgresql/*/bin")
+        if (Path(path) / "initdb").exists() and (Path(path) / "pg_ctl").exists()
+    ]
+    return max(found, key=lambda p: int(p.parent.name), default=None) if found else None
+
+
+def skip_or_fail(reason: str):
+    """Skip, or fail under ``FUNNELCAKE_REQUIRE_POSTGRES=1`` (CI must run these tests)."""
+    if REQUIRE_POSTGRES:
+        pytest.fail(reason + " (FUNNELCAKE_REQUIRE_POSTGRES=1)")
+    pytest.skip(reason)
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port that a test may stop and start at will.
+
+    The shared server on 5432 is never touched: other tests use it. As root, the cluster runs as
+    the ``postgres`` OS user (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self, bin_dir: Path):
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="fc-pg-"))
+        self.data_dir = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", self.data_dir, "-U", "postgres", "-A", "trust", "-N")
+        self.start()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/funnelcake"
+        self._run_sql("CREATE DATABASE funnelcake")
+
+    def _run(self, tool: str, *args) -> None:
+        command = [str(self.bin_dir / tool), *map(str, args)]
+        if self.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def _run_sql(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as connection:
+            connection.execute(sql)
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=100"
+        )
+        self._run("pg_ctl", "-D", self.data_dir, "-l", self.log_path, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop at once (``-m fast``: open sessions are ended, as in a crash of the network)."""
+        self._run("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def private_postgres() -> PrivatePostgres:
+    """Start a private cluster, or skip (fail in CI) saying what is missing."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        skip_or_fail("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        skip_or_fail("running as root without runuser to start PostgreSQL as 'postgres'")
+    return PrivatePostgres(bin_dir)
