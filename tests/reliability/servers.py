@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -338,9 +339,15 @@ def seed_site(database_url: str, origins=("https://shop.example",), campaign: bo
     return site.json, made
 
 
-def event_batches(client_name: str, campaign: dict, events: int, batch_size: int) -> list[list]:
+def new_visitor_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def event_batches(
+    client_name: str, campaign: dict, events: int, batch_size: int, visitor_id: str | None = None
+) -> list[list]:
     """``events`` events of one visitor (impressions, answers, conversions) cut into batches."""
-    visitor_id = f"{client_name}-{uuid.uuid4().hex[:12]}"
+    visitor_id = visitor_id or new_visitor_id(client_name)
     variant_id = campaign["variants"][0]["id"]
     made = []
     for index in range(events):
@@ -354,6 +361,55 @@ def event_batches(client_name: str, campaign: dict, events: int, batch_size: int
             event["data"] = {"name": "signup"}
         made.append(event)
     return [made[i : i + batch_size] for i in range(0, events, batch_size)]
+
+
+class Storefront(threading.Thread):
+    """One visitor's browser: sends batches one after another until ``stop`` is set.
+
+    A batch that fails (any non-2xx, or a broken connection) is sent again after a short pause
+    until it is acknowledged, as the snippet does; ``acknowledged`` lists the ids of every event
+    whose batch got a 202.
+    """
+
+    def __init__(self, server, site, campaign, name, stop, origin, events_per_batch=10):
+        super().__init__(daemon=True)
+        self.server, self.site, self.campaign = server, site, campaign
+        self.client_name, self.stop, self.origin = name, stop, origin
+        self.events_per_batch = events_per_batch
+        self.visitor_id = new_visitor_id(name)
+        self.answers: list[Answer] = []
+        self.acknowledged: list[str] = []
+        self.connection_errors = 0
+
+    def run(self):
+        deadline = time.monotonic() + 120
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            (batch,) = event_batches(
+                self.client_name,
+                self.campaign,
+                self.events_per_batch,
+                self.events_per_batch,
+                self.visitor_id,
+            )
+            while time.monotonic() < deadline:
+                try:
+                    answer = post_public(
+                        self.server.base_url,
+                        self.site["site_key"],
+                        "events",
+                        {"events": batch},
+                        origin=self.origin,
+                        timeout_s=30,
+                    )
+                except OSError:
+                    self.connection_errors += 1
+                    time.sleep(0.3)
+                    continue
+                self.answers.append(answer)
+                if answer.status == 202:
+                    self.acknowledged.extend(e["id"] for e in batch)
+                    break
+                time.sleep(0.3)
 
 
 # --- a private PostgreSQL cluster ---------------------------------------------------------------

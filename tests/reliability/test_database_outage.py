@@ -4,7 +4,6 @@ The database is a private cluster this module starts on a free port (the shared 
 is never stopped: other tests use it), served by gunicorn with two workers.
 """
 
-import json
 import os
 import threading
 import time
@@ -16,10 +15,9 @@ from sqlalchemy import func, select
 
 from tests.reliability.servers import (
     Gunicorn,
-    event_batches,
+    Storefront,
     in_process_app,
     migrate,
-    post_public,
     private_postgres,
     request,
     seed_site,
@@ -66,44 +64,12 @@ def _stored(cluster, *conditions) -> int:
     return count
 
 
-class Storefront(threading.Thread):
-    """Sends batches one after another; a failed batch is retried (after 0.3 s) until stored."""
-
-    def __init__(self, cluster, name, stop):
-        super().__init__(daemon=True)
-        self.cluster, self.name_, self.stop = cluster, name, stop
-        self.answers = []  # (status, elapsed_s, headers, body)
-        self.acknowledged = []
-        self.connection_errors = 0
-
-    def run(self):
-        deadline = time.monotonic() + OUTAGE_S + 60
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            (batch,) = event_batches(self.name_, self.cluster.campaign, 10, 10)
-            while time.monotonic() < deadline:
-                try:
-                    answer = post_public(
-                        self.cluster.server.base_url,
-                        self.cluster.site["site_key"],
-                        "events",
-                        {"events": batch},
-                        origin=ORIGIN,
-                        timeout_s=30,
-                    )
-                except OSError:
-                    self.connection_errors += 1
-                    time.sleep(0.3)
-                    continue
-                self.answers.append((answer.status, answer.elapsed_s, answer.headers, answer.body))
-                if answer.status == 202:
-                    self.acknowledged.extend(e["id"] for e in batch)
-                    break
-                time.sleep(0.3)
-
-
 def test_stopped_database_answers_503_fast_and_loses_nothing(cluster):
     stop = threading.Event()
-    clients = [Storefront(cluster, f"outage-{i}", stop) for i in range(CLIENTS)]
+    clients = [
+        Storefront(cluster.server, cluster.site, cluster.campaign, f"outage-{i}", stop, ORIGIN)
+        for i in range(CLIENTS)
+    ]
     for client in clients:
         client.start()
     time.sleep(1.0)
@@ -120,19 +86,19 @@ def test_stopped_database_answers_503_fast_and_loses_nothing(cluster):
     ready_after = request(cluster.server.base_url, "GET", "/readyz", timeout_s=30)
 
     answers = [a for c in clients for a in c.answers]
+    statuses = [a.status for a in answers]
     print(
-        f"{len(answers)} answers, {sum(a[0] == 503 for a in answers)} x 503, "
-        f"slowest {max(a[1] for a in answers):.2f} s"
+        f"{len(answers)} answers, {statuses.count(503)} x 503, "
+        f"slowest {max(a.elapsed_s for a in answers):.2f} s"
     )
-    statuses = [status for status, *_ in answers]
     assert ready_during.status == 503 and ready_after.status == 200
     assert sum(c.connection_errors for c in clients) == 0
     assert set(statuses) == {202, 503}, sorted(set(statuses))
-    assert max(elapsed for _, elapsed, *_ in answers) < MAX_ANSWER_S
-    for status, _, headers, body in answers:
-        if status == 503:
-            assert int(headers["retry-after"]) > 0
-            assert json.loads(body)["error"]["code"] == "unavailable"
+    assert max(a.elapsed_s for a in answers) < MAX_ANSWER_S
+    for answer in answers:
+        if answer.status == 503:
+            assert int(answer.headers["retry-after"]) > 0
+            assert answer.json()["error"]["code"] == "unavailable"
     assert statuses.count(503) >= CLIENTS  # every client met the outage
     # Every event acknowledged, and nothing else, is stored: once each.
     acknowledged = [event_id for c in clients for event_id in c.acknowledged]
