@@ -5,7 +5,7 @@
 
 from flask import Flask, jsonify, request
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -131,6 +131,19 @@ def register_error_handlers(app: Flask) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def handle_out_of_range(err):
+        # A number too large for the database column or driver (an id of 2**70): the request's
+        # fault, so a 4xx that the snippet does not retry, never a 500 or a "retry later" 503.
+        db.session.rollback()
+        return error_response(
+            400,
+            ValidationFailed.code,
+            "A value in the request is out of range.",
+            {"_schema": ["A number is too large or a value does not fit its field."]},
+        )
+
     @app.errorhandler(HTTPException)
     def handle_http_exception(err: HTTPException):
         if (
@@ -141,7 +154,13 @@ def register_error_handlers(app: Flask) -> None:
         ):
             return err
         code = (err.name or "error").lower().replace(" ", "_")
-        return error_response(err.code or 500, code, err.description or err.name)
+        # Keep what the exception says beyond its body: Allow on a 405 (RFC 9110), Retry-After.
+        headers = {
+            name: value
+            for name, value in err.get_headers()
+            if name.lower() not in ("content-type", "content-length")
+        }
+        return error_response(err.code or 500, code, err.description or err.name, headers=headers)
 
     @app.errorhandler(500)
     def handle_internal_error(err):

@@ -9,7 +9,7 @@ from ..schemas.campaigns import (
     PromoteSchema,
     VariantSchema,
 )
-from ..schemas.common import load_or_raise
+from ..schemas.common import load_or_raise, patch_schema
 from ..schemas.funnel import FunnelQuerySchema, StagesSchema
 from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
@@ -61,7 +61,7 @@ def get_site(site_id):
 def update_site(site_id):
     """Change a site's name, origins or settings."""
     site = catalog.get_site(site_id)
-    data = load_or_raise(SiteSchema(partial=True), _body())
+    data = load_or_raise(patch_schema(SiteSchema), _body())
     return jsonify(site_json(catalog.update_site(site, data)))
 
 
@@ -90,7 +90,7 @@ def get_campaign(campaign_id):
 def update_campaign(campaign_id):
     """Change a campaign's rules or settings (not its kind)."""
     campaign = catalog.get_campaign(campaign_id)
-    data = load_or_raise(CampaignUpdateSchema(partial=True), _body())
+    data = load_or_raise(patch_schema(CampaignUpdateSchema), _body())
     return jsonify(campaign_json(catalog.update_campaign(campaign, data)))
 
 
@@ -159,7 +159,7 @@ def get_variant(variant_id):
 def update_variant(variant_id):
     """Change a variant's name, weight or content."""
     variant = catalog.get_variant(variant_id)
-    data = load_or_raise(VariantSchema(partial=True), _body())
+    data = load_or_raise(patch_schema(VariantSchema), _body())
     return jsonify(variant_json(catalog.update_variant(variant, data)))
 
 

@@ -14,6 +14,7 @@ from ..schemas.campaigns import (
     PromoteSchema,
     VariantSchema,
 )
+from ..schemas.common import patch_schema
 from ..schemas.funnel import StagesSchema
 from ..schemas.public import DecideSchema, EventBatchSchema, IdentifySchema
 from ..schemas.rewards import (
@@ -30,19 +31,116 @@ bp = Blueprint("openapi", __name__)
 ERROR_BODY = {
     "type": "object",
     "required": ["error"],
+    "additionalProperties": False,
     "properties": {
         "error": {
             "type": "object",
             "required": ["code", "message", "fields"],
+            "additionalProperties": False,
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
-                "fields": {"type": "object"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
             },
         }
     },
 }
 JSON_OBJECT = {"type": "object"}
+_ID = {"type": "integer", "minimum": 1}
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+
+#: Answers of the calls other programs parse (the snippet's, the shop's, a load balancer's);
+#: the admin API's answers are documented as objects. Checked by schemathesis in tests/security.
+RESPONSES: dict[tuple[str, str], dict] = {
+    ("post", "/api/v1/sites/{site_key}/decide"): {
+        "type": "object",
+        "required": ["visitor_id", "campaigns"],
+        "properties": {
+            "visitor_id": {"type": "string"},
+            "campaigns": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["campaign_id", "variant_id", "kind", "trigger", "content"],
+                    "properties": {
+                        "campaign_id": _ID,
+                        "variant_id": _ID,
+                        "kind": {"type": "string", "enum": ["survey", "wheel"]},
+                        "priority": {"type": "integer"},
+                        "trigger": {"type": "object"},
+                        "content": {"type": "object"},
+                    },
+                },
+            },
+            "skipped": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["campaign_id", "reason"],
+                    "properties": {"campaign_id": _ID, "reason": {"type": "string"}},
+                },
+            },
+        },
+    },
+    ("post", "/api/v1/sites/{site_key}/events"): {
+        "type": "object",
+        "required": ["accepted", "duplicates"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "duplicates": {"type": "integer", "minimum": 0},
+        },
+    },
+    ("post", "/api/v1/sites/{site_key}/identify"): {
+        "type": "object",
+        "required": ["visitor_id", "stage"],
+        "properties": {
+            "visitor_id": {"type": "string"},
+            "stage": {"type": "string", "nullable": True},
+        },
+    },
+    ("post", "/api/v1/sites/{site_key}/spin"): {
+        "type": "object",
+        "required": ["campaign_id", "variant_id", "slice_index", "label", "code"],
+        "properties": {
+            "campaign_id": _ID,
+            "variant_id": _ID,
+            "slice_index": {"type": "integer", "minimum": 0},
+            "label": {"type": "string"},
+            "code": {"type": "string", "nullable": True},
+            "repeated": {"type": "boolean"},
+        },
+    },
+    ("post", "/api/v1/sites/{site_key}/orders"): {
+        "type": "object",
+        "required": ["order_id", "duplicate", "total", "currency", "conversions"],
+        "properties": {
+            "order_id": {"type": "string"},
+            "duplicate": {"type": "boolean"},
+            "customer_id": {"type": "string", "nullable": True},
+            "coupon_code": {"type": "string", "nullable": True},
+            "total": {"type": "string"},
+            "currency": {"type": "string"},
+            "conversions": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    ("get", "/healthz"): _STATUS,
+    ("get", "/readyz"): _STATUS,
+}
+#: Calls that answer something other than JSON.
+CSV = {"text/csv": {"schema": {"type": "string"}}}
+RESPONSE_CONTENT = {("get", "/api/v1/admin/sites/{site_id}/segments.csv"): CSV}
+#: Answers besides the success and the error body.
+EXTRA_RESPONSES = {
+    ("get", "/readyz"): {
+        "503": {
+            "description": "The database is not reachable",
+            "content": {"application/json": {"schema": _STATUS}},
+        }
+    }
+}
 
 #: (method, path, request schema or None, success status, summary, security)
 OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
@@ -68,7 +166,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     (
         "patch",
         "/api/v1/admin/sites/{site_id}",
-        SiteSchema(partial=True),
+        patch_schema(SiteSchema),
         "200",
         "Change a site",
         "admin",
@@ -86,7 +184,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     (
         "patch",
         "/api/v1/admin/campaigns/{campaign_id}",
-        CampaignUpdateSchema(partial=True),
+        patch_schema(CampaignUpdateSchema),
         "200",
         "Change a campaign",
         "admin",
@@ -138,7 +236,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     (
         "patch",
         "/api/v1/admin/variants/{variant_id}",
-        VariantSchema(partial=True),
+        patch_schema(VariantSchema),
         "200",
         "Change a variant",
         "admin",
@@ -255,8 +353,16 @@ def build_spec() -> dict:
             "responses": {
                 status: {
                     "description": summary,
-                    "content": {"application/json": {"schema": JSON_OBJECT}},
+                    "content": RESPONSE_CONTENT.get(
+                        (method, path),
+                        {
+                            "application/json": {
+                                "schema": RESPONSES.get((method, path), JSON_OBJECT)
+                            }
+                        },
+                    ),
                 },
+                **EXTRA_RESPONSES.get((method, path), {}),
                 "default": {
                     "description": "Error",
                     "content": {
@@ -275,14 +381,32 @@ def build_spec() -> dict:
         paths.setdefault(path, {})[method] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    return _numeric_bounds(spec.to_dict())
+
+
+_BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
+
+
+def _numeric_bounds(node):
+    """JSON Schema bounds are numbers; apispec leaves a Decimal field's (order total) a Decimal,
+    which JSON would write as a string."""
+    if isinstance(node, dict):
+        return {
+            key: float(value)
+            if key in _BOUNDS and not isinstance(value, int | float)
+            else _numeric_bounds(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_numeric_bounds(item) for item in node]
+    return node
 
 
 def _schema_name(schema) -> str:
     """``SiteSchema`` -> ``Site``; a partial (PATCH) instance -> ``SitePatch``."""
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
-    return name + "Patch" if getattr(schema, "partial", False) is True else name
+    return name + "Patch" if getattr(schema, "partial", False) else name
 
 
 def _path_names(path: str) -> list[str]:
@@ -290,7 +414,8 @@ def _path_names(path: str) -> list[str]:
 
 
 def _path_parameter(name: str) -> dict:
-    schema = {"type": "string"} if name == "site_key" else {"type": "integer"}
+    # Ids are PostgreSQL integers; a larger one is refused (400) or unknown (404), never a 500.
+    schema = {"type": "string"} if name == "site_key" else {**_ID, "maximum": 2**31 - 1}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 

@@ -48,6 +48,12 @@ def slug(**kwargs):
     )
 
 
+def patch_schema(schema_class: type[Schema]) -> Schema:
+    """The schema of a PATCH: any top-level field may be left out, but a nested object that is
+    given (a trigger, the A/B settings) is validated whole, with its defaults, as on create."""
+    return schema_class(partial=tuple(schema_class().fields))
+
+
 def load_or_raise(schema: Schema, payload, prefix: str = "", **kwargs):
     """Load ``payload`` or raise the API's ValidationFailed naming each bad field."""
     if payload is None:
