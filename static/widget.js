@@ -1,268 +1,509 @@
-/* Funnelcake storefront snippet: asks decide, shows one survey popup in a Shadow DOM, reports events.
-   First version: surveys with delay/immediate/scroll/exit-intent/page-view/manual triggers; the wheel,
-   consent mode, SPA navigation and the admin preview hook are still to come (see docs/wire-contract.md). */
+/* Funnelcake storefront snippet: SPEC §3, docs/wire-contract.md, docs/wheel.md. */
 (function () {
   'use strict';
-  var script = document.currentScript;
-  if (!script || window.__funnelcake) return;
-  window.__funnelcake = true;
-  var site = script.getAttribute('data-site');
-  var base = script.src.replace(/\/static\/widget\.js.*$/, '') + '/api/v1/sites/' + site + '/';
-  var locale = script.getAttribute('data-locale') || navigator.language || 'en';
-  var mem = {};
+  var d = document, w = window, noop = function () {};
+  var script = d.currentScript || d.querySelector('script[data-site][src*="widget.js"]');
+  if (!script || (w.funnelcake && w.funnelcake.loaded)) return;
+  function data(name) { return script.getAttribute('data-' + name); }
+  var base = script.src.replace(/\/static\/widget\.js.*$/, '') + '/api/v1/sites/' + data('site') + '/';
+  var locale = data('locale') || navigator.language || 'en';
+  var preview = data('preview');
+  var debug = /[?&]funnelcake_debug=1/.test(location.search);
+  var consented = data('consent') != 'required';
+  var EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/, INVALID = 'Please enter a valid e-mail address.';
+  var SVG = 'http://www.w3.org/2000/svg';
+  var mem = {}, waiting = [], pending = [], offers = [], identified = Promise.resolve();
+  var visitor, pageViews, cart, open, shown, wanted, seq = 0, where;
 
-  function get(key) { try { return localStorage.getItem(key); } catch (e) { return mem[key] || null; } }
-  function set(key, value) { try { localStorage.setItem(key, value); } catch (e) { mem[key] = value; } }
+  function log() {
+    if (debug) console.info.apply(console, ['[funnelcake]'].concat([].slice.call(arguments)));
+  }
+  function safe(fn) {
+    return function () { try { return fn.apply(this, arguments); } catch (e) { log('error', e); } };
+  }
+
+  // Blocked or full storage falls back to memory.
+  function get(key) {
+    if (key in mem || preview) return mem[key];
+    try { return localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function set(key, value) {
+    if (!consented) return;
+    mem[key] = value;
+    if (!preview) try { localStorage.setItem(key, value); delete mem[key]; } catch (e) { /* kept in memory */ }
+  }
+  function forget(key) {
+    delete mem[key];
+    try { localStorage.removeItem(key); } catch (e) { /* blocked */ }
+  }
   function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, function (c) {
-      var r = Math.random() * 16 | 0; return (c === 'x' ? r : (r & 3 | 8)).toString(16);
-    });
+    return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   }
+  // A text, plain or {"en": ..., "de": ...}.
   function t(text) {
-    if (text == null || typeof text === 'string') return text || '';
-    return text[locale] || text[locale.split('-')[0]] || text[Object.keys(text)[0]] || '';
+    if (text == null) return '';
+    if (typeof text != 'object') return String(text);
+    return text[locale] || text[locale.split('-')[0]] || text.en || text[Object.keys(text)[0]] || '';
   }
-
-  var visitor = get('fc_vid') || uuid();
-  set('fc_vid', visitor);
-  var pageViews = (parseInt(get('fc_pv'), 10) || 0) + 1;
-  set('fc_pv', String(pageViews));
-  var cart = null, shown = false, offers = [], tries = 0;
-
-  function post(endpoint, body, keepalive) {
-    return fetch(base + endpoint, {method: 'POST', body: JSON.stringify(body), keepalive: !!keepalive,
+  // JSON bytes as the server counts them.
+  function size(json) { return json.replace(/[^\x00-\x7f]/g, '......').length; }
+  function post(path, body, keepalive) {
+    return fetch(base + path, {method: 'POST', keepalive: !!keepalive, body: JSON.stringify(body),
       headers: {'Content-Type': 'text/plain;charset=UTF-8'}});
   }
 
-  // Events: queued in storage (at most 1,000, oldest dropped), sent in batches, retried with backoff.
-  function queue() { try { return JSON.parse(get('fc_q')) || []; } catch (e) { return []; } }
-  function track(type, offer, data) {
+  // Events: a stored queue of {n: tries, e: event}; the server ignores a resent id.
+  function queue() {
+    try { return JSON.parse(get('fc_q')).filter(function (x) { return x && x.e; }); } catch (e) { return []; }
+  }
+  function save(q) { set('fc_q', JSON.stringify(q.slice(-1000))); }
+  function track(type, offer, info) {
+    if (preview || !consented) return;
+    var event = {id: uuid(), type: type, visitor_id: visitor, campaign_id: offer ? offer.campaign_id : null,
+      variant_id: offer ? offer.variant_id : null, ts: new Date().toISOString(), data: info || {}};
+    if (size(JSON.stringify(event)) > 30000) return log('event too large', event);
     var q = queue();
-    q.push({id: uuid(), type: type, visitor_id: visitor, campaign_id: offer ? offer.campaign_id : null,
-      variant_id: offer ? offer.variant_id : null, ts: new Date().toISOString(), data: data || {}});
-    set('fc_q', JSON.stringify(q.slice(-1000)));
+    q.push({n: 0, e: event});
+    save(q);
     flush();
   }
-  var sending = false;
-  function flush(beacon) {
-    var q = queue();
-    if (!q.length || sending) return;
-    var batch = q.slice(0, 100);
-    var drop = function () {
-      var ids = {}; batch.forEach(function (e) { ids[e.id] = 1; });
-      set('fc_q', JSON.stringify(queue().filter(function (e) { return !ids[e.id]; })));
-    };
-    if (beacon && navigator.sendBeacon) {
-      if (navigator.sendBeacon(base + 'events', new Blob([JSON.stringify({events: batch})],
-        {type: 'text/plain'}))) drop();
-      return;
+  function batch(q) {
+    var events = [], bytes = 20;
+    for (var i = 0; i < q.length && events.length < 100; i++) {
+      bytes += size(JSON.stringify(q[i].e)) + 1;
+      if (bytes > 60000) break;
+      events.push(q[i].e);
     }
-    sending = true;
-    post('events', {events: batch}, true).then(function (r) {
-      sending = false;
-      if (r.status < 500 && r.status !== 429) { drop(); tries = 0; if (queue().length) flush(); }
-      else retry();
-    }, function () { sending = false; retry(); });
+    return events;
   }
-  function retry() {
-    if (++tries > 10) return;
-    setTimeout(flush, Math.min(60000, 500 * Math.pow(2, tries)) * (0.5 + Math.random()));
+  function settle(events, failed) {
+    var sent = {};
+    events.forEach(function (e) { sent[e.id] = 1; });
+    save(queue().filter(function (x) { return !sent[x.e.id] || (failed && ++x.n < 10); }));
   }
-  addEventListener('pagehide', function () { flush(true); });
+  var sending, failures = 0, timer;
+  function flush() {
+    if (sending || timer || preview || !consented) return;
+    var events = batch(queue());
+    if (!events.length) return;
+    sending = 1;
+    post('events', {events: events}, 1).then(function (r) {
+      var failed = r.status >= 500 || r.status == 429;
+      sending = 0;
+      settle(events, failed);
+      if (!failed) failures = 0;
+      failed ? backoff(r.headers.get('Retry-After')) : flush();
+    }, function () {
+      sending = 0;
+      settle(events, 1);
+      backoff();
+    })['catch'](noop);
+  }
+  function backoff(retryAfter) {
+    var delay = Math.min(60000, 1000 * Math.pow(2, failures++)) * (0.5 + Math.random());
+    timer = setTimeout(safe(function () { timer = 0; flush(); }), Math.max(delay, 1000 * retryAfter || 0));
+  }
+  // On leaving; the events stay queued until a fetch confirms them.
+  function beacon() {
+    if (preview || !consented || !navigator.sendBeacon) return;
+    var q = queue(), events;
+    while ((events = batch(q)).length && navigator.sendBeacon(base + 'events',
+      new Blob([JSON.stringify({events: events})], {type: 'text/plain'}))) q = q.slice(events.length);
+  }
 
-  var CSS = ':host{all:initial}.o{position:fixed;inset:0;background:rgba(0,0,0,.45);display:flex;' +
-    'align-items:center;justify-content:center;z-index:2147483647;font:16px/1.4 system-ui,sans-serif}' +
-    '.d{background:#fff;color:#1d1d1f;border-radius:12px;max-width:420px;width:calc(100% - 32px);' +
-    'padding:24px;box-shadow:0 10px 40px rgba(0,0,0,.3);position:relative}h2{margin:0 0 12px;' +
-    'font-size:20px}.x{position:absolute;top:8px;right:8px;border:0;background:none;font-size:24px;' +
-    'cursor:pointer;color:#555}.p{height:4px;background:#eee;border-radius:2px;margin:0 0 16px}' +
-    '.p i{display:block;height:100%;background:#c2571a;border-radius:2px}.s{font-size:13px;color:#555}' +
-    '.c{display:flex;flex-wrap:wrap;gap:8px;margin:12px 0}.c label{flex:1 1 auto;border:1px solid #bbb;' +
-    'border-radius:8px;padding:8px 12px;cursor:pointer;text-align:center}.c input{margin-right:6px}' +
-    'textarea,input[type=email]{width:100%;box-sizing:border-box;padding:8px;font:inherit}' +
-    '.n{display:flex;justify-content:space-between;margin-top:16px}button.b{background:#c2571a;' +
-    'color:#fff;border:0;border-radius:8px;padding:10px 18px;font:inherit;cursor:pointer}' +
-    'button.g{background:#eee;color:#222}button:focus-visible,label:focus-within{outline:3px solid #1a5fb4}';
+  function decide() {
+    var mine = ++seq;
+    identified.then(function () {
+      return post('decide', {visitor_id: visitor, url: location.href.slice(0, 4096),
+        referrer: d.referrer.slice(0, 4096), page_views: pageViews, cart: cart, locale: locale, debug: debug,
+        device: innerWidth < 768 ? 'mobile' : 'desktop'});
+    }).then(function (r) { return r.json(); }).then(safe(function (body) {
+      if (mine != seq) return; // stale
+      (body.skipped || []).forEach(function (s) { log('campaign ' + s.campaign_id + ' not shown: ' + s.reason); });
+      offers = body.campaigns || [];
+      offers.forEach(arm);
+      if (wanted) api.show(wanted);
+    }))['catch'](function (e) { log('decide failed', e); });
+  }
 
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
+  function arm(offer) {
+    var tr = offer.trigger || {}, type = tr.type, id = offer.campaign_id, clock;
+    log('campaign ' + id + ' eligible, waiting for trigger', tr);
+    function fire() { render(offer); }
+    function on(target, name, handler) {
+      handler = safe(handler);
+      target.addEventListener(name, handler, {passive: true});
+      pending.push(function () { target.removeEventListener(name, handler); });
+    }
+    function after(seconds) {
+      clearTimeout(clock);
+      clock = setTimeout(safe(fire), seconds * 1000);
+    }
+    pending.push(function () { clearTimeout(clock); });
+    if (type == 'delay') after(tr.seconds || 0);
+    else if (type == 'inactivity') {
+      after(tr.seconds);
+      ['mousemove', 'keydown', 'scroll', 'touchstart', 'click'].forEach(function (name) {
+        on(d, name, function () { after(tr.seconds); });
+      });
+    } else if (type == 'scroll') on(w, 'scroll', function () {
+      var root = d.documentElement;
+      if ((root.scrollTop + innerHeight) / root.scrollHeight * 100 >= tr.percent) fire();
+    });
+    else if (type == 'exit_intent') on(d, 'mouseout', function (e) { if (!e.relatedTarget && e.clientY <= 0) fire(); });
+    else if (type == 'page_views') pageViews >= tr.count && fire();
+    else if (type != 'manual') fire();
+  }
+  function disarm() {
+    pending.forEach(function (cancel) { cancel(); });
+    pending = [];
+  }
+
+  // SPA navigation: a new page view.
+  var navigated = safe(function () {
+    var now = location.pathname + location.search;
+    if (now == where || !consented) return;
+    where = now;
+    disarm();
+    if (!open) shown = 0;
+    set('fc_pv', String(++pageViews));
+    decide();
+  });
+
+  var CSS = ':host{all:initial}.o{position:fixed;inset:0;background:#0008;display:flex;align-items:center;' +
+    'justify-content:center;z-index:2147483647;font:16px/1.4 system-ui,sans-serif}.d{background:#fff;' +
+    'color:#222;border-radius:12px;width:calc(100% - 32px);max-width:420px;max-height:calc(100% - 32px);' +
+    'overflow:auto;box-sizing:border-box;padding:24px;position:relative}h2{margin:0 28px 12px 0;font-size:20px}' +
+    '.x{position:absolute;top:8px;right:8px;border:0;background:none;font-size:24px}.s{font-size:13px;' +
+    'color:#555}.c{display:flex;flex-wrap:wrap;gap:8px;margin:12px 0}.c label{flex:auto;text-align:center;' +
+    'border:1px solid #bbb;border-radius:8px;padding:8px;margin:0}textarea,input[type=email],.k{display:block;' +
+    'width:100%;box-sizing:border-box;padding:8px;font:inherit}.k{font:600 18px monospace;text-align:center}' +
+    'label{display:block;margin:8px 0}.r{font-weight:600}.n{display:flex;flex-wrap:wrap;gap:8px;' +
+    'justify-content:space-between;margin-top:16px}button{cursor:pointer}.b{background:#b4501a;color:#fff;' +
+    'border:0;border-radius:8px;padding:10px 18px;font:inherit}.g{background:#eee;color:#222}' +
+    ':disabled{opacity:.5}svg{display:block;max-width:260px;margin:auto}text{font:600 11px sans-serif;' +
+    'fill:#fff;stroke:#000a;stroke-width:2px;paint-order:stroke;pointer-events:none;text-anchor:middle;' +
+    'dominant-baseline:central}[aria-invalid]{outline:2px solid #b3261e}' +
+    ':focus-visible,.c label:focus-within{outline:3px solid #1a5fb4}';
+
+  function el(tag, attrs, text, ns) {
+    var node = ns ? d.createElementNS(ns, tag) : d.createElement(tag);
     for (var k in attrs) node.setAttribute(k, attrs[k]);
     if (text != null) node.textContent = text;
     return node;
   }
+  function add(parent, tag, attrs, text, ns) { return parent.appendChild(el(tag, attrs, text, ns)); }
+  function choice(parent, type, text) { // an input with its text, in one label
+    var label = add(parent, 'label'), input = add(label, 'input', {type: type});
+    label.appendChild(d.createTextNode(' ' + text));
+    return input;
+  }
+  function button(parent, text, cls, onclick) {
+    var node = add(parent, 'button', {type: 'button', 'class': cls}, text);
+    node.onclick = safe(onclick);
+    return node;
+  }
 
-  function render(offer) {
-    if (shown) return;
-    shown = true;
-    var steps = offer.content.steps, index = 0, history = [], answers = {};
-    var host = el('div', {'data-funnelcake': ''});
-    var root = host.attachShadow({mode: 'open'});
-    var style = el('style', {}, CSS);
-    if (script.nonce) style.nonce = script.nonce;
-    root.appendChild(style);
-    var overlay = el('div', {'class': 'o'});
-    var dialog = el('div', {'class': 'd', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'fc-q'});
-    overlay.appendChild(dialog);
-    root.appendChild(overlay);
-    document.body.appendChild(host);
-    var before = document.activeElement, done = false;
+  function render(offer, manual) {
+    if (!d.body) return d.addEventListener('DOMContentLoaded', safe(function () { render(offer, manual); }));
+    if (open || (shown && !manual)) return log('campaign ' + offer.campaign_id + ' not shown: one popup per page');
+    shown = 1;
+    disarm();
+    log('campaign ' + offer.campaign_id + ' shown');
+    popup(offer);
+  }
+
+  // Styles by a constructed sheet (or <style nonce>): no 'unsafe-inline' needed.
+  function popup(offer) {
+    var host = d.createElement('funnelcake-popup'), root = host.attachShadow({mode: 'open'});
+    try {
+      if (!root.adoptedStyleSheets) throw 0;
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      var style = el('style', {}, CSS);
+      style.nonce = script.nonce || '';
+      root.appendChild(style);
+    }
+    var overlay = add(root, 'div', {'class': 'o'});
+    var dialog = add(overlay, 'div', {'class': 'd', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'fc-h'});
+    var before = d.activeElement;
+    var ui = open = {offer: offer,
+      screen: function () {
+        dialog.textContent = '';
+        button(dialog, '×', 'x', ui.close).setAttribute('aria-label', 'Close');
+        return dialog;
+      },
+      close: function () {
+        track('close', ui.offer, ui.step ? {step_id: ui.step} : {});
+        host.remove();
+        open = null;
+        if (before && before.focus) before.focus();
+      }};
+    overlay.onmousedown = function (e) { if (e.target == overlay) e.preventDefault(); };
+    dialog.addEventListener('keydown', safe(function (e) {
+      if (e.key == 'Escape') return ui.close();
+      if (e.key != 'Tab') return;
+      var focusable = [].filter.call(dialog.querySelectorAll('button,input,textarea'), function (x) { return !x.disabled; });
+      var first = focusable[0], last = focusable[focusable.length - 1];
+      if (root.activeElement == (e.shiftKey ? first : last)) {
+        (e.shiftKey ? last : first).focus();
+        e.preventDefault();
+      }
+    }));
+    d.body.appendChild(host);
+    (offer.kind == 'wheel' ? wheel : survey)(offer, ui);
+  }
+
+  function survey(offer, ui) {
+    var c = offer.content, steps = c.steps || [], index = 0, history = [], answers = {};
     track('impression', offer);
-
-    function close() {
-      if (!done) track('close', offer, {step_id: steps[index] && steps[index].id});
-      host.remove();
-      if (before && before.focus) before.focus();
+    function matches(when, value) {
+      var values = [].concat(value);
+      return !when || value !== null && ('equals' in when ? values.indexOf(when.equals) >= 0 || String(value) == when.equals
+        : when['in'] ? values.some(function (v) { return when['in'].indexOf(v) >= 0; })
+        : 'gte' in when ? value >= when.gte : value <= when.lte);
     }
-    dialog.addEventListener('keydown', function (e) {
-      if (e.key === 'Escape') close();
-      if (e.key !== 'Tab') return;
-      var f = dialog.querySelectorAll('button,input,textarea');
-      if (!f.length) return;
-      var first = f[0], last = f[f.length - 1], active = root.activeElement;
-      if (e.shiftKey && active === first) { last.focus(); e.preventDefault(); }
-      else if (!e.shiftKey && active === last) { first.focus(); e.preventDefault(); }
-    });
-
-    function nextIndex(step, value) {
-      var rules = step.next || [];
-      for (var i = 0; i < rules.length; i++) {
-        var w = rules[i].when, ok = !w;
-        var values = [].concat(value);
-        if (w && 'equals' in w) ok = values.indexOf(w.equals) >= 0 || String(value) === String(w.equals);
-        if (w && w['in']) ok = values.some(function (v) { return w['in'].indexOf(v) >= 0; });
-        if (w && 'gte' in w) ok = value >= w.gte;
-        if (w && 'lte' in w) ok = value <= w.lte;
-        if (ok) {
-          if (rules[i].goto === 'end') return steps.length;
-          for (var j = 0; j < steps.length; j++) if (steps[j].id === rules[i].goto) return j;
-        }
-      }
-      return index + 1;
-    }
-
-    function choices(step) {
-      var type = step.type, name = 'fc-' + step.id, box = el('div', {'class': 'c', role: 'group',
-        'aria-labelledby': 'fc-q'});
-      var items = step.options ? step.options.map(function (o) { return [o.id, t(o.label)]; }) : [];
-      if (type === 'scale' || type === 'nps' || type === 'rating') {
-        var sc = step.scale || {}, lo = type === 'nps' ? 0 : (sc.min || 1);
-        var hi = type === 'nps' ? 10 : (sc.max || 5);
-        items = [];
-        for (var v = lo; v <= hi; v++) items.push([v, type === 'rating' ? v + '★' : String(v)]);
-      }
-      items.forEach(function (item) {
-        var label = el('label');
-        var input = el('input', {type: type === 'multi_choice' ? 'checkbox' : 'radio', name: name});
-        input.value = item[0];
-        input._v = item[0];
-        if ([].concat(answers[step.id]).indexOf(item[0]) >= 0) input.checked = true;
-        label.appendChild(input);
-        label.appendChild(document.createTextNode(item[1]));
-        box.appendChild(label);
-      });
-      return box;
-    }
-
     function show() {
-      dialog.textContent = '';
-      var x = el('button', {'class': 'x', 'aria-label': 'Close'}, '×');
-      x.onclick = close;
-      dialog.appendChild(x);
-      if (index >= steps.length) return thanks();
-      var step = steps[index];
-      track('step', offer, {step_id: step.id});
-      if (offer.content.title) dialog.appendChild(el('p', {'class': 's'}, t(offer.content.title)));
-      var bar = el('div', {'class': 'p', role: 'progressbar', 'aria-valuemin': '0',
-        'aria-valuemax': String(steps.length), 'aria-valuenow': String(index + 1)});
-      var fill = el('i');
-      fill.style.width = (100 * (index + 1) / steps.length) + '%';
-      bar.appendChild(fill);
-      dialog.appendChild(el('p', {'class': 's'}, (index + 1) + ' of ' + steps.length));
-      dialog.appendChild(bar);
-      dialog.appendChild(el('h2', {id: 'fc-q'}, t(step.question)));
-      if (step.description) dialog.appendChild(el('p', {}, t(step.description)));
-      var field;
-      if (step.type === 'text' || step.type === 'email') {
-        field = el(step.type === 'text' ? 'textarea' : 'input',
-          step.type === 'email' ? {type: 'email', 'aria-labelledby': 'fc-q'} : {'aria-labelledby': 'fc-q'});
-        if (step.placeholder) field.placeholder = t(step.placeholder);
-        if (answers[step.id]) field.value = answers[step.id];
-      } else field = choices(step);
-      dialog.appendChild(field);
-      var nav = el('div', {'class': 'n'});
-      var back = el('button', {'class': 'b g'}, 'Back');
-      back.disabled = !history.length;
-      back.onclick = function () { index = history.pop(); show(); };
-      var next = el('button', {'class': 'b'}, 'Next');
-      next.onclick = function () {
-        var value;
-        if (field.tagName === 'DIV') {
-          var picked = [].filter.call(field.querySelectorAll('input'), function (i) { return i.checked; })
-            .map(function (i) { return i._v; });
-          value = step.type === 'multi_choice' ? picked : picked[0];
-          if (value === undefined || (step.type === 'multi_choice' && !picked.length)) value = null;
-        } else value = field.value.trim() || null;
-        if (value === null && step.required !== false) { field.setAttribute('aria-invalid', 'true'); return; }
-        if (step.type === 'email' && value && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) return;
-        if (value !== null) { answers[step.id] = value; track('answer', offer, {step_id: step.id, value: value}); }
+      var box = ui.screen(), step = steps[index];
+      if (!step) return thanks(box);
+      var type = step.type, id = step.id, scale = step.scale || {}, field, items = [];
+      ui.step = id;
+      track('step', offer, {step_id: id});
+      if (c.title) add(box, 'p', {'class': 's'}, t(c.title));
+      add(box, 'p', {'class': 's'}, 'Question ' + (index + 1) + ' of ' + steps.length);
+      add(box, 'h2', {id: 'fc-h'}, t(step.question));
+      if (step.description) add(box, 'p', {}, t(step.description));
+      if (type == 'text' || type == 'email') {
+        field = add(box, type == 'text' ? 'textarea' : 'input', {type: type, 'aria-labelledby': 'fc-h'});
+        field.placeholder = t(step.placeholder);
+        field.value = answers[id] || '';
+      } else {
+        field = add(box, 'div', {'class': 'c', role: 'group', 'aria-labelledby': 'fc-h'});
+        if (type.indexOf('choice') > 0) items = step.options.map(function (o) { return [o.id, t(o.label)]; });
+        else {
+          var lo = type == 'nps' ? 0 : scale.min || 1, hi = type == 'nps' ? 10 : scale.max || 5;
+          for (var v = lo; v <= hi; v++) items.push([v, v + (type == 'rating' ? '★' : '')]);
+          if (scale.min_label) add(box, 'p', {'class': 's'}, lo + ' = ' + t(scale.min_label) + ' · ' + hi + ' = ' + t(scale.max_label));
+        }
+        items.forEach(function (item) {
+          var input = choice(field, type == 'multi_choice' ? 'checkbox' : 'radio', item[1]);
+          input.name = id;
+          input._v = item[0];
+          input.checked = [].concat(answers[id]).indexOf(item[0]) >= 0;
+        });
+      }
+      var nav = add(box, 'div', {'class': 'n'});
+      button(nav, 'Back', 'b g', function () { index = history.pop(); show(); }).disabled = !history.length;
+      var next = button(nav, 'Next', 'b', function () {
+        var picked = [].filter.call(field.querySelectorAll('input'), function (i) { return i.checked; })
+          .map(function (i) { return i._v; });
+        var value = field.value != null ? field.value.trim() : type == 'multi_choice' ? picked : picked[0];
+        if (value === undefined || value.length === 0) value = null;
+        if (value === null ? step.required !== false : type == 'email' && !EMAIL.test(value)) {
+          return field.setAttribute('aria-invalid', 'true');
+        }
+        if (value !== null) {
+          answers[id] = value;
+          track('answer', offer, {step_id: id, value: value});
+        }
         history.push(index);
-        index = nextIndex(step, value);
+        var rule = (step.next || []).filter(function (r) { return matches(r.when, value); })[0];
+        index = !rule ? index + 1 : rule.goto == 'end' ? steps.length
+          : steps.map(function (s) { return s.id; }).indexOf(rule.goto);
         show();
-      };
-      nav.appendChild(back);
-      nav.appendChild(next);
-      dialog.appendChild(nav);
-      var first = dialog.querySelector('input,textarea');
-      (first || next).focus();
+      });
+      (box.querySelector('input,textarea') || next).focus();
     }
-
-    function thanks() {
-      done = true;
+    function thanks(box) {
+      var ty = c.thank_you || {}, reward = offer.reward;
+      ui.step = null;
       track('complete', offer);
-      var ty = offer.content.thank_you || {};
-      dialog.appendChild(el('h2', {id: 'fc-q', role: 'status'}, t(ty.title) || 'Thank you!'));
-      if (ty.message) dialog.appendChild(el('p', {}, t(ty.message)));
-      var ok = el('button', {'class': 'b'}, 'Close');
-      ok.onclick = close;
-      dialog.appendChild(ok);
-      ok.focus();
+      add(box, 'h2', {id: 'fc-h', role: 'status'}, t(ty.title) || 'Thank you!');
+      if (ty.message) add(box, 'p', {}, t(ty.message));
+      var nav = add(box, 'div', {'class': 'n'});
+      if (reward && reward.content) button(nav, t(reward.label) || 'Spin the wheel', 'b', function () { wheel(reward, ui); });
+      button(nav, 'Close', 'b g', ui.close);
+      nav.firstChild.focus();
     }
     show();
   }
 
-  function arm(offer) {
-    var tr = offer.trigger || {}, fire = function () { render(offer); };
-    if (offer.kind !== 'survey') return;
-    if (tr.type === 'delay') setTimeout(fire, (tr.seconds || 0) * 1000);
-    else if (tr.type === 'scroll') addEventListener('scroll', function on() {
-      var h = document.documentElement;
-      if ((h.scrollTop + innerHeight) / h.scrollHeight * 100 >= tr.percent) { removeEventListener('scroll', on); fire(); }
+  function point(degrees) { // clockwise from the top
+    var r = degrees * Math.PI / 180;
+    return (100 * Math.sin(r)).toFixed(2) + ' ' + (-100 * Math.cos(r)).toFixed(2);
+  }
+
+  // The server picks the slice; the wheel only lands there.
+  function wheel(offer, ui) {
+    var c = offer.content, slices = c.slices, n = slices.length, a = 360 / n, capture = c.email_capture || {};
+    var box = ui.screen(), optional = capture.required === false, form, email, agree, done, claimed;
+    ui.offer = offer;
+    ui.step = null;
+    track('impression', offer);
+    add(box, 'h2', {id: 'fc-h'}, t(c.title) || 'Spin to win');
+    if (c.message) add(box, 'p', {}, t(c.message));
+    var svg = add(box, 'svg', {viewBox: '-104 -114 208 218', role: 'img',
+      'aria-label': 'Prize wheel: ' + slices.map(function (s) { return t(s.label); }).join(', ')}, null, SVG);
+    var g = add(svg, 'g', {}, null, SVG);
+    slices.forEach(function (s, i) {
+      add(g, n > 1 ? 'path' : 'circle', {r: 100, fill: s.color,
+        d: 'M0 0L' + point(i * a) + 'A100 100 0 0 1 ' + point(i * a + a) + 'Z'}, null, SVG);
+      var middle = i * a + a / 2;
+      add(g, 'text', {transform: 'rotate(' + (middle - 90) + ')translate(58)' + (middle > 180 ? 'rotate(180)' : '')},
+        t(s.label).slice(0, 16), SVG);
     });
-    else if (tr.type === 'exit_intent') document.addEventListener('mouseout', function on(e) {
-      if (!e.relatedTarget && e.clientY <= 0) { document.removeEventListener('mouseout', on); fire(); }
+    add(svg, 'path', {d: 'M-10-112H10L0-90Z', fill: '#222'}, null, SVG);
+    if (capture.enabled) {
+      form = add(box, 'div');
+      email = add(add(form, 'label', {}, optional ? 'E-mail (optional)' : 'E-mail'), 'input', {type: 'email', autocomplete: 'email'});
+      if (capture.consent_text) agree = choice(form, 'checkbox', t(capture.consent_text));
+    }
+    var live = add(box, 'p', {'class': 'r', role: 'status', 'aria-live': 'polite'});
+    var nav = add(box, 'div', {'class': 'n'});
+    var spin = button(nav, t(c.button_label) || 'Spin', 'b', function () {
+      var body = {visitor_id: visitor, campaign_id: offer.campaign_id}, k = Math.random() * n | 0;
+      var address = email && email.value.trim();
+      if (email && (address ? !EMAIL.test(address) : !optional)) {
+        email.setAttribute('aria-invalid', 'true');
+        email.focus();
+        return say(INVALID);
+      }
+      if (address) {
+        body.email = address;
+        body.email_consent = !!(agree && agree.checked);
+      }
+      spin.disabled = true;
+      preview ? land({slice_index: k, label: slices[k].label, code: 'PREVIEW'}) : ask(body);
     });
-    else if (tr.type === 'page_views') { if (pageViews >= tr.count) fire(); }
-    else if (tr.type !== 'manual') fire();
+    (email || spin).focus();
+
+    function say(text) { live.textContent = text; }
+    function ask(body, again) {
+      post('spin', body).then(function (r) {
+        if (r.ok) return r.json().then(land);
+        if (r.status > 499 && !again) {
+          return setTimeout(safe(function () { ask(body, 1); }), 1000 * Math.min(5, +r.headers.get('Retry-After') || 1));
+        }
+        return r.json().then(function (j) { fail(r.status, (j.error || {}).fields || {}); });
+      })['catch'](function () { fail(0, {}); });
+    }
+    function fail(status, fields) {
+      var retry = !status || status > 428 || fields.email;
+      say(fields.email ? (status == 409 ? 'This e-mail address has already played.' : INVALID)
+        : retry ? 'Sorry, please try again in a moment.' : 'Sorry, this offer is no longer available.');
+      spin.disabled = !retry;
+    }
+    function land(result) {
+      var still = matchMedia('(prefers-reduced-motion: reduce)').matches;
+      var end = safe(function () { if (!done) reveal(result); });
+      if (!still) {
+        g.style.transition = 'transform 3s cubic-bezier(.2,.7,.2,1)';
+        g.addEventListener('transitionend', end);
+        setTimeout(end, 3400);
+      }
+      g.style.transform = 'rotate(' + (1800 - (result.slice_index + 0.15 + 0.7 * Math.random()) * a) + 'deg)';
+      if (still) end();
+    }
+    function reveal(result) {
+      var code = result.code, label = t(result.label);
+      done = 1;
+      track('complete', offer);
+      if (form) form.remove();
+      spin.remove();
+      say((result.repeated ? 'You already spun this wheel. ' : '') + (code ? 'You won ' + label + '! Your code: ' + code : label + '.'));
+      if (code) {
+        var field = box.insertBefore(el('input', {'class': 'k', readonly: '', 'aria-label': 'Your code'}), nav);
+        field.value = code;
+        button(nav, 'Copy code', 'b', function () {
+          if (!claimed) track('claim', offer);
+          claimed = 1;
+          field.select();
+          var copied = function () { say('Copied: ' + code); };
+          navigator.clipboard ? navigator.clipboard.writeText(code).then(copied, noop) : d.execCommand('copy') && copied();
+        });
+      }
+      button(nav, 'Close', 'b g', ui.close);
+      nav.firstChild.focus();
+    }
   }
 
   var api = {
-    cart: function (c) { cart = c; },
-    track: function (name, props) { track('convert', null, {name: name, props: props || {}}); },
-    show: function (id) { offers.forEach(function (o) { if (o.campaign_id === id) render(o); }); },
-    reset: function () { set('fc_vid', uuid()); }
+    consent: function (yes) {
+      if (!yes) {
+        consented = false;
+        disarm();
+        ['fc_vid', 'fc_pv', 'fc_q'].forEach(forget);
+      } else if (!consented) {
+        consented = true;
+        start();
+      }
+    },
+    identify: function (who) {
+      who = who || {};
+      identified = post('identify', {visitor_id: visitor, email: who.email, email_consent: who.emailConsent,
+        customer_id: who.customerId == null ? undefined : String(who.customerId), attributes: who.attributes}, 1)
+        .then(noop, noop);
+    },
+    cart: function (c) {
+      cart = c && {value: +c.value || 0, items: (Array.isArray(c.items) ? c.items.length : +c.items) || 0};
+    },
+    track: function (name, props) { track('convert', null, {name: String(name), props: props || {}}); },
+    show: function (id) {
+      wanted = id;
+      offers.forEach(function (o) {
+        if (o.campaign_id == id) {
+          wanted = 0;
+          render(o, 1);
+        }
+      });
+    },
+    reset: function () { set('fc_vid', visitor = uuid()); }
   };
   function call(args) {
-    try { if (api[args[0]]) api[args[0]].apply(null, [].slice.call(args, 1)); } catch (e) { /* never into the page */ }
+    if (!consented && args[0] != 'consent') return waiting.push(args);
+    if (api[args[0]]) safe(api[args[0]]).apply(null, [].slice.call(args, 1));
   }
-  var pending = (window.funnelcake && window.funnelcake.q) || [];
-  window.funnelcake = function () { call(arguments); };
-  pending.forEach(call);
+  function start() {
+    visitor = get('fc_vid') || uuid();
+    set('fc_vid', visitor);
+    pageViews = (parseInt(get('fc_pv'), 10) || 0) + 1;
+    set('fc_pv', String(pageViews));
+    where = location.pathname + location.search;
+    var calls = waiting;
+    waiting = [];
+    calls.forEach(call);
+    decide();
+    flush();
+  }
 
-  post('decide', {visitor_id: visitor, url: location.href, referrer: document.referrer,
-    page_views: pageViews, device: innerWidth < 768 ? 'mobile' : 'desktop', cart: cart || undefined})
-    .then(function (r) { return r.ok ? r.json() : {campaigns: []}; })
-    .then(function (body) { offers = body.campaigns || []; offers.forEach(arm); })
-    ['catch'](function () { /* offline: try again on the next page */ });
-  flush();
+  try {
+    if (preview) {
+      return render(JSON.parse(d.getElementById(preview).textContent), 1); // no decide, events, storage
+    }
+    var early = (w.funnelcake && w.funnelcake.q) || [];
+    w.funnelcake = function () { call(arguments); };
+    w.funnelcake.loaded = 1;
+    ['pushState', 'replaceState'].forEach(function (name) {
+      var original = history[name];
+      history[name] = function () {
+        var result = original.apply(this, arguments);
+        navigated();
+        return result;
+      };
+    });
+    addEventListener('popstate', navigated);
+    addEventListener('pagehide', safe(beacon));
+    d.addEventListener('visibilitychange', safe(function () { if (d.visibilityState == 'hidden') beacon(); }));
+    if (consented) {
+      waiting = [].slice.call(early);
+      start();
+    } else {
+      log('waiting for funnelcake("consent", true)');
+      [].forEach.call(early, call);
+    }
+  } catch (e) {
+    log('error', e);
+  }
 })();
