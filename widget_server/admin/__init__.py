@@ -42,9 +42,19 @@ def require_login():
     return None
 
 
-@bp.after_request
+@bp.after_app_request
 def security_headers(response):
-    """Strict CSP, no sniffing, no referrer leaks, and no caching of private pages."""
+    """Strict CSP, no sniffing, no referrer leaks, and no caching of private pages.
+
+    Registered for the whole app so that answers under ``/admin`` that no admin view made (a 404,
+    the redirect of ``/admin`` to ``/admin/``) carry them too. Every answer gets ``nosniff``, and
+    the admin API's (which show site secrets) are never cached.
+    """
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith("/api/v1/admin/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    if request.path != "/admin" and not request.path.startswith("/admin/"):
+        return response
     frameable = request.endpoint in FRAMEABLE_ENDPOINTS
     response.headers["Content-Security-Policy"] = CSP.format(
         ancestors="'self'" if frameable else "'none'"
