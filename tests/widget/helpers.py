@@ -108,3 +108,14 @@ def rows(app, statement, count=1, timeout_s=10.0) -> list:
 
     until(check, timeout_s=timeout_s)
     return found
+
+
+def watch_csp(page) -> None:
+    """Collect the page's Content-Security-Policy violations in ``window.__csp_violations``
+    (the listener is installed by the browser driver, so the policy does not block it)."""
+    page.add_init_script(
+        "window.__csp_violations = [];"
+        "document.addEventListener('securitypolicyviolation', e => window.__csp_violations.push("
+        "e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber),"
+        " true);"
+    )
