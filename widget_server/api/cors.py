@@ -4,10 +4,12 @@ The snippet sends ``text/plain`` bodies, so its calls are CORS-simple and need n
 preflight from an allowed origin is still answered, for developers calling with JSON.
 """
 
-from flask import Response, request
+from flask import Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import Forbidden
-from ..services.site_config import SiteConfig
+from ..errors import Forbidden, NotFound
+from ..extensions import db
+from ..services.site_config import SiteConfig, get_site_config
 
 ALLOWED_HEADERS = "Content-Type"
 MAX_AGE_S = "86400"
@@ -33,6 +35,8 @@ def check_origin(site: SiteConfig) -> None:
 def add_cors_headers(site: SiteConfig | None, response: Response) -> Response:
     origin = request.headers.get("Origin")
     response.vary.add("Origin")
+    if site is None and origin and response.status_code == 429:
+        site = _site_of_limited_request()
     if site is not None and origin and origin_allowed(site, origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
@@ -40,3 +44,22 @@ def add_cors_headers(site: SiteConfig | None, response: Response) -> Response:
         response.headers["Access-Control-Max-Age"] = MAX_AGE_S
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     return response
+
+
+def _site_of_limited_request() -> SiteConfig | None:
+    """The site of a request the rate limiter refused before the site was looked up.
+
+    An allowed origin must be able to read the 429 and its Retry-After, or the browser reports a
+    network error instead. Only for 429s: a 503 means the database is down, and asking it again
+    would double the time to answer.
+    """
+    site_key = g.get("site_key")
+    if not site_key:
+        return None
+    try:
+        return get_site_config(site_key)
+    except NotFound:
+        return None
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None

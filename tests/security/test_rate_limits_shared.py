@@ -1,0 +1,105 @@
+"""Rate limits under gunicorn: with Redis configured, two workers share one limit.
+
+Requests are pinned to workers: a request whose last header line is held back keeps the sync
+worker that accepted it waiting, so the next connection must go to the other worker. Fifteen
+such pairs send exactly fifteen requests through each worker.
+"""
+
+import json
+import os
+import random
+import uuid
+
+import pytest
+
+from tests.reliability.servers import Gunicorn, HalfSentRequest, migrate, seed_site
+
+REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ORIGIN = "https://shop.example"
+LIMIT = 10
+PAIRS = 15
+
+
+def _redis_or_skip():
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {err.__class__.__name__}")
+    return client
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('limits') / 'funnelcake.db'}"
+    migrate(url)
+    site, _ = seed_site(url, origins=[ORIGIN], campaign=False)
+    return url, site
+
+
+def _limited_server(url, redis_url=""):
+    return Gunicorn(
+        url,
+        workers=2,
+        env={
+            "FUNNELCAKE_RATELIMIT_ENABLED": "true",
+            "FUNNELCAKE_RATELIMIT_PUBLIC": f"{LIMIT} per minute",
+            "FUNNELCAKE_REDIS_URL": redis_url,
+        },
+    )
+
+
+def _pinned_pairs(server, site) -> tuple[list[tuple[int, dict]], dict[int, int], str]:
+    """Send PAIRS pairs of decides from one (made-up) client address, one per worker each."""
+    address = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
+    body = json.dumps({"visitor_id": f"v-{uuid.uuid4().hex[:12]}", "url": ORIGIN + "/"}).encode()
+    headers = {"Content-Type": "text/plain", "Origin": ORIGIN, "X-Forwarded-For": address}
+    path = f"/api/v1/sites/{site['site_key']}/decide"
+    answers, per_worker = [], {}
+    for _ in range(PAIRS):
+        first = HalfSentRequest(server, "POST", path, body, headers)
+        first_worker = first.worker()
+        second = HalfSentRequest(server, "POST", path, body, headers)
+        second_worker = second.worker()
+        assert first_worker != second_worker
+        for request, worker in ((first, first_worker), (second, second_worker)):
+            answers.append(request.finish())
+            per_worker[worker] = per_worker.get(worker, 0) + 1
+    return answers, per_worker, address
+
+
+def test_two_workers_share_one_limit_in_redis(shop_db):
+    redis_client = _redis_or_skip()
+    url, site = shop_db
+    server = _limited_server(url, REDIS_URL)
+    try:
+        answers, per_worker, address = _pinned_pairs(server, site)
+    finally:
+        server.stop()
+    assert sorted(per_worker.values()) == [PAIRS, PAIRS]  # both workers served
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == LIMIT
+    assert statuses.count(429) == 2 * PAIRS - LIMIT
+    assert statuses[:LIMIT] == [200] * LIMIT  # the limit is reached once, whoever serves
+    for status, headers in answers:
+        if status == 429:
+            assert int(headers["retry-after"]) > 0
+            assert headers["access-control-allow-origin"] == ORIGIN  # the snippet can read it
+    # The counter lives in Redis, keyed by the client address.
+    assert any(address in key.decode() for key in redis_client.scan_iter(match="*LIMITER*"))
+
+
+def test_without_redis_each_worker_counts_alone(shop_db):
+    # The documented fallback (no FUNNELCAKE_REDIS_URL): in-process counters, so N workers let
+    # N times the limit through. This is why production sets FUNNELCAKE_REDIS_URL.
+    url, site = shop_db
+    server = _limited_server(url)
+    try:
+        answers, per_worker, _ = _pinned_pairs(server, site)
+    finally:
+        server.stop()
+    statuses = [status for status, _ in answers]
+    assert sorted(per_worker.values()) == [PAIRS, PAIRS]
+    assert statuses.count(200) == 2 * LIMIT
