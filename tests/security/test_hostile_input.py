@@ -52,3 +52,14 @@ def test_openapi_bounds_are_numbers(client):
     document = client.get("/api/v1/openapi.json").json
     total = document["components"]["schemas"]["Order"]["properties"]["total"]
     assert isinstance(total["maximum"], int | float)
+
+
+def test_patching_one_site_setting_keeps_the_others(admin, make_site):
+    # Site settings merge on PATCH: leaving cooldown_hours out must not reset it to its default.
+    site = make_site(cooldown_hours=6)
+    response = admin.patch(
+        f"/api/v1/admin/sites/{site['id']}",
+        json={"settings": {"stage_webhook_url": "https://shop.example/hook"}},
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["settings"]["cooldown_hours"] == 6

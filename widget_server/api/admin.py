@@ -61,7 +61,7 @@ def get_site(site_id):
 def update_site(site_id):
     """Change a site's name, origins or settings."""
     site = catalog.get_site(site_id)
-    data = load_or_raise(patch_schema(SiteSchema), _body())
+    data = load_or_raise(SiteSchema(partial=True), _body())
     return jsonify(site_json(catalog.update_site(site, data)))
 
 
@@ -159,7 +159,7 @@ def get_variant(variant_id):
 def update_variant(variant_id):
     """Change a variant's name, weight or content."""
     variant = catalog.get_variant(variant_id)
-    data = load_or_raise(patch_schema(VariantSchema), _body())
+    data = load_or_raise(VariantSchema(partial=True), _body())
     return jsonify(variant_json(catalog.update_variant(variant, data)))
 
 

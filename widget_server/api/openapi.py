@@ -166,7 +166,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     (
         "patch",
         "/api/v1/admin/sites/{site_id}",
-        patch_schema(SiteSchema),
+        SiteSchema(partial=True),
         "200",
         "Change a site",
         "admin",
@@ -236,7 +236,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     (
         "patch",
         "/api/v1/admin/variants/{variant_id}",
-        patch_schema(VariantSchema),
+        VariantSchema(partial=True),
         "200",
         "Change a variant",
         "admin",
