@@ -1,5 +1,6 @@
 """What the snippet's browser tests share: the demo store's campaigns, the popup, the database."""
 
+import copy
 import time
 
 from sqlalchemy import select
@@ -91,7 +92,7 @@ def change_content(app, name: str, change) -> None:
     with app.app_context():
         found = db.session.scalar(select(Campaign).where(Campaign.name == name))
         for variant in found.variants:
-            content = dict(variant.content)
+            content = copy.deepcopy(variant.content)
             change(content)
             catalog.update_variant(variant, {"content": content})
 
@@ -119,3 +120,32 @@ def watch_csp(page) -> None:
         "e.violatedDirective + ' ' + e.blockedURI + ' ' + e.sourceFile + ':' + e.lineNumber),"
         " true);"
     )
+
+
+def is_store_page(url: str) -> bool:
+    return "/demo/" in url and "/static/" not in url
+
+
+def rewrite_store_pages(page, tag_attributes="", headers=None) -> None:
+    """Serve the demo store's pages with more attributes on the snippet's tag (and headers)."""
+
+    def handle(route):
+        response = route.fetch()
+        html = response.text().replace(
+            'data-site="pk_demo_store"', f'data-site="pk_demo_store" {tag_attributes}'
+        )
+        kept = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        route.fulfill(response=response, body=html, headers={**kept, **(headers or {})})
+
+    page.route(is_store_page, handle)
+
+
+def collect_api_calls(page) -> list:
+    """Every request the page makes to the public API, as it is made."""
+    calls = []
+    page.on("request", lambda r: calls.append(r) if "/api/v1/" in r.url else None)
+    return calls
+
+
+def loaded(page) -> None:
+    page.wait_for_function("window.funnelcake && window.funnelcake.loaded")

@@ -1,0 +1,283 @@
+"""The snippet's page-facing options in headless Chromium on the demo store: consent, single-page
+navigation, the inactivity trigger, the page API, debug logging, locale, a strict CSP and storage
+that throws."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from tests.widget.helpers import (
+    SURVEY,
+    WHEEL,
+    answer,
+    campaign,
+    change_campaign,
+    change_content,
+    collect_api_calls,
+    dialog_count,
+    loaded,
+    rewrite_store_pages,
+    rows,
+    run_clock_until_dialog,
+    visitor_key,
+    watch_csp,
+)
+from widget_server.models import Event, Response, Visitor
+
+pytestmark = pytest.mark.browser
+
+STUB = "window.funnelcake = window.funnelcake || function () { (funnelcake.q = funnelcake.q || []).push(arguments) };"  # noqa: E501
+
+
+def eligible(message) -> bool:
+    return "[funnelcake]" in message.text and "eligible" in message.text
+
+
+def test_required_consent_stores_and_sends_nothing_until_given(live_server, new_page):
+    page = new_page()
+    rewrite_store_pages(page, 'data-consent="required"')
+    calls = collect_api_calls(page)
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/")
+    loaded(page)
+    page.evaluate(
+        "funnelcake('track', 'before_consent'); funnelcake('identify', {customerId: 'c1'})"
+    )
+    page.clock.run_for(10_000)  # long past the survey's 2 s delay
+    assert calls == [] and dialog_count(page) == 0
+    assert page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]") == [
+        0,
+        0,
+        "",
+    ]
+
+    page.evaluate("funnelcake('consent', true)")
+    run_clock_until_dialog(page)
+    key = visitor_key(page)
+    assert key
+    paths = [c.url.rsplit("/", 1)[1] for c in calls]
+    # the calls made before consent are replayed; decide waits for identify
+    assert sorted(paths[:3]) == ["decide", "events", "identify"]
+    assert paths.index("identify") < paths.index("decide")
+    goals = rows(live_server.app, select(Event).where(Event.type == "convert"))
+    assert [g.data["name"] for g in goals] == ["before_consent"]
+    [visitor] = rows(live_server.app, select(Visitor).where(Visitor.visitor_key == key))
+    assert visitor.customer_id == "c1"
+
+
+def test_spa_navigation_cancels_a_pending_delayed_popup_and_asks_decide_again(
+    live_server, new_page
+):
+    page = new_page()
+    calls = collect_api_calls(page)
+    page.clock.install()
+    with page.expect_console_message(eligible):  # the survey's 2 s delay is running
+        page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
+    page.clock.run_for(1_000)
+    with page.expect_response("**/decide"):
+        page.evaluate("history.pushState({}, '', '/demo/checkout')")  # no popups there
+    page.clock.run_for(10_000)
+    assert dialog_count(page) == 0
+
+    with page.expect_console_message(eligible):
+        page.evaluate("history.back()")  # popstate: back on a page where the survey may show
+    page.clock.run_for(1_000)
+    assert dialog_count(page) == 0  # its delay started again with the page
+    run_clock_until_dialog(page)
+
+    decides = [json.loads(c.post_data) for c in calls if c.url.endswith("/decide")]
+    assert [(d["url"].split("/", 3)[3], d["page_views"]) for d in decides] == [
+        ("demo/?funnelcake_debug=1", 1),
+        ("demo/checkout", 2),
+        ("demo/?funnelcake_debug=1", 3),
+    ]
+
+
+def test_replace_state_without_a_new_url_is_not_a_page_view(live_server, new_page):
+    page = new_page()
+    calls = collect_api_calls(page)
+    page.clock.install()
+    with page.expect_console_message(eligible):
+        page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
+    page.evaluate("history.replaceState({scroll: 10}, '')")
+    run_clock_until_dialog(page)
+    assert len([c for c in calls if c.url.endswith("/decide")]) == 1
+
+
+def test_inactivity_trigger_waits_for_seconds_without_activity(live_server, new_page):
+    change_campaign(live_server.app, SURVEY, trigger={"type": "inactivity", "seconds": 5})
+    page = new_page()
+    page.clock.install()
+    with page.expect_console_message(eligible):
+        page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
+    page.clock.run_for(4_000)
+    page.mouse.move(200, 200)
+    page.clock.run_for(4_000)
+    page.keyboard.press("ArrowDown")
+    page.clock.run_for(4_000)
+    assert dialog_count(page) == 0  # 12 s on the page, never 5 s idle
+    page.clock.run_for(1_100)
+    assert dialog_count(page) == 1
+
+
+def test_page_api_calls_made_before_the_script_loads_are_replayed(live_server, new_page):
+    page = new_page()
+    page.add_init_script(
+        STUB
+        + "funnelcake('identify', {customerId: 42, email: 'ann@example.com', emailConsent: true,"
+        "  attributes: {tier: 'gold'}});"
+        "funnelcake('cart', {value: '59.90', items: 2, currency: 'EUR'});"
+        "funnelcake('track', 'newsletter', {source: 'footer'});"
+    )
+    calls = collect_api_calls(page)
+    page.goto(f"{live_server.url}/demo/cart")
+    app = live_server.app
+    [goal] = rows(app, select(Event).where(Event.type == "convert"))
+    assert goal.data == {"name": "newsletter", "props": {"source": "footer"}}
+    identify = json.loads(next(c for c in calls if c.url.endswith("/identify")).post_data)
+    assert identify == {
+        "visitor_id": visitor_key(page),
+        "customer_id": "42",
+        "email": "ann@example.com",
+        "email_consent": True,
+        "attributes": {"tier": "gold"},
+    }
+    decide = json.loads(next(c for c in calls if c.url.endswith("/decide")).post_data)
+    assert decide["cart"] == {"value": 59.9, "items": 2}
+    [visitor] = rows(app, select(Visitor).where(Visitor.visitor_key == visitor_key(page)))
+    assert (visitor.customer_id, visitor.email, visitor.attributes) == (
+        "42",
+        "ann@example.com",
+        {"tier": "gold"},
+    )
+
+
+def test_show_opens_a_campaign_at_once(live_server, new_page):
+    wheel_id = campaign(live_server.app, WHEEL).id
+    page = new_page()
+    page.add_init_script(STUB + f"funnelcake('show', {wheel_id});")
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/cart")
+    page.get_by_role("heading", name="Spin to win").wait_for()
+
+
+def test_debug_logs_why_each_campaign_was_or_was_not_shown(live_server, new_page):
+    app = live_server.app
+    survey_id, wheel_id = campaign(app, SURVEY).id, campaign(app, WHEEL).id
+    page = new_page()
+    logged = []
+    page.on("console", lambda m: logged.append(m.text) if "[funnelcake]" in m.text else None)
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
+    run_clock_until_dialog(page)
+    assert f"[funnelcake] campaign {wheel_id} not shown: url not in url_include" in logged
+    assert any(f"campaign {survey_id} eligible, waiting for trigger" in m for m in logged)
+    assert f"[funnelcake] campaign {survey_id} shown" in logged
+
+    quiet = new_page()
+    quiet.on("console", lambda m: logged.append(m.text) if "[funnelcake]" in m.text else None)
+    logged.clear()
+    quiet.clock.install()
+    quiet.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(quiet)
+    assert logged == []
+
+
+@pytest.mark.parametrize(
+    "tag_attribute, browser_locale",
+    [('data-locale="de"', "en-US"), ("", "de-DE")],
+    ids=["data-locale", "browser-language"],
+)
+def test_texts_are_picked_by_locale(live_server, new_page, tag_attribute, browser_locale):
+    def german(content):
+        step = content["steps"][0]
+        step["question"] = {"en": step["question"], "de": "Ich kaufe gern hier ein."}
+
+    change_content(live_server.app, SURVEY, german)
+    page = new_page(locale=browser_locale)
+    rewrite_store_pages(page, tag_attribute)
+    calls = collect_api_calls(page)
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    assert (
+        page.get_by_role("dialog").get_by_role("heading").inner_text() == "Ich kaufe gern hier ein."
+    )
+    decide = json.loads(next(c for c in calls if c.url.endswith("/decide")).post_data)
+    assert decide["locale"] in ("de", "de-DE")
+
+
+STRICT = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'"
+WITH_NONCE = (
+    "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; style-src 'self' 'nonce-r4nd0m'; "
+    "connect-src 'self'"
+)
+NO_CONSTRUCTED_SHEETS = "delete ShadowRoot.prototype.adoptedStyleSheets;"
+
+
+@pytest.mark.parametrize(
+    "policy, init_script, tag, refused",
+    [
+        (STRICT, "", "", False),
+        (WITH_NONCE, NO_CONSTRUCTED_SHEETS, 'nonce="r4nd0m"', False),
+        (WITH_NONCE, NO_CONSTRUCTED_SHEETS, "", True),
+    ],
+    ids=["constructed-stylesheet", "style-with-nonce", "style-without-nonce-is-refused"],
+)
+def test_survey_and_wheel_under_a_strict_csp(
+    live_server, new_page, policy, init_script, tag, refused
+):
+    """With constructable stylesheets no nonce is needed; without them (older browsers) the
+    snippet's <style> carries the nonce given on its tag."""
+    page = new_page(reduced_motion="reduce")
+    if init_script:
+        page.add_init_script(init_script)
+    watch_csp(page)
+    rewrite_store_pages(page, tag, {"Content-Security-Policy": policy})
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    found = page.evaluate("window.__csp_violations")
+    if refused:  # the check sees a refused style: without its nonce the <style> is refused
+        assert found and found[0].startswith("style-src")
+        return
+    assert (
+        page.locator("funnelcake-popup").evaluate(
+            "host => getComputedStyle(host.shadowRoot.querySelector('.o')).position"
+        )
+        == "fixed"
+    )
+    answer(page, "4")
+    answer(page, "5")
+    answer(page, "No")
+    page.get_by_role("button", name="Spin the wheel for a discount").click()
+    page.get_by_role("button", name="Spin", exact=True).click()
+    page.get_by_role("button", name="Spin", exact=True).wait_for(state="detached")
+    assert found == [] and page.evaluate("window.__csp_violations") == []
+    assert page.console_errors == [] and page.errors == []
+
+
+BLOCKED = (
+    "Object.defineProperty(window, 'localStorage', {get() {"
+    " throw new DOMException('The operation is insecure.', 'SecurityError'); }});"
+)
+FULL = (
+    "Storage.prototype.setItem = function () {"
+    " throw new DOMException('Quota exceeded', 'QuotaExceededError'); };"
+)
+GARBAGE = "localStorage.setItem('fc_q', '{not json'); localStorage.setItem('fc_pv', 'many');"
+
+
+@pytest.mark.parametrize("storage", [BLOCKED, FULL, GARBAGE], ids=["blocked", "full", "garbage"])
+def test_storage_that_throws_never_breaks_the_page_nor_the_survey(live_server, new_page, storage):
+    page = new_page()
+    page.add_init_script(storage)
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    answer(page, "2")
+    answer(page, "No")
+    app = live_server.app
+    assert rows(app, select(Response).where(Response.completed))
+    assert page.errors == []
