@@ -14,7 +14,7 @@ from tests.api.helpers import decide, event, send_events
 from tests.rewards.helpers import post_order, signature
 from widget_server.extensions import db
 from widget_server.models import AdminToken, Event, Order
-from widget_server.services import orders as orders_service
+from widget_server.services import signatures
 from widget_server.services.admin_users import create_admin
 from widget_server.services.tokens import create_token
 
@@ -193,7 +193,7 @@ def test_order_signature_is_checked_in_constant_time(client, make_site, monkeypa
         compared.append((a, b))
         return compare_digest(a, b)
 
-    monkeypatch.setattr(orders_service.hmac, "compare_digest", spy)
+    monkeypatch.setattr(signatures.hmac, "compare_digest", spy)
     site = make_site()
     body = json.dumps(ORDER).encode()
     forged = "sha256=" + hashlib.sha256(body).hexdigest()  # a digest, but not keyed

@@ -12,7 +12,7 @@ from ..extensions import client_ip, limiter
 from ..schemas.common import load_or_raise, parse_json_body
 from ..schemas.public import DecideSchema, EventBatchSchema, IdentifySchema
 from ..schemas.rewards import SpinSchema
-from ..services import funnel, ingestion
+from ..services import funnel, ingestion, signatures
 from ..services.decide import decide as decide_offers
 from ..services.site_config import get_site_config
 from ..services.spin import spin as spin_wheel
@@ -109,11 +109,13 @@ def events():
 def identify():
     """Link the visitor to a customer (merging the customer's visitors) and store attributes.
 
+    :raise 401: the customer id's signature is wrong, or missing where the site requires it.
     :raise 409: the visitor is already linked to another customer id.
     """
     if request.method == "OPTIONS":
         return "", 204
     payload = load_or_raise(identify_schema, parse_json_body(request))
+    signatures.check_identify(g.site, payload)
     result = funnel.identify(g.site.id, payload)
     return jsonify(visitor_id=result.visitor_key, stage=result.stage)
 

@@ -105,6 +105,9 @@ class IdentifySchema(Schema):
 
     visitor_id = visitor_id_field
     customer_id = fields.String(allow_none=True, validate=validate.Length(1, 200))
+    #: ``sha256=<hex HMAC of customer_id with the site secret>``, made by the shop's server;
+    #: required when the site's ``require_signed_identify`` setting is on.
+    customer_signature = fields.String(allow_none=True, validate=validate.Length(max=200))
     #: Stored only with ``email_consent: true``.
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     email_consent = fields.Boolean(load_default=False)

@@ -16,6 +16,8 @@ class SiteSettingsSchema(Schema):
     cooldown_hours = fields.Float(load_default=0.0, validate=validate.Range(0, 24 * 365))
     #: Called (signed) when a visitor changes funnel stage.
     stage_webhook_url = fields.Url(schemes={"http", "https"})
+    #: ``identify`` with a customer id needs its signature (HMAC with the site secret).
+    require_signed_identify = fields.Boolean(load_default=False)
 
 
 class SiteSchema(Schema):

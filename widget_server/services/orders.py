@@ -9,7 +9,6 @@ a conflict.
 """
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +21,7 @@ from ..extensions import db
 from ..models import Assignment, Campaign, CouponCode, Order, Site, Spin, Visitor
 from ..models.types import utcnow
 from . import funnel, metrics
+from .signatures import signature_matches
 from .visitors import get_or_create_visitor
 
 SIGNATURE_HEADER = "X-Funnelcake-Signature"
@@ -60,8 +60,7 @@ def signed_site(site_key: str, body: bytes, signature: str | None) -> Site:
     site = db.session.scalar(select(Site).where(Site.site_key == site_key))
     if site is None:
         raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
-    expected = "sha256=" + hmac.new(site.secret.encode(), body, hashlib.sha256).hexdigest()
-    if not signature or not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+    if not signature_matches(site.secret, body, signature):
         raise Unauthorized(
             "The order is not signed with this site's secret.",
             {
