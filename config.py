@@ -64,6 +64,10 @@ class Config:
     #: Seconds a request waits for a free pooled connection before it answers 503. Longer than
     #: the connect timeout: a busy pool is a burst to wait out, a dead database is not.
     DB_POOL_TIMEOUT_S = _env("DB_POOL_TIMEOUT_S", 10)
+    #: Proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (rate
+    #: limits key on the client address). 0 when clients reach gunicorn directly: otherwise
+    #: any client could name its own address and dodge every per-address limit.
+    TRUSTED_PROXY_HOPS = _env("TRUSTED_PROXY_HOPS", 1)
     #: Send the session cookie over HTTPS only (turn off for plain-HTTP local use).
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", False)
     SESSION_COOKIE_HTTPONLY = True

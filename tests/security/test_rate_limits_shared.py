@@ -12,7 +12,10 @@ import uuid
 
 import pytest
 
-from tests.reliability.servers import Gunicorn, HalfSentRequest, migrate, seed_site
+from tests.conftest import BASE_TEST_CONFIG
+from tests.reliability.servers import Gunicorn, HalfSentRequest, free_port, migrate, seed_site
+from widget_server import create_app
+from widget_server.extensions import db
 
 REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORIGIN = "https://shop.example"
@@ -103,3 +106,66 @@ def test_without_redis_each_worker_counts_alone(shop_db):
     statuses = [status for status, _ in answers]
     assert sorted(per_worker.values()) == [PAIRS, PAIRS]
     assert statuses.count(200) == 2 * LIMIT
+
+
+@pytest.mark.parametrize("hops, expected", [(0, [200, 200, 429]), (1, [200, 200, 200])])
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(
+    app, database_url, make_site, tmp_path, hops, expected
+):
+    # Exposed directly (0 trusted hops), a client naming a new address in X-Forwarded-For on
+    # every call is still one client. Behind one proxy, the proxy's header names the client.
+    site = make_site(origins=[ORIGIN])
+    limited = create_app(
+        {
+            **BASE_TEST_CONFIG,
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_PUBLIC": "2 per minute",
+            "TRUSTED_PROXY_HOPS": hops,
+        }
+    )
+    limited.instance_path = str(tmp_path)
+    client = limited.test_client()
+    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
+    statuses = [
+        client.post(
+            f"/api/v1/sites/{site['site_key']}/decide",
+            data=body,
+            content_type="text/plain",
+            headers={"Origin": ORIGIN, "X-Forwarded-For": f"198.51.100.{i}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.77"},
+        ).status_code
+        for i in range(3)
+    ]
+    with limited.app_context():
+        db.engine.dispose()
+    assert statuses == expected
+
+
+def test_unreachable_redis_serves_requests_unlimited(app, database_url, make_site, tmp_path):
+    # Availability over limiting: a Redis outage must not take the storefronts' popups down.
+    site = make_site(origins=[ORIGIN])
+    limited = create_app(
+        {
+            **BASE_TEST_CONFIG,
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_PUBLIC": "1 per minute",
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
+    limited.instance_path = str(tmp_path)
+    client = limited.test_client()
+    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
+    statuses = [
+        client.post(
+            f"/api/v1/sites/{site['site_key']}/decide",
+            data=body,
+            content_type="text/plain",
+            headers={"Origin": ORIGIN},
+        ).status_code
+        for _ in range(3)
+    ]
+    with limited.app_context():
+        db.engine.dispose()
+    assert statuses == [200, 200, 200]
