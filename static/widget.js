@@ -443,8 +443,8 @@
     identify: function (who) {
       who = who || {};
       identified = post('identify', {visitor_id: visitor, email: who.email, email_consent: who.emailConsent,
-        customer_id: who.customerId == null ? undefined : String(who.customerId), attributes: who.attributes}, 1)
-        .then(noop, noop);
+        customer_id: who.customerId == null ? undefined : String(who.customerId),
+        customer_signature: who.customerSignature, attributes: who.attributes}, 1).then(noop, noop);
     },
     cart: function (c) {
       cart = c && {value: +c.value || 0, items: (Array.isArray(c.items) ? c.items.length : +c.items) || 0};

@@ -2,6 +2,7 @@
 
 import copy
 import time
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -42,12 +43,20 @@ def until(check, act=None, timeout_s=10.0, page=None):
     return False
 
 
+def freeze_clock(page) -> None:
+    """Fake the page's timers and stop time: only ``page.clock.run_for`` moves it on
+    (``clock.install`` alone lets it flow)."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    page.clock.install(time=start)
+    page.clock.pause_at(start + timedelta(seconds=1))
+
+
 def dialog_count(page) -> int:
     return page.get_by_role("dialog").count()
 
 
 def run_clock_until_dialog(page, step_ms=500) -> None:
-    """Advance the page's fake clock (``page.clock.install()``) until a popup is shown."""
+    """Advance the page's frozen clock (``freeze_clock``) until a popup is shown."""
     assert until(lambda: dialog_count(page) > 0, lambda: page.clock.run_for(step_ms)), "no popup"
 
 
@@ -59,9 +68,9 @@ def exit_intent(page) -> None:
 
 
 def open_wheel_on_cart(page, url: str) -> None:
-    """Open the demo cart page (where the standalone wheel waits for exit intent) with a fake clock
-    (so the survey's delay never elapses) and show the wheel by leaving the window."""
-    page.clock.install()
+    """Open the demo cart page (where the standalone wheel waits for exit intent) with a frozen
+    clock (so the survey's delay never elapses) and show the wheel by leaving the window."""
+    freeze_clock(page)
     page.goto(f"{url}/demo/cart")
     assert until(lambda: dialog_count(page) > 0, lambda: exit_intent(page)), "no wheel"
     page.get_by_role("heading", name="Spin to win").wait_for()
@@ -97,8 +106,11 @@ def change_content(app, name: str, change) -> None:
             catalog.update_variant(variant, {"content": content})
 
 
-def rows(app, statement, count=1, timeout_s=10.0) -> list:
-    """The rows ``statement`` selects, once there are at least ``count`` (waits for the server)."""
+def rows(app, statement, count=1, timeout_s=10.0, page=None) -> list:
+    """The rows ``statement`` selects, once there are at least ``count`` (waits for the server).
+
+    Pass the ``page`` whose routes must keep answering meanwhile (see ``until``).
+    """
     found = []
 
     def check():
@@ -107,7 +119,7 @@ def rows(app, statement, count=1, timeout_s=10.0) -> list:
             found = list(db.session.scalars(statement))
         return len(found) >= count
 
-    until(check, timeout_s=timeout_s)
+    until(check, timeout_s=timeout_s, page=page)
     return found
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.widget.helpers import (
+    SITE_KEY,
     SURVEY,
     WHEEL,
     answer,
@@ -16,6 +17,7 @@ from tests.widget.helpers import (
     change_content,
     collect_api_calls,
     dialog_count,
+    freeze_clock,
     loaded,
     rewrite_store_pages,
     rows,
@@ -23,7 +25,9 @@ from tests.widget.helpers import (
     visitor_key,
     watch_csp,
 )
-from widget_server.models import Event, Response, Visitor
+from widget_server.extensions import db
+from widget_server.models import Event, Response, Site, Visitor
+from widget_server.services import catalog, signatures
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +42,7 @@ def test_required_consent_stores_and_sends_nothing_until_given(live_server, new_
     page = new_page()
     rewrite_store_pages(page, 'data-consent="required"')
     calls = collect_api_calls(page)
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/")
     loaded(page)
     page.evaluate(
@@ -71,7 +75,7 @@ def test_spa_navigation_cancels_a_pending_delayed_popup_and_asks_decide_again(
 ):
     page = new_page()
     calls = collect_api_calls(page)
-    page.clock.install()
+    freeze_clock(page)
     with page.expect_console_message(eligible):  # the survey's 2 s delay is running
         page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
     page.clock.run_for(1_000)
@@ -97,7 +101,7 @@ def test_spa_navigation_cancels_a_pending_delayed_popup_and_asks_decide_again(
 def test_replace_state_without_a_new_url_is_not_a_page_view(live_server, new_page):
     page = new_page()
     calls = collect_api_calls(page)
-    page.clock.install()
+    freeze_clock(page)
     with page.expect_console_message(eligible):
         page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
     page.evaluate("history.replaceState({scroll: 10}, '')")
@@ -108,7 +112,7 @@ def test_replace_state_without_a_new_url_is_not_a_page_view(live_server, new_pag
 def test_inactivity_trigger_waits_for_seconds_without_activity(live_server, new_page):
     change_campaign(live_server.app, SURVEY, trigger={"type": "inactivity", "seconds": 5})
     page = new_page()
-    page.clock.install()
+    freeze_clock(page)
     with page.expect_console_message(eligible):
         page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
     page.clock.run_for(4_000)
@@ -153,11 +157,31 @@ def test_page_api_calls_made_before_the_script_loads_are_replayed(live_server, n
     )
 
 
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_identify_forwards_the_shops_signature_where_the_site_requires_one(
+    live_server, new_page, signed
+):
+    app = live_server.app
+    with app.app_context():
+        site = db.session.scalar(select(Site).where(Site.site_key == SITE_KEY))
+        catalog.update_site(site, {"settings": {"require_signed_identify": True}})
+        signature = signatures.sign(site.secret, b"c-9") if signed else None
+    page = new_page()
+    who = {"customerId": "c-9", "customerSignature": signature}
+    page.add_init_script(STUB + f"funnelcake('identify', {json.dumps(who)});")
+    with page.expect_response("**/identify") as identified:
+        page.goto(f"{live_server.url}/demo/checkout")
+    assert identified.value.status == (200 if signed else 401)
+    [visitor] = rows(app, select(Visitor).where(Visitor.visitor_key == visitor_key(page)))
+    assert visitor.customer_id == ("c-9" if signed else None)
+    assert page.errors == []
+
+
 def test_show_opens_a_campaign_at_once(live_server, new_page):
     wheel_id = campaign(live_server.app, WHEEL).id
     page = new_page()
     page.add_init_script(STUB + f"funnelcake('show', {wheel_id});")
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/cart")
     page.get_by_role("heading", name="Spin to win").wait_for()
 
@@ -168,7 +192,7 @@ def test_debug_logs_why_each_campaign_was_or_was_not_shown(live_server, new_page
     page = new_page()
     logged = []
     page.on("console", lambda m: logged.append(m.text) if "[funnelcake]" in m.text else None)
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/?funnelcake_debug=1")
     run_clock_until_dialog(page)
     assert f"[funnelcake] campaign {wheel_id} not shown: url not in url_include" in logged
@@ -178,7 +202,7 @@ def test_debug_logs_why_each_campaign_was_or_was_not_shown(live_server, new_page
     quiet = new_page()
     quiet.on("console", lambda m: logged.append(m.text) if "[funnelcake]" in m.text else None)
     logged.clear()
-    quiet.clock.install()
+    freeze_clock(quiet)
     quiet.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(quiet)
     assert logged == []
@@ -198,7 +222,7 @@ def test_texts_are_picked_by_locale(live_server, new_page, tag_attribute, browse
     page = new_page(locale=browser_locale)
     rewrite_store_pages(page, tag_attribute)
     calls = collect_api_calls(page)
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     assert (
@@ -235,7 +259,7 @@ def test_survey_and_wheel_under_a_strict_csp(
         page.add_init_script(init_script)
     watch_csp(page)
     rewrite_store_pages(page, tag, {"Content-Security-Policy": policy})
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     found = page.evaluate("window.__csp_violations")
@@ -273,7 +297,7 @@ GARBAGE = "localStorage.setItem('fc_q', '{not json'); localStorage.setItem('fc_p
 def test_storage_that_throws_never_breaks_the_page_nor_the_survey(live_server, new_page, storage):
     page = new_page()
     page.add_init_script(storage)
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     answer(page, "2")

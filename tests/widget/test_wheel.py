@@ -14,6 +14,7 @@ from tests.widget.helpers import (
     campaign,
     change_content,
     dialog_count,
+    freeze_clock,
     open_wheel_on_cart,
     rows,
     run_clock_until_dialog,
@@ -48,7 +49,7 @@ def test_survey_reward_spins_the_wheel_and_the_code_shown_is_stored_for_the_visi
     # Only the "10% off" slice can be drawn, so the visitor surely wins a code from its pool.
     change_content(app, WHEEL, set_weights([1, 0, 0, 0]))
     page = new_page(permissions=["clipboard-read", "clipboard-write"])
-    page.clock.install()
+    freeze_clock(page)
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     answer(page, "4")
