@@ -5,7 +5,9 @@
   var script = d.currentScript || d.querySelector('script[data-site][src*="widget.js"]');
   if (!script || (w.funnelcake && w.funnelcake.loaded)) return;
   function data(name) { return script.getAttribute('data-' + name); }
-  var base = script.src.replace(/\/static\/widget\.js.*$/, '') + '/api/v1/sites/' + data('site') + '/';
+  // data-api, else this file's origin
+  var base = (data('api') || script.src.replace(/\/static\/widget\.js.*$/, '')).replace(/\/$/, '') +
+    '/api/v1/sites/' + data('site') + '/';
   var locale = data('locale') || navigator.language || 'en';
   var preview = data('preview');
   var debug = /[?&]funnelcake_debug=1/.test(location.search);
@@ -500,7 +502,7 @@
       waiting = [].slice.call(early);
       start();
     } else {
-      log('waiting for funnelcake("consent", true)');
+      log('waiting for consent');
       [].forEach.call(early, call);
     }
   } catch (e) {

@@ -18,6 +18,7 @@ from tests.widget.helpers import (
     collect_api_calls,
     dialog_count,
     freeze_clock,
+    is_store_page,
     loaded,
     rewrite_store_pages,
     rows,
@@ -25,6 +26,7 @@ from tests.widget.helpers import (
     visitor_key,
     watch_csp,
 )
+from widget_server import PROJECT_ROOT
 from widget_server.extensions import db
 from widget_server.models import Event, Response, Site, Visitor
 from widget_server.services import catalog, signatures
@@ -175,6 +177,27 @@ def test_identify_forwards_the_shops_signature_where_the_site_requires_one(
     [visitor] = rows(app, select(Visitor).where(Visitor.visitor_key == visitor_key(page)))
     assert visitor.customer_id == ("c-9" if signed else None)
     assert page.errors == []
+
+
+def test_data_api_names_the_server_when_the_file_comes_from_a_cdn(live_server, new_page):
+    page = new_page()
+    page.route(
+        "https://cdn.example/**",
+        lambda route: route.fulfill(path=PROJECT_ROOT / "static" / "widget.js"),
+    )
+
+    def store(route):
+        response = route.fetch()
+        cdn = f'src="https://cdn.example/funnelcake/widget.js" data-api="{live_server.url}/"'
+        html = response.text().replace('src="/static/widget.js"', cdn)
+        route.fulfill(response=response, body=html, headers={"Content-Type": "text/html"})
+
+    page.route(is_store_page, store)
+    calls = collect_api_calls(page)
+    freeze_clock(page)
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    assert calls[0].url == f"{live_server.url}/api/v1/sites/pk_demo_store/decide"
 
 
 def test_show_opens_a_campaign_at_once(live_server, new_page):
