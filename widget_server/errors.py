@@ -5,7 +5,7 @@
 
 from flask import Flask, jsonify, request
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -132,17 +132,34 @@ def register_error_handlers(app: Flask) -> None:
         )
 
     @app.errorhandler(OverflowError)
+    @app.errorhandler(UnicodeEncodeError)
+    @app.errorhandler(RecursionError)
     @app.errorhandler(DataError)
-    def handle_out_of_range(err):
-        # A number too large for the database column or driver (an id of 2**70): the request's
-        # fault, so a 4xx that the snippet does not retry, never a 500 or a "retry later" 503.
+    def handle_unstorable_value(err):
+        # A value the database or its driver cannot take (an id of 2**70, a lone surrogate, a
+        # NUL character, JSON nested 10,000 deep): the request's fault, so a 4xx that the snippet
+        # does not retry, never a 500 nor a "retry later" 503.
         db.session.rollback()
         return error_response(
             400,
             ValidationFailed.code,
-            "A value in the request is out of range.",
-            {"_schema": ["A number is too large or a value does not fit its field."]},
+            "A value in the request cannot be stored.",
+            {
+                "_schema": [
+                    "A number is out of range, a text holds a character that cannot be stored "
+                    "(NUL, a lone surrogate), or the body is nested too deeply."
+                ]
+            },
         )
+
+    @app.errorhandler(StatementError)
+    def handle_statement_error(err: StatementError):
+        # SQLAlchemy wraps what fails while it prepares parameters (a date beyond its range).
+        if isinstance(err.orig, OverflowError | ValueError):
+            return handle_unstorable_value(err)
+        db.session.rollback()
+        app.logger.exception("statement error")
+        return error_response(500, "internal_error", "Something went wrong on our side.")
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(err: HTTPException):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.helpers import event, send_events
+from tests.api.helpers import event, post_public, send_events
 
 
 def test_patch_with_an_empty_trigger_is_refused_not_a_500(admin, make_site, make_campaign):
@@ -63,3 +63,48 @@ def test_patching_one_site_setting_keeps_the_others(admin, make_site):
     )
     assert response.status_code == 200, response.json
     assert response.json["settings"]["cooldown_hours"] == 6
+
+
+# Hand-crafted bodies that answered 500 before (found against a running server).
+DECIDE = '{"visitor_id": "visitor-0001", "url": "https://shop.example/", "attributes": {"a": %s}}'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["[" * 50_000, '{"a":' * 50_000, DECIDE % "NaN", DECIDE % "Infinity", DECIDE % "-Infinity"],
+    ids=["deep-array", "deep-object", "nan", "infinity", "minus-infinity"],
+)
+def test_body_that_is_not_json_is_a_400(client, make_site, raw):
+    site = make_site()
+    response = post_public(client, site, "decide", None, raw=raw)
+    assert response.status_code == 400
+    assert response.json["error"]["fields"] == {"_schema": ["Not valid JSON."]}
+
+
+def test_deeply_nested_admin_body_is_a_400(admin):
+    response = admin.client.post(
+        "/api/v1/admin/sites",
+        data="[" * 50_000,
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+
+
+def test_event_from_before_2000_is_refused_naming_its_ts(client, make_site):
+    site = make_site()
+    old = {**event("convert", "visitor-0001", name="x"), "ts": "0001-01-01T00:00:00+14:00"}
+    response = send_events(client, site, [old])
+    assert response.status_code == 400
+    assert "events.0.ts" in response.json["error"]["fields"]
+
+
+@pytest.mark.parametrize("text", ["a\u0000b", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_text_the_database_cannot_store_is_never_a_500(client, make_site, text):
+    # SQLite stores these; PostgreSQL refuses them: a 400, never a 500 or a "retry" 503.
+    site = make_site()
+    identify = post_public(
+        client, site, "identify", {"visitor_id": "visitor-0001", "customer_id": text}
+    )
+    events = send_events(client, site, [event("convert", "visitor-0002", name=text)])
+    assert identify.status_code in (200, 400)
+    assert events.status_code in (202, 400)

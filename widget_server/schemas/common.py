@@ -64,6 +64,10 @@ def load_or_raise(schema: Schema, payload, prefix: str = "", **kwargs):
         raise validation_failed(err, prefix) from None
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_json_body(request, max_bytes: int | None = None):
     """The request body as JSON whatever its content type (the snippet sends text/plain)."""
     raw = request.get_data(cache=True)
@@ -72,8 +76,9 @@ def parse_json_body(request, max_bytes: int | None = None):
     if not raw:
         raise ValidationFailed("The body must be a JSON object.", {"_schema": ["Empty body."]})
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        # NaN and Infinity are not JSON (RFC 8259): Python reads them, PostgreSQL cannot store them.
+        payload = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed(
             "The body is not valid JSON.", {"_schema": ["Not valid JSON."]}
         ) from None

@@ -1,5 +1,7 @@
 """Schemas of the public API the snippet calls (decide, events, identify)."""
 
+from datetime import UTC, datetime
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..models import EVENT_TYPES
@@ -43,6 +45,8 @@ class DecideSchema(Schema):
     debug = fields.Boolean(load_default=False)
 
 
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+
 #: Event types that belong to a campaign variant.
 CAMPAIGN_EVENTS = {"impression", "step", "answer", "complete", "close", "spin", "claim"}
 
@@ -56,7 +60,12 @@ class EventSchema(Schema):
     visitor_id = visitor_id_field
     campaign_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
     variant_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
-    ts = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    #: When it happened: later than now counts as now; before 2000 is a broken clock, refused.
+    ts = fields.AwareDateTime(
+        allow_none=True,
+        default_timezone=None,
+        validate=validate.Range(min=EARLIEST_EVENT, error="Earlier than 2000-01-01."),
+    )
     data = fields.Dict(load_default=dict)
 
     @validates_schema
