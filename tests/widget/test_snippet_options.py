@@ -23,6 +23,7 @@ from tests.widget.helpers import (
     rewrite_store_pages,
     rows,
     run_clock_until_dialog,
+    until,
     visitor_key,
     watch_csp,
 )
@@ -34,6 +35,11 @@ from widget_server.services import catalog, signatures
 pytestmark = pytest.mark.browser
 
 STUB = "window.funnelcake = window.funnelcake || function () { (funnelcake.q = funnelcake.q || []).push(arguments) };"  # noqa: E501
+
+
+def sent(calls, path) -> list[dict]:
+    """The bodies of the calls to ``path`` made so far."""
+    return [json.loads(c.post_data) for c in calls if c.url.endswith(f"/{path}")]
 
 
 def eligible(message) -> bool:
@@ -141,7 +147,8 @@ def test_page_api_calls_made_before_the_script_loads_are_replayed(live_server, n
     app = live_server.app
     [goal] = rows(app, select(Event).where(Event.type == "convert"))
     assert goal.data == {"name": "newsletter", "props": {"source": "footer"}}
-    identify = json.loads(next(c for c in calls if c.url.endswith("/identify")).post_data)
+    assert until(lambda: sent(calls, "decide"), page=page)  # decide waits for identify's answer
+    [identify] = sent(calls, "identify")
     assert identify == {
         "visitor_id": visitor_key(page),
         "customer_id": "42",
@@ -149,7 +156,7 @@ def test_page_api_calls_made_before_the_script_loads_are_replayed(live_server, n
         "email_consent": True,
         "attributes": {"tier": "gold"},
     }
-    decide = json.loads(next(c for c in calls if c.url.endswith("/decide")).post_data)
+    [decide] = sent(calls, "decide")
     assert decide["cart"] == {"value": 59.9, "items": 2}
     [visitor] = rows(app, select(Visitor).where(Visitor.visitor_key == visitor_key(page)))
     assert (visitor.customer_id, visitor.email, visitor.attributes) == (
