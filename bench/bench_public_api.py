@@ -1,16 +1,29 @@
-"""Requests per second of decide and events under gunicorn, next to the bare /healthz ceiling.
+"""Requests per second of decide, events and spin under gunicorn, next to the bare /healthz ceiling.
 
-Run: ``python bench/bench_public_api.py [--database-url URL] [--seconds 10] [--connections 32]``
+Run: ``python bench/bench_public_api.py [--database-url URL] [--seconds 30] [--connections 32]``
 
 It creates a fresh database (a temporary SQLite file unless ``--database-url`` names an empty
-PostgreSQL database), seeds a site with 5 running survey campaigns, starts gunicorn on 127.0.0.1,
-drives it with wrk (Lua scripts in bench/wrk/) and prints a table. For events it also checks that
-every acknowledged event was stored (nothing lost).
+PostgreSQL database, e.g. one made by ``createdb fc_bench``), seeds it, starts gunicorn on
+127.0.0.1, drives each endpoint with wrk (Lua scripts in bench/wrk/, 2 s warm-up then the timed
+run) and prints a table. wrk: ``apt-get install wrk``.
+
+- ``healthz``: ``jsonify(status="ok")`` of the same app and gunicorn, the ceiling.
+- ``decide``: site ``pk_bench`` with 5 running surveys; half the calls from 5,000 returning
+  visitors, half from new ones.
+- ``events``: batches of 10 fresh events on that site. Checked: every event the server
+  acknowledged (``accepted`` of its 202 answers) is stored.
+- ``spin``: site ``pk_bench_wheel`` with one running wheel (90% of its weight on a slice backed by a
+  generated pool of ``--coupons`` codes, 10% "no prize"); each request is the first spin of a
+  distinct visitor who holds the assignment a decide leaves (``--spin-visitors`` seeded). Checked:
+  every acknowledged spin is stored and no code was handed out twice.
+
+It exits 1 when a check fails.
 """
 
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,111 +34,388 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+SITE_KEY = "pk_bench"
+WHEEL_SITE_KEY = "pk_bench_wheel"
+ORIGIN = "https://shop.example"
+THREADS = 2
+WARM_UP_S = 2
+#: wrk's wait for an answer: slower ones count in the latencies instead of as socket errors.
+TIMEOUT_S = 10
+_CHUNK = 5000
 
-def seed(database_url: str) -> dict:
-    """Migrate and create the benchmark site; return its key and one campaign/variant id."""
+
+def bench_app(database_url: str):
+    from widget_server import create_app
+
+    return create_app({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": False})
+
+
+def seed(database_url: str, spin_visitors: int, coupons: int) -> dict:
+    """Migrate, create both benchmark sites; return what the wrk scripts need (as env vars)."""
     from flask_migrate import upgrade
 
-    from widget_server import create_app
-    from widget_server.services import catalog
+    from widget_server.extensions import db
 
-    app = create_app({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": False})
+    app = bench_app(database_url)
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
-        site = catalog.create_site({"name": "Bench", "allowed_origins": ["https://shop.example"]})
-        site.site_key = "pk_bench"
-        first = None
-        for i in range(5):
-            steps = [{"id": "q1", "type": "single_choice", "question": "?",
-                      "options": [{"id": "a", "label": "A"}, {"id": "b", "label": "B"}]}]
-            campaign = catalog.create_campaign(site, {
-                "name": f"c{i}", "kind": "survey", "priority": i,
+        env = {**seed_surveys(), **seed_wheel(spin_visitors, coupons)}
+        db.session.remove()
+        db.engine.dispose()
+    return env
+
+
+def seed_surveys() -> dict:
+    """Site ``pk_bench`` with 5 running two-variant surveys (decide and events)."""
+    from widget_server.services import catalog
+
+    site = catalog.create_site({"name": "Bench", "allowed_origins": [ORIGIN]})
+    site.site_key = SITE_KEY
+    steps = [
+        {
+            "id": "q1",
+            "type": "single_choice",
+            "question": "?",
+            "options": [{"id": "a", "label": "A"}, {"id": "b", "label": "B"}],
+        }
+    ]
+    campaigns = []
+    for i in range(5):
+        campaign = catalog.create_campaign(
+            site,
+            {
+                "name": f"c{i}",
+                "kind": "survey",
+                "priority": i,
                 "targeting": {"url_exclude": ["/checkout*"]},
-                "trigger": {"type": "delay", "seconds": 2}, "frequency": {}, "ab": {},
-                "variants": [{"name": "A", "is_control": True, "weight": 1,
-                              "content": {"steps": steps}},
-                             {"name": "B", "weight": 1, "content": {"steps": steps}}],
-            })
-            catalog.change_status(campaign, "start")
-            first = first or campaign
-        return {"SITE_KEY": "pk_bench", "CAMPAIGN_ID": str(first.id),
-                "VARIANT_ID": str(first.variants[0].id)}
+                "trigger": {"type": "delay", "seconds": 2},
+                "frequency": {},
+                "ab": {},
+                "variants": [
+                    {"name": "A", "is_control": True, "weight": 1, "content": {"steps": steps}},
+                    {"name": "B", "weight": 1, "content": {"steps": steps}},
+                ],
+            },
+        )
+        catalog.change_status(campaign, "start")
+        campaigns.append(campaign)
+    return {
+        "SITE_KEY": SITE_KEY,
+        "CAMPAIGN_ID": str(campaigns[0].id),
+        "VARIANT_ID": str(campaigns[0].variants[0].id),
+    }
 
 
-def count_events(database_url: str) -> int:
-    from sqlalchemy import func, select
+def seed_wheel(spin_visitors: int, coupons: int) -> dict:
+    """Site ``pk_bench_wheel``: a running wheel on a generated pool, and the visitors to spin it.
 
-    from widget_server import create_app
+    The wheel has a site of its own so that decide's site keeps exactly 5 running campaigns. The
+    visitors and their assignments are what decide leaves behind, inserted in bulk.
+    """
+    from sqlalchemy import insert, select
+
     from widget_server.extensions import db
-    from widget_server.models import Event
+    from widget_server.models import Assignment, Visitor
+    from widget_server.models.types import utcnow
+    from widget_server.services import catalog
+    from widget_server.services import coupons as coupon_service
 
-    app = create_app({"DATABASE_URL": database_url})
+    site = catalog.create_site({"name": "Bench wheel", "allowed_origins": [ORIGIN]})
+    site.site_key = WHEEL_SITE_KEY
+    pool = coupon_service.create_pool(site, "Bench 10%")
+    for start in range(0, coupons, coupon_service.MAX_GENERATE):
+        count = min(coupon_service.MAX_GENERATE, coupons - start)
+        coupon_service.generate_codes(pool, count, prefix="BENCH-")
+    wheel = catalog.create_campaign(
+        site,
+        {
+            "name": "Wheel",
+            "kind": "wheel",
+            "targeting": {},
+            "trigger": {"type": "immediate"},
+            "frequency": {},
+            "ab": {},
+            "variants": [
+                {
+                    "name": "A",
+                    "is_control": True,
+                    "weight": 1,
+                    "content": {
+                        "title": "Spin to win",
+                        "slices": [
+                            {
+                                "label": "10% off",
+                                "color": "#e76f51",
+                                "weight": 90,
+                                "reward": {"type": "pool", "pool_id": pool.id},
+                            },
+                            {
+                                "label": "No prize",
+                                "color": "#264653",
+                                "weight": 10,
+                                "reward": {"type": "none"},
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    )
+    catalog.change_status(wheel, "start")
+    site_id, wheel_id, variant_id = site.id, wheel.id, wheel.variants[0].id
+    now = utcnow()
+    for start in range(0, spin_visitors, _CHUNK):
+        keys = [f"spin-{n:07d}" for n in range(start, min(spin_visitors, start + _CHUNK))]
+        db.session.execute(
+            insert(Visitor),
+            [
+                {
+                    "site_id": site_id,
+                    "visitor_key": key,
+                    "attributes": {},
+                    "scores": {},
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for key in keys
+            ],
+        )
+        ids = db.session.scalars(
+            select(Visitor.id).where(Visitor.site_id == site_id, Visitor.visitor_key.in_(keys))
+        )
+        db.session.execute(
+            insert(Assignment),
+            [
+                {
+                    "campaign_id": wheel_id,
+                    "visitor_id": i,
+                    "variant_id": variant_id,
+                    "impressions": 1,
+                }
+                for i in ids
+            ],
+        )
+        db.session.commit()
+    return {
+        "WHEEL_SITE_KEY": WHEEL_SITE_KEY,
+        "WHEEL_CAMPAIGN_ID": str(wheel_id),
+        "SPIN_VISITORS": str(spin_visitors),
+        "THREADS": str(THREADS),
+    }
+
+
+def stored_counts(database_url: str, wheel_campaign_id: int) -> dict:
+    """Rows the checks compare with what the server acknowledged."""
+    from sqlalchemy import distinct, func, select
+
+    from widget_server.extensions import db
+    from widget_server.models import CouponCode, Event, Spin
+
+    app = bench_app(database_url)
     with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(Event))
+        of_wheel = Spin.campaign_id == wheel_campaign_id
+        counts = {
+            "events": db.session.scalar(select(func.count()).select_from(Event)),
+            "spins": db.session.scalar(select(func.count()).where(of_wheel)),
+            "spin_codes": db.session.scalar(select(func.count(Spin.code)).where(of_wheel)),
+            "distinct_spin_codes": db.session.scalar(
+                select(func.count(distinct(Spin.code))).where(of_wheel)
+            ),
+            "distinct_spin_coupons": db.session.scalar(
+                select(func.count(distinct(Spin.coupon_id))).where(of_wheel)
+            ),
+            "assigned_coupons": db.session.scalar(
+                select(func.count()).where(CouponCode.status == "assigned")
+            ),
+            "coupons_given_to_two": db.session.scalar(
+                select(func.count()).select_from(
+                    select(Spin.coupon_id)
+                    .where(Spin.coupon_id.is_not(None))
+                    .group_by(Spin.coupon_id)
+                    .having(func.count() > 1)
+                    .subquery()
+                )
+            ),
+        }
+        db.session.remove()
+        db.engine.dispose()
+    return counts
 
 
 def run_wrk(script: str, url: str, seconds: int, connections: int, env: dict) -> dict:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-s", str(ROOT / "bench" / "wrk" / script), url],
-        capture_output=True, text=True, check=True, env={**os.environ, **env},
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    """One wrk run: requests per second, p99, non-2xx, and the ``name-stats k=v`` the script
+    prints in ``done()``."""
+    finished = subprocess.run(
+        [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            f"--timeout={TIMEOUT_S}s",
+            "-s",
+            str(ROOT / "bench" / "wrk" / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+    if finished.returncode:
+        sys.exit(f"wrk failed on {script}: {finished.stderr or finished.stdout}")
+    out = finished.stdout
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return {"rps": rps, "requests": total, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")}
+    stats = {
+        k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", " ".join(re.findall(r"-stats (.*)", out)))
+    }
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "stats": stats,
+    }
+
+
+def wait_ready(base: str, server: subprocess.Popen) -> None:
+    for _ in range(200):
+        if server.poll() is not None:
+            sys.exit(f"gunicorn exited with {server.returncode}")
+        try:
+            urllib.request.urlopen(base + "/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("gunicorn did not answer /readyz within 20 s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
+    parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=5077)
+    parser.add_argument("--spin-visitors", type=int, default=50_000)
+    parser.add_argument("--coupons", type=int, default=50_000)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk (or build it from github.com/wg/wrk)")
 
     tmp = tempfile.mkdtemp(prefix="fc-bench-")
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    env = seed(database_url)
-    server_env = {**os.environ, "FUNNELCAKE_DATABASE_URL": database_url,
-                  "FUNNELCAKE_RATELIMIT_ENABLED": "false", "FUNNELCAKE_INSTANCE_DIR": tmp}
+    started = time.perf_counter()
+    env = seed(database_url, args.spin_visitors, args.coupons)
+    print(
+        f"seeded in {time.perf_counter() - started:.0f} s: 5 surveys, a wheel, "
+        f"{args.coupons:,} codes, {args.spin_visitors:,} visitors to spin",
+        flush=True,
+    )
+    wheel_id = int(env["WHEEL_CAMPAIGN_ID"])
+    server_env = {
+        **os.environ,
+        "FUNNELCAKE_DATABASE_URL": database_url,
+        "FUNNELCAKE_RATELIMIT_ENABLED": "false",
+        "FUNNELCAKE_INSTANCE_DIR": tmp,
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b",
-         f"127.0.0.1:{args.port}", "--log-level", "warning", "widget_server:create_app()"],
-        cwd=ROOT, env=server_env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "--log-level",
+            "warning",
+            "widget_server:create_app()",
+        ],
+        cwd=ROOT,
+        env=server_env,
     )
     base = f"http://127.0.0.1:{args.port}"
+    results, acknowledged = {}, {"events": 0, "spins": 0, "repeats": 0, "won": 0}
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        results = {}
-        for name in ("healthz", "decide", "events"):
-            run_wrk(f"{name}.lua", base, 2, args.connections, env)  # warm-up
-            results[name] = run_wrk(f"{name}.lua", base, args.seconds, args.connections, env)
-        stored = count_events(database_url)
+        wait_ready(base, server)
+        before = stored_counts(database_url, wheel_id)
+        spin_from = 0
+        for name in ("healthz", "decide", "events", "spin"):
+            for seconds in (WARM_UP_S, args.seconds):
+                run = run_wrk(
+                    f"{name}.lua",
+                    base,
+                    seconds,
+                    args.connections,
+                    {**env, "SPIN_FROM": str(spin_from)},
+                )
+                stats = run["stats"]
+                acknowledged["events"] += stats.get("accepted", 0)
+                acknowledged["spins"] += stats.get("ok", 0) - stats.get("repeated", 0)
+                acknowledged["repeats"] += stats.get("repeated", 0)
+                acknowledged["won"] += stats.get("won", 0)
+                spin_from = stats.get("next", spin_from)
+            results[name] = run
     finally:
+        # SIGTERM: gunicorn's workers finish the requests in hand before exiting, so the counts
+        # below are final (requests wrk gave up on may still be stored; none are lost).
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=60)
+    after = stored_counts(database_url, wheel_id)
 
     backend = database_url.split(":", 1)[0]
-    print(f"\n{backend}, gunicorn -w {args.workers}, wrk -t2 -c{args.connections} "
-          f"-d{args.seconds}s")
+    print(
+        f"\n{backend}, gunicorn -w {args.workers}, wrk -t{THREADS} -c{args.connections} "
+        f"-d{args.seconds}s"
+    )
     print(f"{'endpoint':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'% of bare':>11}")
     ceiling = results["healthz"]["rps"]
     for name, r in results.items():
-        print(f"{name:<10}{r['rps']:>10.0f}{r['p99_ms']:>10.1f}{r['non2xx']:>9}"
-              f"{100 * r['rps'] / ceiling:>10.0f}%")
-    acknowledged = 10 * sum(results[n]["requests"] - results[n]["non2xx"] for n in ["events"])
-    print(f"events/s ingested: {10 * results['events']['rps']:.0f}; stored {stored} events, "
-          f"acknowledged in the timed run >= {acknowledged} (warm-up adds more)")
+        print(
+            f"{name:<10}{r['rps']:>10.0f}{r['p99_ms']:>10.1f}{r['non2xx']:>9}"
+            f"{100 * r['rps'] / ceiling:>10.0f}%"
+            + (f"   socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
+        )
+    print(f"events/s ingested: {10 * results['events']['rps']:.0f}")
+    failures = check(before, after, acknowledged, args.spin_visitors)
+    for failure in failures:
+        print("FAILED:", failure)
+    sys.exit(1 if failures else 0)
+
+
+def check(before: dict, after: dict, acknowledged: dict, spin_visitors: int) -> list[str]:
+    """Print the comparisons of stored rows with acknowledged answers; return what failed."""
+    events = after["events"] - before["events"]
+    spins = after["spins"] - before["spins"]
+    print(
+        f"events: {acknowledged['events']:,} acknowledged, {events:,} stored "
+        f"(more only from batches in flight when wrk stopped)"
+    )
+    print(
+        f"spins: {acknowledged['spins']:,} first spins acknowledged ({acknowledged['won']:,} "
+        f"answers with a code), {spins:,} stored, {after['spin_codes']:,} codes handed out, "
+        f"{after['distinct_spin_codes']:,} distinct; {after['assigned_coupons']:,} pool codes "
+        f"assigned; {acknowledged['repeats']:,} repeated spins"
+        + (
+            f" (wrapped past the {spin_visitors:,} seeded visitors)"
+            if acknowledged["repeats"]
+            else ""
+        )
+    )
+    failures = []
+    if events < acknowledged["events"]:
+        failures.append(f"{acknowledged['events'] - events} acknowledged events not stored")
+    if spins < acknowledged["spins"]:
+        failures.append(f"{acknowledged['spins'] - spins} acknowledged spins not stored")
+    if after["spin_codes"] != after["distinct_spin_codes"] or after["coupons_given_to_two"]:
+        failures.append("a code was handed out twice")
+    if after["assigned_coupons"] != after["distinct_spin_coupons"]:
+        failures.append("assigned pool codes and spins holding one differ")
+    return failures
 
 
 if __name__ == "__main__":

@@ -1,30 +1,28 @@
--- events in batches of 10 (impressions, steps, answers) with fresh ids.
+-- events in batches of 10 (impressions, steps, answers) with fresh ids. done() prints
+-- "events-stats accepted=..": the events the server acknowledged (sum of "accepted" in 202s),
+-- which the benchmark compares with the rows stored (nothing lost).
 local site_key = os.getenv("SITE_KEY") or "pk_bench"
 local campaign = os.getenv("CAMPAIGN_ID") or "1"
 local variant = os.getenv("VARIANT_ID") or "1"
-local counter = 0
-local thread_tag = "0"
-local threads_made = 0
+-- Globals, not locals: done() reads them from each thread with thread:get().
+counter, accepted = 0, 0
+local threads = {}
 
 -- Each wrk thread has its own Lua state: give each a distinct tag so ids never collide.
 setup = function(thread)
-  threads_made = threads_made + 1
-  thread:set("tag", tostring(threads_made) .. "-" .. tostring(os.time()))
-end
-
-init = function(args)
-  thread_tag = tag
+  table.insert(threads, thread)
+  thread:set("tag", tostring(#threads) .. "-" .. tostring(os.time()))
 end
 
 local function event(kind, visitor, n, data)
   return string.format(
     '{"id":"ev-%s-%09d-%02d","type":"%s","visitor_id":"%s","campaign_id":%s,"variant_id":%s,"data":%s}',
-    thread_tag, counter, n, kind, visitor, campaign, variant, data)
+    tag, counter, n, kind, visitor, campaign, variant, data)
 end
 
 request = function()
   counter = counter + 1
-  local visitor = string.format("visitor-%s-%06d", thread_tag, counter % 100000)
+  local visitor = string.format("visitor-%s-%06d", tag, counter % 100000)
   local events = {}
   for n = 1, 10 do
     if n == 1 then
@@ -38,4 +36,18 @@ request = function()
   local body = '{"events":[' .. table.concat(events, ",") .. ']}'
   return wrk.format("POST", "/api/v1/sites/" .. site_key .. "/events",
     {["Content-Type"] = "text/plain;charset=UTF-8", ["Origin"] = "https://shop.example"}, body)
+end
+
+response = function(status, headers, body)
+  if status == 202 then
+    accepted = accepted + tonumber(body:match('"accepted":%s*(%d+)') or "0")
+  end
+end
+
+done = function(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("accepted")
+  end
+  io.write(string.format("events-stats accepted=%d\n", total))
 end
