@@ -23,6 +23,7 @@ import argparse
 import functools
 import http.server
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -246,6 +247,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         pages.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nheadless Chromium, gunicorn -w {args.workers} (SQLite), {args.loads} loads each, ms")
     print(f"{'popup':<8}{'stage':<32}{'median':>8}{'p95':>8}")

@@ -366,6 +366,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
     after = stored_counts(database_url, wheel_id)
+    shutil.rmtree(tmp, ignore_errors=True)
 
     backend = database_url.split(":", 1)[0]
     print(
