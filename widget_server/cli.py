@@ -148,9 +148,13 @@ def import_coupons_command(site_id, pool_name, csv_file):
     from .services import catalog, coupons
 
     try:
+        text = csv_file.read()
+    except UnicodeDecodeError as err:
+        raise click.ClickException(f"{csv_file.name} is not UTF-8 text: {err}") from None
+    try:
         site = catalog.get_site(site_id)
         pool = coupons.find_pool(site.id, pool_name) or coupons.create_pool(site, pool_name)
-        result = coupons.import_codes(pool, coupons.codes_from_csv(csv_file.read()))
+        result = coupons.import_codes(pool, coupons.codes_from_csv(text))
     except APIError as err:
         raise click.ClickException(f"{err.message} {err.fields or ''}".strip()) from None
     stock = coupons.stock([pool.id])[pool.id]

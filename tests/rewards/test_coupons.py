@@ -209,3 +209,26 @@ def test_slice_pool_must_belong_to_the_same_site(admin, make_site, make_pool):
     patched = admin.patch(f"/api/v1/admin/variants/{variant_id}", json={"content": content})
     assert patched.status_code == 400
     assert "content.slices.0.reward.pool_id" in patched.json["error"]["fields"]
+
+
+def test_csv_the_reader_cannot_split_is_400_naming_codes(admin, make_site, make_pool):
+    pool = make_pool(make_site())
+    response = admin.post(
+        f"/api/v1/admin/coupon-pools/{pool['id']}/import",
+        data="code\nOK-1\n" + "A" * 200_000 + "\n",
+        content_type="text/csv",
+    )
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["fields"]["codes"][0].startswith("line 3")
+    assert coupons.stock([pool["id"]])[pool["id"]].total == 0
+
+
+def test_import_coupons_command_refuses_a_file_that_is_not_utf8(runner, make_site, tmp_path):
+    site = make_site()
+    csv_file = tmp_path / "codes.csv"
+    csv_file.write_bytes(b"code\n\xff\xfeX-1\n")
+    args = ["import-coupons", "--site-id", str(site["id"]), "--pool", "P", str(csv_file)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert "not UTF-8" in result.output
+    assert coupons.find_pool(site["id"], "P") is None

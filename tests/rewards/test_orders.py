@@ -234,3 +234,60 @@ def test_unknown_site_key_is_404(client):
         headers={"X-Funnelcake-Signature": "sha256=00"},
     )
     assert response.status_code == 404
+
+
+def test_fixed_wheel_code_counts_for_each_visitor_who_won_it(client, make_site, make_wheel):
+    site = make_site()
+    free = slice_("Free shipping", 1, {"type": "code", "code": "FREESHIP"})
+    wheel = make_wheel(site, [free, slice_("No", 0)])
+    variant_id = wheel["variants"][0]["id"]
+    for number, key in enumerate(["visitor-0001", "visitor-0002"], start=1):
+        assert won_code(client, site, wheel, key) == "FREESHIP"
+        order = {**ORDER, "order_id": str(number), "visitor_id": key, "coupon_code": "FREESHIP"}
+        response = post_order(client, site, order)
+        assert response.status_code == 201, response.json
+        assert response.json["conversions"][0] == {
+            "metric": "coupon_redemption",
+            "campaign_id": wheel["id"],
+            "variant_id": variant_id,
+        }
+    assert campaign_figures(wheel["id"], "coupon_redemption")[variant_id].conversions == 2
+
+
+def test_fixed_wheel_code_used_by_a_visitor_who_did_not_win_it_counts_no_redemption(
+    client, make_site, make_wheel
+):
+    site = make_site()
+    free = slice_("Free shipping", 1, {"type": "code", "code": "FREESHIP"})
+    wheel = make_wheel(site, [free, slice_("No", 0)])
+    variant_id = wheel["variants"][0]["id"]
+    won_code(client, site, wheel, "visitor-0001")
+    decide(client, site, "visitor-0002")  # assigned and shown, but never spun
+    shown = event("impression", "visitor-0002", wheel["id"], variant_id)
+    send_events(client, site, [shown])
+    order = {**ORDER, "visitor_id": "visitor-0002", "coupon_code": "FREESHIP"}
+    response = post_order(client, site, order)
+    assert response.status_code == 201, response.json
+    assert [c["metric"] for c in response.json["conversions"]] == ["revenue"]
+    assert campaign_figures(wheel["id"], "coupon_redemption")[variant_id].conversions == 0
+
+
+def test_code_won_before_a_merge_redeems_for_the_customers_visitor(client, shop):
+    """identify merged the winner into the customer's first visitor: the order goes there."""
+    site, wheel = shop
+    variant_id = wheel["variants"][0]["id"]
+    decide(client, site, "visitor-laptop1")
+    identify = {"visitor_id": "visitor-laptop1", "customer_id": "cust-1"}
+    assert post_public(client, site, "identify", identify).status_code == 200
+    code = won_code(client, site, wheel, "visitor-phone01")
+    identify = {"visitor_id": "visitor-phone01", "customer_id": "cust-1"}
+    assert post_public(client, site, "identify", identify).status_code == 200
+
+    response = post_order(client, site, {**ORDER, "coupon_code": code})
+    assert response.status_code == 201, response.json
+    survivor = visitor("visitor-laptop1")
+    assert db.session.scalar(select(Order.visitor_id)) == survivor.id
+    assert (survivor.order_count, visitor("visitor-phone01").order_count) == (1, 0)
+    assert response.json["customer_id"] == "cust-1"
+    redemption = campaign_figures(wheel["id"], "coupon_redemption")[variant_id]
+    assert (redemption.visitors, redemption.conversions) == (1, 1)

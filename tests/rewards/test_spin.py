@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, send_events
+from tests.api.helpers import decide, event, post_public, send_events
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import decided_spin, spin
 from widget_server.extensions import db
@@ -226,3 +226,38 @@ def test_spin_rate_limited_per_visitor(app, database_url, make_site, make_wheel)
     assert ask("visitor-9999", "192.0.2.1").status_code != 429
     with limited.app_context():
         db.engine.dispose()
+
+
+def identify(client, site, visitor_id, customer_id):
+    body = {"visitor_id": visitor_id, "customer_id": customer_id}
+    assert post_public(client, site, "identify", body).status_code == 200
+
+
+def test_merged_visitors_spin_answers_the_customers_first_result(client, wheel_site):
+    """A spin won on one device stays the customer's one spin after identify merges devices."""
+    site, _, wheel = wheel_site
+    decide(client, site, "visitor-laptop1")
+    identify(client, site, "visitor-laptop1", "cust-1")  # the customer's first visitor
+    won = decided_spin(client, site, wheel["id"], "visitor-phone01").json
+    identify(client, site, "visitor-phone01", "cust-1")  # merged into the laptop's visitor
+
+    for key in ("visitor-laptop1", "visitor-phone01"):
+        again = spin(client, site, wheel["id"], key)
+        assert again.status_code == 200, again.json
+        assert (again.json["code"], again.json["repeated"]) == (won["code"], True)
+    assert db.session.scalar(select(func.count()).select_from(Spin)) == 1
+    assert db.session.scalar(select(func.count()).where(CouponCode.status != "available")) == 1
+
+
+def test_repeated_spin_keeps_the_won_label_after_the_slices_are_edited(client, admin, wheel_site):
+    site, pool, wheel = wheel_site
+    first = decided_spin(client, site, wheel["id"]).json
+    edited = [slice_("Nothing today", 1), pool_slice("10% off", 0, pool["id"])]
+    variant_id = wheel["variants"][0]["id"]
+    patched = admin.patch(
+        f"/api/v1/admin/variants/{variant_id}",
+        json={"content": {"title": "Spin", "slices": edited}},
+    )
+    assert patched.status_code == 200, patched.json
+    again = spin(client, site, wheel["id"]).json
+    assert (again["label"], again["code"]) == ("10% off", first["code"])

@@ -114,8 +114,19 @@ def stock(pool_ids: list[int]) -> dict[int, Stock]:
 
 def codes_from_csv(text: str) -> list[tuple[int, str]]:
     """``(line, code)`` pairs from a CSV: the ``code`` column if a header names it, else the
-    first column; blank lines are skipped."""
-    rows = list(csv.reader(io.StringIO(text)))
+    first column; blank lines are skipped.
+
+    :raise ValidationFailed: naming ``codes`` when the text is not CSV the reader can split
+        (a cell longer than the csv module's limit of 131,072 characters).
+    """
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise ValidationFailed(
+            f"The CSV cannot be read at line {reader.line_num}: {err}.",
+            {"codes": [f"line {reader.line_num}: {err}"]},
+        ) from None
     column = 0
     start = 0
     if rows:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -91,8 +91,11 @@ def record_order(site_id: int, order: dict) -> OrderResult:
     stored = _stored(site_id, order["order_id"])
     if stored is not None:
         return _replay(stored, digest)
-    coupon, fixed_code_spin = _coupon(site_id, order.get("coupon_code"))
+    coupon = _coupon(site_id, order.get("coupon_code"))
     visitor = _visitor(site_id, order, coupon)
+    fixed_code_spin = None
+    if coupon is None and order.get("coupon_code") and visitor is not None:
+        fixed_code_spin = _fixed_code_spin_of(site_id, order["coupon_code"], visitor.id)
     now = utcnow()
     ordered_at = min(order.get("created_at") or now, now)
     order_pk = _insert(site_id, order, visitor, coupon, digest, ordered_at, now)
@@ -108,19 +111,20 @@ def record_order(site_id: int, order: dict) -> OrderResult:
 
 
 def after_order_recorded(
-    order: Order, visitor: Visitor | None, coupon: CouponCode | None, fixed_code_spin
+    order: Order, visitor: Visitor | None, coupon: CouponCode | None, fixed_code_spin: Spin | None
 ) -> list[Conversion]:
     """What a new order changes beyond itself, in the same transaction.
 
     The funnel refreshes the visitor's ``order_count`` / ``total_spent`` and stage
-    (``funnel.on_order``); the metric rollups gain revenue in each of the visitor's campaigns and
-    the coupon's redemption (``metrics.record_order``). Returns the conversions produced, for
-    callers that report them. Hook further order effects in here.
+    (``funnel.on_order``); the metric rollups gain revenue in each of the visitor's campaigns
+    (``metrics.record_order``) and ``coupon_redemption`` in the campaign whose wheel handed out
+    the code: a pool code, or the fixed code of the buyer's own spin. Returns the conversions
+    produced, for callers that report them. Hook further order effects in here.
     """
     if visitor is None:
         return []
     funnel.on_order(visitor)
-    metrics.record_order(visitor.id, float(order.total), order.ordered_at, order.coupon_id)
+    metrics.record_order(visitor.id, float(order.total), order.ordered_at)
     conversions = [
         Conversion("revenue", campaign_id, variant_id)
         for campaign_id, variant_id in db.session.execute(
@@ -130,20 +134,32 @@ def after_order_recorded(
         )
     ]
     if coupon is not None and coupon.campaign_id and coupon.variant_id:
-        conversions.insert(
-            0, Conversion("coupon_redemption", coupon.campaign_id, coupon.variant_id)
+        handed_out = (coupon.campaign_id, coupon.variant_id, coupon.visitor_id)
+    elif fixed_code_spin is not None:
+        handed_out = (
+            fixed_code_spin.campaign_id,
+            fixed_code_spin.variant_id,
+            fixed_code_spin.visitor_id,
         )
-    elif fixed_code_spin is not None and fixed_code_spin.visitor_id == visitor.id:
-        metrics.record_conversion(
-            fixed_code_spin.campaign_id, visitor.id, "coupon_redemption", order.ordered_at
-        )
-        conversions.insert(
-            0,
-            Conversion(
-                "coupon_redemption", fixed_code_spin.campaign_id, fixed_code_spin.variant_id
-            ),
-        )
+    else:
+        return conversions
+    campaign_id, variant_id, winner_id = handed_out
+    owner_id = _assigned_owner(campaign_id, winner_id or visitor.id, visitor.id)
+    metrics.record_conversion(campaign_id, owner_id, "coupon_redemption", order.ordered_at)
+    conversions.insert(0, Conversion("coupon_redemption", campaign_id, variant_id))
     return conversions
+
+
+def _assigned_owner(campaign_id: int, winner_id: int, buyer_id: int) -> int:
+    """Whose assignment the redemption counts under: the visitor who won the code, or, when
+    identify merged them away (their assignment moved), the visitor they were merged into."""
+    has_assignment = select(Assignment.id).where(
+        Assignment.campaign_id == campaign_id, Assignment.visitor_id == winner_id
+    )
+    if db.session.scalar(has_assignment) is not None:
+        return winner_id
+    survivor_id = db.session.scalar(select(Visitor.merged_into_id).where(Visitor.id == winner_id))
+    return survivor_id or buyer_id
 
 
 def _stored(site_id: int, order_ref: str) -> Order | None:
@@ -161,33 +177,48 @@ def _replay(stored: Order, digest: str) -> OrderResult:
     return OrderResult(stored, duplicate=True)
 
 
-def _coupon(site_id: int, code: str | None) -> tuple[CouponCode | None, Spin | None]:
-    """The pool code, or the wheel spin that gave out this fixed code.
+def _coupon(site_id: int, code: str | None) -> CouponCode | None:
+    """The pool code of this text, or None for no code or a wheel's fixed code.
 
     :raise Unprocessable: naming ``coupon_code`` when this site never had such a code.
     :raise Conflict: the pool code was already redeemed (by another order).
     """
     if code is None:
-        return None, None
+        return None
     coupon = db.session.scalar(
         select(CouponCode).where(CouponCode.site_id == site_id, CouponCode.code == code)
     )
     if coupon is not None:
         if coupon.status == "redeemed":
             raise _already_redeemed(code)
-        return coupon, None
-    spin = db.session.scalar(
-        select(Spin)
-        .join(Campaign, Campaign.id == Spin.campaign_id)
-        .where(Campaign.site_id == site_id, Spin.code == code, Spin.coupon_id.is_(None))
-        .limit(1)
-    )
-    if spin is None:
+        return coupon
+    if db.session.scalar(_fixed_code_spins(site_id, code).limit(1)) is None:
         raise Unprocessable(
             "This coupon code was not issued by this site.",
             {"coupon_code": ["Unknown code: not in any of this site's pools or wheels."]},
         )
-    return None, spin
+    return None
+
+
+def _fixed_code_spins(site_id: int, code: str):
+    """Spins of the site's wheels that gave out ``code`` as a slice's fixed code."""
+    return (
+        select(Spin)
+        .join(Campaign, Campaign.id == Spin.campaign_id)
+        .where(Campaign.site_id == site_id, Spin.code == code, Spin.coupon_id.is_(None))
+    )
+
+
+def _fixed_code_spin_of(site_id: int, code: str, visitor_id: int) -> Spin | None:
+    """The buyer's own spin that won this fixed code (or that of a visitor merged into the
+    buyer): a fixed code is everyone's, so only the buyer's spin makes the order a redemption."""
+    merged = select(Visitor.id).where(Visitor.merged_into_id == visitor_id)
+    return db.session.scalar(
+        _fixed_code_spins(site_id, code)
+        .where(or_(Spin.visitor_id == visitor_id, Spin.visitor_id.in_(merged)))
+        .order_by(Spin.id)
+        .limit(1)
+    )
 
 
 def _already_redeemed(code: str) -> Conflict:
@@ -215,7 +246,11 @@ def _visitor(site_id: int, order: dict, coupon: CouponCode | None) -> Visitor | 
         if visitor is not None:
             return visitor
     if coupon is not None and coupon.visitor_id is not None:
-        return db.session.get(Visitor, coupon.visitor_id)
+        winner = db.session.get(Visitor, coupon.visitor_id)
+        if winner is not None and winner.merged_into_id is not None:
+            # identify merged the winner into the customer's visitor: act on that one.
+            winner = db.session.get(Visitor, winner.merged_into_id)
+        return winner
     return None
 
 

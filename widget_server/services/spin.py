@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -130,8 +130,17 @@ def _running_wheel(site: SiteConfig, campaign_id: int) -> CampaignConfig:
 
 
 def _spin_of(campaign_id: int, visitor_id: int) -> Spin | None:
+    """The visitor's spin, or the first spin of a visitor identify merged into them: after a
+    merge the customer's devices are one visitor, with one spin between them."""
+    merged = select(Visitor.id).where(Visitor.merged_into_id == visitor_id)
     return db.session.scalar(
-        select(Spin).where(Spin.campaign_id == campaign_id, Spin.visitor_id == visitor_id)
+        select(Spin)
+        .where(
+            Spin.campaign_id == campaign_id,
+            or_(Spin.visitor_id == visitor_id, Spin.visitor_id.in_(merged)),
+        )
+        .order_by(Spin.visitor_id != visitor_id, Spin.id)
+        .limit(1)
     )
 
 
@@ -247,14 +256,15 @@ def _plain_label(label) -> str:
 
 
 def _result(spin_row: Spin, repeated: bool) -> SpinResult:
-    """A stored spin, with the slice's label from the variant when the slice is still there."""
+    """A stored spin, with the slice's label (all its locales) from the variant while the slice
+    at that index still bears the label the visitor won; else the label stored with the spin."""
     variant = db.session.get(Variant, spin_row.variant_id)
     slices = (variant.content.get("slices") or []) if variant is not None else []
-    label = (
-        slices[spin_row.slice_index]["label"]
-        if spin_row.slice_index < len(slices)
-        else spin_row.label
-    )
+    label = spin_row.label
+    if spin_row.slice_index < len(slices):
+        current = slices[spin_row.slice_index]["label"]
+        if _plain_label(current) == spin_row.label:
+            label = current
     return SpinResult(
         spin_row.campaign_id,
         spin_row.variant_id,
