@@ -178,7 +178,8 @@
     'overflow:auto;box-sizing:border-box;padding:24px;position:relative}h2{margin:0 28px 12px 0;font-size:20px}' +
     '.x{position:absolute;top:8px;right:8px;border:0;background:none;font-size:24px}.s{font-size:13px;' +
     'color:#555}.c{display:flex;flex-wrap:wrap;gap:8px;margin:12px 0}.c label{flex:auto;text-align:center;' +
-    'border:1px solid #bbb;border-radius:8px;padding:8px;margin:0}textarea,input[type=email],.k{display:block;' +
+    'border:1px solid #bbb;border-radius:8px;padding:8px;margin:0;position:relative}.c input{position:absolute;opacity:0}' +
+    '.c :has(:checked){background:#b4501a;color:#fff}textarea,input[type=email],.k{display:block;' +
     'width:100%;box-sizing:border-box;padding:8px;font:inherit}.k{font:600 18px monospace;text-align:center}' +
     'label{display:block;margin:8px 0}.r{font-weight:600}.n{display:flex;flex-wrap:wrap;gap:8px;' +
     'justify-content:space-between;margin-top:16px}button{cursor:pointer}.b{background:#b4501a;color:#fff;' +
