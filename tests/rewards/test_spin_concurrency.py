@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from werkzeug.serving import make_server
 
 from tests.conftest import BASE_TEST_CONFIG
@@ -19,6 +19,7 @@ from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models import Assignment, CouponCode, Spin, Visitor
 from widget_server.models.types import utcnow
+from widget_server.services.spin import allocate_code
 
 
 @pytest.fixture
@@ -140,3 +141,31 @@ def test_20_concurrent_spins_by_one_visitor_give_one_result(served, fifty_code_w
     assert db.session.scalar(select(func.count()).select_from(Spin)) == 1
     taken = select(func.count()).where(CouponCode.status != "available")
     assert db.session.scalar(taken) == 1
+
+
+def test_a_code_locked_by_another_spin_is_skipped_not_waited_for(
+    database_url, make_site, make_pool, make_wheel
+):
+    """PostgreSQL: ``FOR UPDATE SKIP LOCKED`` takes the next free code at once while another
+    transaction holds the first (without it this spin would wait, and time out after 2 s)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: there is no row lock to skip")
+    site = make_site()
+    pool = make_pool(site, codes=["LOCKED-1", "FREE-2"])
+    wheel = make_wheel(site, [pool_slice("10% off", 1, pool["id"]), slice_("No prize", 0)])
+    assign(wheel, ["skipper-0001"])
+    visitor_id = db.session.scalar(select(Visitor.id).where(Visitor.visitor_key == "skipper-0001"))
+    other = create_engine(database_url)
+    try:
+        with other.connect() as holder, holder.begin():
+            holder.execute(text("SELECT id FROM coupon_codes WHERE code = 'LOCKED-1' FOR UPDATE"))
+            db.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            taken = allocate_code(
+                pool["id"], wheel["id"], wheel["variants"][0]["id"], visitor_id, utcnow()
+            )
+            assert taken is not None and taken[1] == "FREE-2"
+            db.session.commit()
+    finally:
+        other.dispose()
+    statuses = dict(db.session.execute(select(CouponCode.code, CouponCode.status)).all())
+    assert statuses == {"LOCKED-1": "available", "FREE-2": "assigned"}
