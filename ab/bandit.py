@@ -1,8 +1,11 @@
 """Thompson-sampling traffic weights for a multi-armed bandit campaign."""
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from . import stats
 
 __all__ = ["thompson_weights"]
 
@@ -31,7 +34,9 @@ def thompson_weights(
         Until every arm has this many visitors, the configured weights are returned unchanged
         (normalised), so early noise does not starve an arm.
     floor : float, default 0.05
-        Minimum weight per arm; ``len(arms) * floor`` must be below 1.
+        Minimum weight per arm; ``len(arms) * floor`` must be below 1. Arms are weighted from
+        the data only after the burn-in, and then every arm gets at least the floor, including
+        one configured at weight 0.
     draws : int, default 10,000
         Posterior draws per arm; the Monte Carlo error of a weight is below 0.005.
     rng : numpy Generator or seed, optional
@@ -41,6 +46,13 @@ def thompson_weights(
     -------
     dict
         ``{variant_id: weight}``, weights summing to 1.
+
+    Raises
+    ------
+    ValueError
+        On fewer than 2 arms, a floor outside ``[0, 1 / len(arms))``, counts that are negative or
+        not whole or with conversions above visitors, a weight that is negative or not finite,
+        or (for revenue) moments that are not finite or come from under 2 visitors.
 
     Notes
     -----
@@ -65,20 +77,28 @@ def thompson_weights(
         raise ValueError(f"floor: {k} arms x floor {floor} must be below 1")
     if draws < 1:
         raise ValueError("draws must be >= 1")
+    if not (stats.is_real(burn_in_visitors) and burn_in_visitors >= 0):
+        raise ValueError(f"burn_in_visitors must be a number >= 0, got {burn_in_visitors!r}")
     for arm in arms:
-        if arm.visitors < 0 or arm.conversions < 0 or arm.conversions > arm.visitors:
-            raise ValueError(
-                f"variant {arm.variant_id}: counts must satisfy 0 <= conversions <= visitors"
-            )
+        name = f"variant {arm.variant_id}"
+        stats.check_counts(arm.visitors, arm.conversions, name)
+        if not (stats.is_real(arm.weight) and math.isfinite(arm.weight) and arm.weight >= 0):
+            raise ValueError(f"{name}: weight must be finite and >= 0, got {arm.weight!r}")
     ids = [arm.variant_id for arm in arms]
     if min(arm.visitors for arm in arms) < burn_in_visitors:
-        configured = np.array([max(float(arm.weight), 0.0) for arm in arms])
+        configured = np.array([float(arm.weight) for arm in arms])
         if configured.sum() <= 0:
             configured = np.ones(k)
         return dict(zip(ids, (configured / configured.sum()).tolist(), strict=True))
     generator = np.random.default_rng(rng)
     if metric is None:
         metric = "rate" if all(_is_binary(arm) for arm in arms) else "revenue"
+    if metric == "revenue":
+        for arm in arms:
+            stats.check_moments(
+                stats.Moments(arm.visitors, arm.value_sum, arm.value_sum_squares),
+                f"variant {arm.variant_id}",
+            )
     if metric == "revenue":
         samples = np.stack([_normal_draws(arm, draws, generator) for arm in arms])
     else:
@@ -98,7 +118,7 @@ def _is_binary(arm) -> bool:
 
 
 def _normal_draws(arm, draws: int, generator: np.random.Generator) -> np.ndarray:
-    n = max(arm.visitors, 2)
+    n = arm.visitors
     mean = arm.value_sum / n
     variance = max(arm.value_sum_squares - arm.value_sum**2 / n, 0.0) / (n - 1)
     return generator.normal(mean, np.sqrt(variance / n), draws)

@@ -73,7 +73,9 @@ class Settings:
         After this the test stops and keeps the control if nothing was promoted.
     max_visitors_per_variant : int
         The planned maximum of the sequential design (its tuning parameter) and the horizon of
-        the fixed one; the test stops when every variant reaches it.
+        the fixed one; the test stops when every variant reaches it, or (``sequential``) when
+        any comparison reaches the information of that many visitors in each of two equal
+        groups, which unequal weights reach sooner.
     srm_threshold : float
         A sample-ratio-mismatch p-value below this blocks promotion.
     msprt_tau : float
@@ -98,9 +100,7 @@ class Settings:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         for name in ("alpha", "srm_threshold"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0.0 < value < 1.0):
-                raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+            stats.check_alpha(getattr(self, name), name)
         for name in (
             "min_visitors_per_variant",
             "min_running_days",
@@ -110,14 +110,12 @@ class Settings:
             "max_expected_loss",
         ):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            if not (stats.is_real(value) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (
-            isinstance(self.max_visitors_per_variant, int | float)
-            and self.max_visitors_per_variant > 0
-        ):
+        planned = self.max_visitors_per_variant
+        if not (stats.is_real(planned) and math.isfinite(planned) and planned > 0):
             raise ValueError(
-                f"max_visitors_per_variant must be > 0, got {self.max_visitors_per_variant!r}"
+                f"max_visitors_per_variant must be a finite number > 0, got {planned!r}"
             )
 
 
@@ -204,6 +202,7 @@ class _Comparison:
     method_p: float
     lift: stats.IntervalResult
     bayes: bayes.Comparison
+    information: float  # the sequential design's information fraction t (1 = planned maximum)
 
 
 def judge(arms: Sequence[Arm], settings: Settings, running_days: float) -> Decision:
@@ -220,12 +219,13 @@ def judge(arms: Sequence[Arm], settings: Settings, running_days: float) -> Decis
     ``fixed`` decides only at its horizon (``max_visitors_per_variant`` in every variant, or
     ``max_duration_days``). ``bayesian`` and ``bandit`` promote on chance to beat control
     >= 1 - alpha with an expected loss under ``max_expected_loss`` of the control's mean; they do
-    not control the false-positive rate under repeated looks. At ``max_duration_days``, or once
-    every variant has ``max_visitors_per_variant``, a test without a winner stops and keeps the
+    not control the false-positive rate under repeated looks. At ``max_duration_days``, once
+    every variant has ``max_visitors_per_variant``, or (``sequential``) once any comparison
+    reaches the design's planned information, a test without a winner stops and keeps the
     control. SRM is not checked for bandits, whose weights move by design.
     """
-    if not (isinstance(running_days, int | float) and math.isfinite(running_days)):
-        raise ValueError(f"running_days must be a finite number, got {running_days!r}")
+    if not (stats.is_real(running_days) and math.isfinite(running_days) and running_days >= 0):
+        raise ValueError(f"running_days must be a finite number >= 0, got {running_days!r}")
     control_index = _validate(arms, settings)
     is_mean = settings.metric in MEAN_METRICS
     estimates = [_estimate(arm, is_mean, settings.alpha) for arm in arms]
@@ -336,10 +336,12 @@ def _compare(index, arm, control, estimate, control_estimate, is_mean, settings)
         pooled_mean = (arm.conversions + control.conversions) / (arm.visitors + control.visitors)
         variance = pooled_mean * (1 - pooled_mean) * (1 / arm.visitors + 1 / control.visitors)
         comparison = bayes.beta_comparison(*counts)
-    if settings.method == "sequential":
-        t = sequential.information_fraction(
+    t = float(
+        sequential.information_fraction(
             arm.visitors, control.visitors, settings.max_visitors_per_variant
         )
+    )
+    if settings.method == "sequential":
         method_p = max(sequential.spending_pvalue(z, t), test.p_value)
     elif settings.method == "msprt":
         tau = settings.msprt_tau * abs(pooled_mean)
@@ -353,7 +355,7 @@ def _compare(index, arm, control, estimate, control_estimate, is_mean, settings)
         control_estimate.variance_of_mean,
         settings.alpha,
     )
-    return _Comparison(index, difference, z, test.p_value, method_p, lift, comparison)
+    return _Comparison(index, difference, z, test.p_value, method_p, lift, comparison, t)
 
 
 def _arm_result(arm, estimate, comparison, adjusted_p) -> ArmResult:
@@ -383,9 +385,16 @@ def _arm_result(arm, estimate, comparison, adjusted_p) -> ArmResult:
 def _choose(arms, comparisons, adjusted, estimates, settings, running_days, srm_p, srm_ok):
     """(action, winner index or None, reason)."""
     label = {c.index: _label(arms[c.index]) for c in comparisons}
-    fewest = min(arm.visitors for arm in arms)
+    fewest = int(min(arm.visitors for arm in arms))  # counts were checked to be whole
     out_of_time = running_days >= settings.max_duration_days
-    design_done = fewest >= settings.max_visitors_per_variant
+    # The sequential design is spent once any comparison reaches its planned information
+    # (t = 1): beyond it its p-value is the fixed-horizon one, which repeated looks would
+    # inflate. With equal weights that is when every variant has the planned maximum; with
+    # unequal weights (a 1:3 split reaches t = 1 at 13,334 / 40,000) it comes sooner.
+    information_done = settings.method == "sequential" and any(
+        c.information >= 1.0 for c in comparisons
+    )
+    design_done = fewest >= settings.max_visitors_per_variant or information_done
     at_horizon = out_of_time or design_done
     control_mean = next(e.mean for a, e in zip(arms, estimates, strict=True) if a.is_control)
 
@@ -430,15 +439,19 @@ def _choose(arms, comparisons, adjusted, estimates, settings, running_days, srm_
             return "promote", leader.index, f"{name} beats control ({evidence})."
         reason = f"{name} beats control ({evidence}) but " + "; ".join(blocks)
     else:
-        reason = _progress(arms, comparisons, adjusted, label, settings, fewest)
+        reason = _progress(arms, comparisons, adjusted, label, settings, fewest, at_horizon)
         if blocks:
             reason += " Also, " + blocks[0] + "."
     if at_horizon:
-        why = (
-            f"the maximum duration of {settings.max_duration_days:g} days"
-            if out_of_time
-            else f"the planned {settings.max_visitors_per_variant:,} visitors per variant"
-        )
+        if out_of_time:
+            why = f"the maximum duration of {settings.max_duration_days:g} days"
+        elif fewest >= settings.max_visitors_per_variant:
+            why = f"the planned {settings.max_visitors_per_variant:,} visitors per variant"
+        else:
+            why = (
+                f"the planned information (that of {settings.max_visitors_per_variant:,} "
+                "visitors in each of two equal groups)"
+            )
         return "stop", None, f"Stopped at {why} without a winner; keeping the control. {reason}"
     if leader is not None:
         reason += "."
@@ -450,10 +463,17 @@ def _evidence(comparison, adjusted, settings) -> str:
     lift_text = "" if lift is None else f"{lift:+.1%}, "
     if settings.method in ("bayesian", "bandit"):
         return f"{lift_text}chance to beat control {comparison.bayes.chance_to_beat_control:.1%}"
-    return f"{lift_text}p = {adjusted[comparison.index]:.2g} <= {settings.alpha:g}"
+    return f"{lift_text}p = {adjusted[comparison.index]:.2g} <= {settings.alpha:g}" + _holm_note(
+        adjusted
+    )
 
 
-def _progress(arms, comparisons, adjusted, label, settings, fewest) -> str:
+def _holm_note(adjusted) -> str:
+    count = len(adjusted)
+    return f" after Holm's correction for {count} variants" if count > 1 else ""
+
+
+def _progress(arms, comparisons, adjusted, label, settings, fewest, at_horizon) -> str:
     """Why nothing is promoted yet, in words."""
     ahead = [c for c in comparisons if c.difference > 0]
     if not ahead:
@@ -467,13 +487,15 @@ def _progress(arms, comparisons, adjusted, label, settings, fewest) -> str:
             f"{lead} with a {best.bayes.chance_to_beat_control:.1%} chance to beat control; "
             f"promotion needs {1 - settings.alpha:.0%}."
         )
+    p_text = f"p = {adjusted[best.index]:.2g} > {settings.alpha:g}{_holm_note(adjusted)}"
+    if at_horizon:
+        return f"{lead} but is not significant ({p_text})."
     if settings.method == "fixed":
         return (
             f"{lead}; the fixed-horizon test decides at {settings.max_visitors_per_variant:,} "
             f"visitors per variant ({fewest:,} so far) or after "
             f"{settings.max_duration_days:g} days."
         )
-    p_text = f"p = {adjusted[best.index]:.2g} > {settings.alpha:g}"
     if settings.method == "sequential":
         level = settings.alpha / len(comparisons)
         control = next(a for a in arms if a.is_control)

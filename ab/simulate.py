@@ -1,7 +1,8 @@
 """Proof by simulation: false positives under continuous looks, power, and SRM detection.
 
 Run ``python -m ab.simulate aa --variants 2 --reps 2000 --seed 1``, ``python -m ab.simulate power
---lift 0.2``, ``python -m ab.simulate srm``; ``--help`` lists the options.
+--lift 0.2``, ``python -m ab.simulate aa --weights 1,3 --max-visitors 40000``, ``python -m
+ab.simulate srm``; ``--help`` lists the options.
 
 Every repetition simulates a test that is looked at after every ``--look-every`` visitors per
 variant; at each look the promotion rule of :mod:`ab.policy` is applied, vectorised over
@@ -55,6 +56,7 @@ def simulate_promotions(
     rules=RULES,
     rng: np.random.Generator | int | None = None,
     batch: int = 500,
+    weights=None,
 ) -> dict[str, SimulationResult]:
     """Simulate tests of ``rates`` (control first) with a look every ``look_every`` visitors.
 
@@ -62,12 +64,18 @@ def simulate_promotions(
     ----------
     rates : sequence of float
         True conversion rate of each variant, the control first.
+    look_every : int
+        Visitors per variant between looks (on average over the variants, for unequal
+        ``weights``: each look adds ``round(look_every * k * weight / sum(weights))`` to a variant).
     max_visitors_per_variant : int
-        Visitors per variant at the last look.
+        Visitors per variant (on average) at the last look.
     planned_visitors_per_variant : int
         The sequential design's planned maximum (``Settings.max_visitors_per_variant``).
     rules : sequence of str
         Which of :data:`RULES` to apply.
+    weights : sequence of float, optional
+        Traffic weights (equal by default). The sequential rule stops looking once any
+        comparison reaches the planned information, as :func:`ab.policy.judge` does.
 
     Returns
     -------
@@ -78,15 +86,21 @@ def simulate_promotions(
     rates = np.asarray(rates, float)
     if rates.ndim != 1 or len(rates) < 2 or np.any((rates < 0) | (rates > 1)):
         raise ValueError("rates: need at least 2 rates in [0, 1]")
+    shares = np.ones(len(rates)) if weights is None else np.asarray(weights, float)
+    if shares.shape != rates.shape or np.any(~np.isfinite(shares) | (shares <= 0)):
+        raise ValueError("weights: need one finite weight above 0 per rate")
+    per_look = np.rint(look_every * len(rates) * shares / shares.sum()).astype(int)
+    if np.any(per_look < 1):
+        raise ValueError("weights: every variant needs at least 1 visitor per look")
     generator = np.random.default_rng(rng)
     looks = max_visitors_per_variant // look_every
-    visitors = look_every * np.arange(1, looks + 1, dtype=float)
+    visitors = np.arange(1, looks + 1, dtype=float)[:, None] * per_look  # (looks, arms)
     best = int(np.argmax(rates)) if rates.max() > rates[0] else None
     first = {rule: [] for rule in rules}
     winner = {rule: [] for rule in rules}
     for start in range(0, reps, batch):
         size = min(batch, reps - start)
-        conversions = generator.binomial(look_every, rates, size=(size, looks, len(rates)))
+        conversions = generator.binomial(per_look, rates, size=(size, looks, len(rates)))
         conversions = conversions.cumsum(axis=1).astype(float)
         for rule in rules:
             look, arm = _first_promotion(
@@ -95,13 +109,16 @@ def simulate_promotions(
             )  # fmt: skip
             first[rule].append(look)
             winner[rule].append(arm)
+    visitors_per_variant = visitors.mean(axis=1)
     results = {}
     for rule in rules:
         look = np.concatenate(first[rule])
         arm = np.concatenate(winner[rule])
         promoted = look >= 0
         share = float(promoted.mean())
-        median = float(np.median(visitors[look[promoted]])) if promoted.any() else None
+        median = (
+            float(np.median(visitors_per_variant[look[promoted]])) if promoted.any() else None
+        )
         results[rule] = SimulationResult(
             rule=rule,
             variants=len(rates),
@@ -118,19 +135,19 @@ def promotable(rule, conversions, visitors, alpha, planned, min_visitors, msprt_
     """Per look: the arm (1..k-1) the rule would promote, or -1.
 
     ``conversions`` has shape ``(..., arms)`` with the control at index 0 and ``visitors`` the
-    (equal) visitors per variant, broadcastable to ``conversions[..., 0]``.
+    visitors of each arm, broadcastable to it.
     """
-    n = np.asarray(visitors, float)[..., None]
-    control = conversions[..., :1]
-    treatments = conversions[..., 1:]
-    pooled = (control + treatments) / (2 * n)
-    difference = (treatments - control) / n
-    variance = pooled * (1 - pooled) * 2 / n
+    n = np.broadcast_to(np.asarray(visitors, float), conversions.shape)
+    control, control_n = conversions[..., :1], n[..., :1]
+    treatments, treatment_n = conversions[..., 1:], n[..., 1:]
+    pooled = (control + treatments) / (control_n + treatment_n)
+    difference = treatments / treatment_n - control / control_n
+    variance = pooled * (1 - pooled) * (1 / treatment_n + 1 / control_n)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(variance > 0, difference / np.sqrt(variance), 0.0)
     fixed_p = 2 * special.ndtr(-np.abs(z))
     if rule == "sequential":
-        t = sequential.information_fraction(n, n, planned)
+        t = sequential.information_fraction(treatment_n, control_n, planned)
         p = np.maximum(sequential.spending_pvalue(z, t), fixed_p)
     elif rule == "msprt":
         p = np.maximum(sequential.msprt_pvalue(difference, variance, msprt_tau * pooled), fixed_p)
@@ -139,16 +156,26 @@ def promotable(rule, conversions, visitors, alpha, planned, min_visitors, msprt_
     else:
         raise ValueError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     ahead = difference != 0 if rule == "naive-any" else difference > 0
-    significant = (holm_adjusted(p) <= alpha) & ahead & (n >= min_visitors)
-    score = np.where(significant, np.abs(difference), -np.inf)
+    enough = n.min(axis=-1, keepdims=True) >= min_visitors  # the policy's fewest-visitors rule
+    significant = (holm_adjusted(p) <= alpha) & ahead & enough
+    score = np.where(significant, difference, -np.inf)
     return np.where(significant.any(axis=-1), np.argmax(score, axis=-1) + 1, -1)
 
 
 def _first_promotion(rule, conversions, visitors, alpha, planned, min_visitors, msprt_tau):
-    """(index of the first look that promotes or -1, promoted arm or -1) per repetition."""
+    """(index of the first look that promotes or -1, promoted arm or -1) per repetition.
+
+    ``visitors`` has shape ``(looks, arms)``. The sequential design ends at the first look at
+    which a comparison reaches the planned information; later looks are not taken.
+    """
     arm_at_look = promotable(
-        rule, conversions, visitors[None, :], alpha, planned, min_visitors, msprt_tau
+        rule, conversions, visitors[None], alpha, planned, min_visitors, msprt_tau
     )
+    if rule == "sequential":
+        t = sequential.information_fraction(visitors[:, 1:], visitors[:, :1], planned)
+        spent = np.flatnonzero((t >= 1.0).any(axis=1))
+        if len(spent):
+            arm_at_look[:, spent[0] + 1 :] = -1
     hit = arm_at_look >= 0
     look = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
     arm = np.where(look >= 0, arm_at_look[np.arange(len(look)), np.maximum(look, 0)], -1)
@@ -201,6 +228,15 @@ def _print_results(results: dict[str, SimulationResult], as_json: bool) -> None:
         )  # fmt: skip
 
 
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
 def main(argv=None) -> int:
     """The command line: subcommands ``aa``, ``power`` and ``srm``."""
     parser = argparse.ArgumentParser(
@@ -224,6 +260,8 @@ def main(argv=None) -> int:
         command.add_argument("--alpha", type=float, default=0.05)
         command.add_argument("--min-visitors", type=int, default=100)
         command.add_argument("--msprt-tau", type=float, default=0.1)
+        command.add_argument("--weights", type=_weights, default=None,
+                             help="traffic weights, control first, e.g. 1,3")  # fmt: skip
         command.add_argument("--json", action="store_true")
         if name == "power":
             command.add_argument("--lift", type=float, default=0.2,
@@ -244,6 +282,8 @@ def main(argv=None) -> int:
         for total, share in detected.items():
             print(f"{total:>14,} {share:>9.2%} {healthy[total]:>20.2%}")
         return 0
+    if args.weights is not None and len(args.weights) != args.variants:
+        parser.error(f"--weights needs {args.variants} values (one per variant)")
     rates = [args.rate] * args.variants
     if args.command == "power":
         rates[-1] = args.rate * (1 + args.lift)
@@ -258,6 +298,7 @@ def main(argv=None) -> int:
         min_visitors_per_variant=args.min_visitors,
         msprt_tau=args.msprt_tau,
         rng=args.seed,
+        weights=args.weights,
     )
     _print_results(results, args.json)
     return 0

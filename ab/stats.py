@@ -7,6 +7,7 @@ objects, which keeps one campaign's evaluation well under a millisecond.
 """
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ __all__ = [
     "srm_test",
     "normal_quantile",
     "normal_sf",
+    "is_real",
+    "check_alpha",
 ]
 
 
@@ -83,26 +86,48 @@ def normal_quantile(q: float) -> float:
     return float(special.ndtri(q))
 
 
-def check_counts(visitors: int, conversions: int, name: str = "variant") -> None:
-    """Raise ValueError unless ``0 <= conversions <= visitors`` are whole numbers."""
-    for label, value in (("visitors", visitors), ("conversions", conversions)):
-        if isinstance(value, bool) or not float(value).is_integer():
-            raise ValueError(f"{name}: {label} must be a whole number, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{name}: {label} must not be negative, got {value!r}")
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number (Python or numpy), not a bool, a string or ``None``."""
+    if type(value) is int or type(value) is float:  # the common case, without the ABC check
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_alpha(alpha: float, name: str = "alpha") -> None:
+    """Raise ValueError unless ``0 < alpha < 1``."""
+    if not (is_real(alpha) and 0.0 < alpha < 1.0):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {alpha!r}")
+
+
+def check_count(value, label: str, name: str = "variant") -> int:
+    """Return ``value`` as an int, or raise ValueError unless it is a whole number >= 0."""
+    if type(value) is int and value >= 0:
+        return value
+    if not (is_real(value) and math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"{name}: {label} must be a whole number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: {label} must not be negative, got {value!r}")
+    return int(value)
+
+
+def check_counts(visitors: int, conversions: int, name: str = "variant") -> tuple[int, int]:
+    """Return ``(visitors, conversions)`` as ints, or raise ValueError unless they are whole
+    numbers with ``0 <= conversions <= visitors``."""
+    visitors = check_count(visitors, "visitors", name)
+    conversions = check_count(conversions, "conversions", name)
     if conversions > visitors:
         raise ValueError(
             f"{name}: conversions ({conversions}) must not exceed visitors ({visitors})"
         )
+    return visitors, conversions
 
 
 def check_moments(moments: Moments, name: str = "variant") -> None:
     """Raise ValueError unless ``moments`` are finite, ``n >= 2`` and consistent."""
-    if isinstance(moments.n, bool) or not float(moments.n).is_integer() or moments.n < 0:
-        raise ValueError(f"{name}: n must be a whole number >= 0, got {moments.n!r}")
+    check_count(moments.n, "n", name)
     if moments.n < 2:
         raise ValueError(f"{name}: needs at least 2 visitors for a variance, got {moments.n}")
-    if not (math.isfinite(moments.sum) and math.isfinite(moments.sum_squares)):
+    if not all(is_real(v) and math.isfinite(v) for v in (moments.sum, moments.sum_squares)):
         raise ValueError(f"{name}: sum and sum_squares must be finite")
     # Cauchy-Schwarz: sum**2 <= n * sum_squares, up to rounding.
     if moments.sum_squares < 0 or moments.sum**2 > moments.n * moments.sum_squares * (1 + 1e-9):
@@ -123,7 +148,8 @@ def wilson_interval(conversions: int, visitors: int, alpha: float = 0.05) -> tup
     .. [1] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
        inference. JASA 22(158), 209-212.
     """
-    check_counts(visitors, conversions)
+    visitors, conversions = check_counts(visitors, conversions)
+    check_alpha(alpha)
     if visitors == 0:
         raise ValueError("wilson_interval: visitors must be > 0")
     z = normal_quantile(1 - alpha / 2)
@@ -138,6 +164,7 @@ def wilson_interval(conversions: int, visitors: int, alpha: float = 0.05) -> tup
 def mean_interval(moments: Moments, alpha: float = 0.05) -> tuple[float, float]:
     """Student-t interval for a mean (revenue per visitor)."""
     check_moments(moments)
+    check_alpha(alpha)
     half = special.stdtrit(moments.n - 1, 1 - alpha / 2) * math.sqrt(moments.variance / moments.n)
     return moments.mean - float(half), moments.mean + float(half)
 
@@ -152,8 +179,10 @@ def two_proportion_ztest(
     Equal to ``statsmodels.stats.proportion.proportions_ztest`` with its defaults. When no
     visitor (or every visitor) converted in both groups the rates are equal and the p-value is 1.
     """
-    check_counts(visitors, conversions)
-    check_counts(control_visitors, control_conversions, "control")
+    visitors, conversions = check_counts(visitors, conversions)
+    control_visitors, control_conversions = check_counts(
+        control_visitors, control_conversions, "control"
+    )
     if visitors == 0 or control_visitors == 0:
         raise ValueError("two_proportion_ztest: both groups need visitors")
     pooled = (conversions + control_conversions) / (visitors + control_visitors)
@@ -169,6 +198,12 @@ def needs_exact_test(
     conversions: int, visitors: int, control_conversions: int, control_visitors: int
 ) -> bool:
     """Whether any expected cell of the 2x2 table is below 5 (Cochran's rule)."""
+    visitors, conversions = check_counts(visitors, conversions)
+    control_visitors, control_conversions = check_counts(
+        control_visitors, control_conversions, "control"
+    )
+    if visitors == 0 or control_visitors == 0:
+        raise ValueError("needs_exact_test: both groups need visitors")
     total = visitors + control_visitors
     converted = conversions + control_conversions
     smallest = min(visitors, control_visitors) * min(converted, total - converted) / total
@@ -192,8 +227,10 @@ def fisher_exact_test(
     ----------
     .. [1] Fisher, R. A. (1935). The logic of inductive inference. JRSS 98(1), 39-82.
     """
-    check_counts(visitors, conversions)
-    check_counts(control_visitors, control_conversions, "control")
+    visitors, conversions = check_counts(visitors, conversions)
+    control_visitors, control_conversions = check_counts(
+        control_visitors, control_conversions, "control"
+    )
     total = visitors + control_visitors
     converted = conversions + control_conversions
     if visitors == 0 or control_visitors == 0 or converted in (0, total):
@@ -272,6 +309,17 @@ def relative_lift(
     ----------
     .. [1] Kohavi, Tang, Xu (2020). Trustworthy Online Controlled Experiments, ch. 18.
     """
+    for label, value in (
+        ("mean", mean),
+        ("variance_of_mean", variance_of_mean),
+        ("control_mean", control_mean),
+        ("control_variance_of_mean", control_variance_of_mean),
+    ):
+        if not (is_real(value) and math.isfinite(value)):
+            raise ValueError(f"relative_lift: {label} must be a finite number, got {value!r}")
+    if variance_of_mean < 0 or control_variance_of_mean < 0:
+        raise ValueError("relative_lift: variances must be >= 0")
+    check_alpha(alpha)
     if control_mean <= 0.0:
         return IntervalResult(None, None, None)
     lift = mean / control_mean - 1.0
@@ -299,7 +347,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     """
     m = len(p_values)
     for p in p_values:
-        if not (isinstance(p, int | float) and 0.0 <= p <= 1.0):
+        if not (is_real(p) and 0.0 <= p <= 1.0):
             raise ValueError(f"holm: p-values must lie in [0, 1], got {p!r}")
     order = sorted(range(m), key=lambda i: p_values[i])
     adjusted = [0.0] * m
@@ -326,8 +374,9 @@ def srm_test(visitors: Sequence[int], weights: Sequence[float]) -> float:
     """
     if len(visitors) != len(weights):
         raise ValueError("srm_test: visitors and weights must have the same length")
+    visitors = [check_count(count, "visitors", "srm_test") for count in visitors]
     for w in weights:
-        if not (math.isfinite(w) and w >= 0):
+        if not (is_real(w) and math.isfinite(w) and w >= 0):
             raise ValueError(f"srm_test: weights must be finite and >= 0, got {w!r}")
     total_weight = float(sum(weights))
     if total_weight <= 0:

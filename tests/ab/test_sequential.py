@@ -74,3 +74,12 @@ def test_visitors_to_cross_reaches_the_level():
 def test_crossing_probability_refuses_bad_looks(fractions, bounds):
     with pytest.raises(ValueError, match="fractions"):
         sequential.crossing_probability(fractions, bounds)
+
+
+def test_looking_past_the_planned_information_would_inflate_the_error():
+    """Why the policy stops at t = 1: a 1:3 split looked at every 100 control visitors up to
+    20,000 (t = 1.5) with the p-value held at the fixed-horizon one beyond t = 1."""
+    t = 1.5 * np.arange(100, 20_001, 100) / 20_000
+    bounds = sequential.obf_boundary(np.minimum(t, 1.0), 0.05)
+    assert sequential.crossing_probability(t, bounds) > 0.065
+    assert sequential.crossing_probability(t[t <= 1], bounds[t <= 1]) <= 0.05

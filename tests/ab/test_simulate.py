@@ -6,9 +6,11 @@ three Monte-Carlo standard errors.
 
 import math
 
+import numpy as np
 import pytest
 
 from ab.simulate import main, simulate_promotions, srm_detection
+from ab.stats import srm_test
 
 REPS = 2000
 
@@ -65,3 +67,27 @@ def test_command_line_runs(argv, capsys):
 def test_rates_are_validated():
     with pytest.raises(ValueError, match="rates"):
         simulate_promotions([0.1])
+
+
+@pytest.mark.parametrize(("weights", "seed"), [([1, 3], 13), ([1, 1, 2], 14)])
+def test_a_a_with_unequal_weights_stays_at_most_alpha(weights, seed):
+    """Looks run to 1.5 times the design's information, so the design's end is exercised."""
+    results = simulate_promotions(
+        [0.10] * len(weights), reps=REPS, max_visitors_per_variant=40_000, weights=weights,
+        rng=seed, rules=("sequential", "naive"),
+    )  # fmt: skip
+    assert results["sequential"].promoted <= 0.05 + 3 * se(0.05)
+    assert results["naive"].promoted > 0.12
+
+
+def test_srm_detection_agrees_with_the_policy_srm_test():
+    served = np.random.default_rng(4).binomial(2000, 0.45, size=REPS)
+    flagged = np.mean([srm_test([int(a), 2000 - int(a)], [1.0, 1.0]) < 0.001 for a in served])
+    assert srm_detection(0.45, totals=(2000,), rng=4)[2000] == flagged
+
+
+def test_command_line_takes_weights(capsys):
+    assert main(["aa", "--weights", "1,3", "--reps", "100", "--json"]) == 0
+    assert '"sequential"' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["aa", "--variants", "3", "--weights", "1,3", "--reps", "100"])

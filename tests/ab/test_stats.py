@@ -135,3 +135,53 @@ def test_welch_without_any_variance():
     same = stats.welch_ttest(stats.Moments(5, 0.0, 0.0), stats.Moments(5, 0.0, 0.0))
     apart = stats.welch_ttest(stats.Moments(5, 5.0, 5.0), stats.Moments(5, 0.0, 0.0))
     assert (same.p_value, apart.p_value, apart.statistic) == (1.0, 0.0, None)
+
+
+def balanced_and_larger_tables(seed, count):
+    """Equal groups (whose tables tie in probability) and groups of up to 2,000."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        n1 = int(rng.integers(1, 2000))
+        n2 = n1 if i % 2 else int(rng.integers(1, 2000))
+        p = rng.uniform(0, 0.5)
+        yield int(rng.binomial(n1, p)), n1, int(rng.binomial(n2, p)), n2
+
+
+@pytest.mark.parametrize("table", list(balanced_and_larger_tables(6, 200)))
+def test_fisher_exact_equals_scipy_on_balanced_and_larger_tables(table):
+    x1, n1, x2, n2 = table
+    expected = scipy_stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue
+    assert stats.fisher_exact_test(x1, n1, x2, n2).p_value == pytest.approx(expected, abs=1e-9)
+
+
+def test_whole_number_floats_count_as_counts():
+    """Regression: 3.0 conversions (a count read from JSON) crashed the exact test's indexing."""
+    assert stats.fisher_exact_test(3.0, 10.0, 1.0, 12.0) == stats.fisher_exact_test(3, 10, 1, 12)
+    assert stats.two_proportion_ztest(3.0, 10.0, 1, 12) == stats.two_proportion_ztest(3, 10, 1, 12)
+    assert stats.check_counts(np.int64(10), np.float64(3.0)) == (10, 3)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: stats.check_counts(None, 0), "visitors must be a whole number"),
+        (lambda: stats.check_counts("10", 1), "visitors must be a whole number"),
+        (lambda: stats.check_counts(10, float("nan")), "conversions must be a whole number"),
+        (lambda: stats.check_counts(float("inf"), 1), "visitors must be a whole number"),
+        (lambda: stats.wilson_interval(1, 10, alpha=float("nan")), "alpha"),
+        (lambda: stats.needs_exact_test(0, 0, 1, 10), "need visitors"),
+        (lambda: stats.srm_test([-5, 10], [1.0, 1.0]), "must not be negative"),
+        (lambda: stats.srm_test([float("nan"), 10], [1.0, 1.0]), "whole number"),
+        (lambda: stats.srm_test([5, 10], [float("nan"), 1.0]), "weights"),
+        (lambda: stats.relative_lift(float("nan"), 1e-4, 0.1, 1e-4), "mean"),
+        (lambda: stats.relative_lift(0.1, 1e-4, 0.1, -1e-4), "variances"),
+        (lambda: stats.holm([0.1, float("nan")]), "p-values"),
+        (
+            lambda: stats.welch_ttest(stats.Moments(5, float("nan"), 1.0), stats.Moments(3, 1, 1)),
+            "finite",
+        ),
+    ],
+)
+def test_more_bad_input_raises_value_error_never_nan(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
