@@ -260,7 +260,10 @@ def welch_ttest(moments: Moments, control: Moments) -> TestResult:
     -----
     Degrees of freedom by the Welch-Satterthwaite equation. Equals
     ``scipy.stats.ttest_ind(values, control_values, equal_var=False)`` on the raw values. If
-    neither group varies, equal means give p = 1 and different means p = 0.
+    neither group varies, equal means give p = 1 and different means p = 0. The variance from
+    ``sum_squares - sum**2 / n`` loses digits when the mean is large against the spread (mean
+    1e5, sd 1: p-values agree with scipy's to about 1e-8, not 1e-9); revenue per visitor, mostly
+    zeros, has a spread at least as large as its mean.
 
     References
     ----------
