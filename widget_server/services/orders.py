@@ -144,13 +144,13 @@ def after_order_recorded(
     else:
         return conversions
     campaign_id, variant_id, winner_id = handed_out
-    owner_id = _assigned_owner(campaign_id, winner_id or visitor.id, visitor.id)
+    owner_id = _assigned_owner(campaign_id, winner_id) if winner_id else visitor.id
     metrics.record_conversion(campaign_id, owner_id, "coupon_redemption", order.ordered_at)
     conversions.insert(0, Conversion("coupon_redemption", campaign_id, variant_id))
     return conversions
 
 
-def _assigned_owner(campaign_id: int, winner_id: int, buyer_id: int) -> int:
+def _assigned_owner(campaign_id: int, winner_id: int) -> int:
     """Whose assignment the redemption counts under: the visitor who won the code, or, when
     identify merged them away (their assignment moved), the visitor they were merged into."""
     has_assignment = select(Assignment.id).where(
@@ -159,7 +159,7 @@ def _assigned_owner(campaign_id: int, winner_id: int, buyer_id: int) -> int:
     if db.session.scalar(has_assignment) is not None:
         return winner_id
     survivor_id = db.session.scalar(select(Visitor.merged_into_id).where(Visitor.id == winner_id))
-    return survivor_id or buyer_id
+    return survivor_id or winner_id
 
 
 def _stored(site_id: int, order_ref: str) -> Order | None:
