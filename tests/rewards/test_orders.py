@@ -200,6 +200,8 @@ def test_fixed_wheel_code_is_accepted_and_counted(client, make_site, make_wheel)
         ({"currency": "eur"}, "currency"),
         ({"order_id": ""}, "order_id"),
         ({"created_at": "yesterday"}, "created_at"),
+        ({"created_at": "1999-12-31T23:59:59Z"}, "created_at"),
+        ({"created_at": "0001-01-01T00:00:00+01:00"}, "created_at"),  # before year 1 in UTC
         ({"visitor_id": "x"}, "visitor_id"),
         ({"slice_index": 1}, "slice_index"),
     ],

@@ -3,7 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from ..services.coupons import MAX_GENERATE, MAX_RANDOM_SYMBOLS, MIN_RANDOM_SYMBOLS
-from .public import visitor_id_field
+from .public import EARLIEST_EVENT, visitor_id_field
 
 
 class SpinSchema(Schema):
@@ -36,7 +36,11 @@ class OrderSchema(Schema):
         validate=validate.Regexp(r"^[A-Z]{3}$", error="Use an ISO 4217 code such as EUR."),
     )
     coupon_code = fields.String(allow_none=True, validate=validate.Length(1, 100))
-    created_at = fields.AwareDateTime(allow_none=True)
+    #: Later than now counts as now; before 2000 is a broken clock (as for events), refused.
+    created_at = fields.AwareDateTime(
+        allow_none=True,
+        validate=validate.Range(min=EARLIEST_EVENT, error="Earlier than 2000-01-01."),
+    )
 
 
 class PoolSchema(Schema):
