@@ -185,6 +185,10 @@ def create_wheel(admin, site, content):
         ),
         ([slice_("a", 1, color="red")], "variants.0.content.slices.0.color"),
         ([slice_("a", float("inf"))], "variants.0.content.slices.0.weight"),
+        (
+            [slice_("a", 1, {"type": "pool", "pool_id": 2**31}), slice_("b", 1)],
+            "variants.0.content.slices.0.reward.pool_id",
+        ),
     ],
 )
 def test_wheel_content_is_validated(admin, make_site, slices, field):

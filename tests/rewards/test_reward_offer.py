@@ -80,3 +80,15 @@ def test_demo_has_a_wheel_offered_by_the_survey_and_stays_idempotent(client):
     result = spin(client, site, wheel.id, "visitor-0001")
     assert result.status_code == 200
     assert result.json["label"] in {"10% off", "No prize", "15% off", "Free shipping"}
+
+
+def test_reward_campaign_id_beyond_the_id_range_is_400_naming_it(admin, make_site):
+    site = make_site()
+    reward = {"campaign_id": 2**31, "label": "Spin"}
+    content = survey_content(thank_you={"title": "Thanks!", "reward": reward})
+    response = admin.post(
+        f"/api/v1/admin/sites/{site['id']}/campaigns",
+        json={"name": "S", "kind": "survey", "variants": [{"name": "A", "content": content}]},
+    )
+    assert response.status_code == 400, response.json
+    assert "variants.0.content.thank_you.reward.campaign_id" in response.json["error"]["fields"]

@@ -108,10 +108,16 @@ def _rule_values(rule) -> list:
     return list(when.get("in", []))
 
 
+#: Ids are PostgreSQL integers: a larger one names its field (400), not the whole body.
+MAX_ID = 2**31 - 1
+
+
 class RewardOfferSchema(Schema):
     """A survey's thank-you step may offer a spin of a wheel campaign."""
 
-    campaign_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    campaign_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
+    )
     label = LocalText(max_length=200)
 
 
@@ -157,7 +163,7 @@ REWARD_TYPES = ("none", "pool", "code")
 class SliceRewardSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(REWARD_TYPES))
     #: A coupon pool of the same site (checked by the catalog service, which knows the site).
-    pool_id = fields.Integer(strict=True, validate=validate.Range(min=1))
+    pool_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
     code = fields.String(
         validate=validate.Regexp(
             r"^[\x21-\x7e]{1,100}$", error="1-100 printable characters, no spaces."
