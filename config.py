@@ -52,6 +52,9 @@ class Config:
     RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", True)
     #: Seconds a site's running-campaign configuration is cached in each worker (0 disables).
     CONFIG_CACHE_TTL_S = _env("CONFIG_CACHE_TTL_S", 5.0)
+    #: Seconds after which the funnel figures a worker answers with are recomputed in the
+    #: background (0: computed on every call; see docs/funnel.md).
+    FUNNEL_FIGURES_TTL_S = _env("FUNNEL_FIGURES_TTL_S", 30.0)
     #: A visitor counts as "new" until this many minutes after their first decide.
     NEW_VISITOR_WINDOW_MIN = _env("NEW_VISITOR_WINDOW_MIN", 30)
     #: Seconds between evaluation rounds run by the server (0 = off; see `funnelcake evaluate`).

@@ -1,13 +1,12 @@
-"""Driving the funnel the way production does: events and identify over HTTP, orders as rows."""
+"""Driving the funnel the way production does: events, identify and orders over HTTP."""
 
-from decimal import Decimal
-
+from flask import current_app
 from sqlalchemy import select
 
 from tests.api.helpers import decide, event, post_public, send_events
+from tests.rewards.helpers import post_order
 from widget_server.extensions import db
 from widget_server.models import Order, StageChange, Visitor
-from widget_server.services import funnel
 from widget_server.services.demo import loyalty_questionnaire
 
 _order_numbers = iter(range(1, 10**9))
@@ -46,23 +45,19 @@ def visitor(site, visitor_key) -> Visitor:
 
 
 def place_order(site, visitor_key=None, total="10.00", customer_id=None, when=None):
-    """Store an order row the way the orders webhook does, then tell the funnel."""
-    buyer = visitor(site, visitor_key) if visitor_key else None
-    order = Order(
-        site_id=site["id"],
-        order_ref=f"order-{next(_order_numbers)}",
-        customer_id=customer_id,
-        visitor_id=buyer.id if buyer else None,
-        total=Decimal(total),
-        currency="EUR",
-        **({"ordered_at": when} if when else {}),
-    )
-    db.session.add(order)
-    db.session.flush()
-    if buyer is not None:
-        funnel.on_order(buyer)
-    db.session.commit()
-    return order
+    """Report an order through the shop's signed orders webhook (which restages the buyer)."""
+    body = {
+        "order_id": f"order-{next(_order_numbers)}",
+        "visitor_id": visitor_key,
+        "customer_id": customer_id,
+        "total": total,
+        "currency": "EUR",
+        **({"created_at": when.isoformat()} if when else {}),
+    }
+    response = post_order(current_app.test_client(), site, body)
+    assert response.status_code == 201, response.json
+    db.session.expire_all()
+    return db.session.scalar(select(Order).where(Order.order_ref == body["order_id"]))
 
 
 def history(site, visitor_key) -> list[tuple]:

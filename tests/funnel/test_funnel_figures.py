@@ -1,5 +1,6 @@
 """Funnel figures: hand-computed repeat-customer figures, CSAT, NPS, variants, weekly flow."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -205,3 +206,67 @@ def test_conversion_by_week_from_stage_history(admin, client, site):
     assert table[(second, "new_visitor")]["advanced"] == 1
     assert (second, "customer") not in table  # moving back is not advancing
     assert table[(second, "emotional")]["entered"] == 1
+
+
+def test_csat_and_nps_per_variant(admin, client, site, make_campaign):
+    content = {
+        "steps": [
+            {"id": "csat", "type": "scale", "question": "Satisfied?", "dimension": "csat"},
+            {"id": "nps", "type": "nps", "question": "Recommend?"},
+        ]
+    }
+    survey = make_campaign(site, variants=[{"name": "A", "is_control": True, "content": content}])
+    answer_survey(client, site, survey, "visitor-varcsat1", {"csat": 5, "nps": 10})
+    answer_survey(client, site, survey, "visitor-varcsat2", {"csat": 2, "nps": 3})
+
+    (row,) = figures(admin, site, campaign_id=survey["id"])["per_variant"]
+
+    assert (row["csat"], row["csat_respondents"]) == (50.0, 2)
+    assert (row["nps"], row["nps_respondents"]) == (0.0, 2)
+
+
+def test_figures_answer_from_snapshot_then_refresh_in_background(admin, app, client, site):
+    """Within the TTL the same snapshot answers; past it the stale one answers once while a
+    background recomputation runs, and the next call sees the new figures."""
+    from widget_server.services.funnel.figures import snapshots
+
+    app.config["FUNNEL_FIGURES_TTL_S"] = 60.0
+    identify(client, site, {"visitor_id": "visitor-snap0001"})
+    first = figures(admin, site)
+    place_order(site, "visitor-snap0001", "9.00")
+
+    cached = figures(admin, site)
+    assert cached == first
+    assert cached["totals"]["orders"] == 0
+
+    app.config["FUNNEL_FIGURES_TTL_S"] = 0.001
+    time.sleep(0.01)
+    stale = figures(admin, site)
+    snapshots().wait()
+    fresh = figures(admin, site)
+    snapshots().wait()
+
+    assert stale["totals"]["orders"] == 0
+    assert fresh["totals"]["orders"] == 1
+    assert fresh["computed_at"] > first["computed_at"]
+
+
+def test_replacing_stages_drops_the_snapshot(admin, app, client, site):
+    app.config["FUNNEL_FIGURES_TTL_S"] = 60.0
+    assert [s["key"] for s in figures(admin, site)["stages"]][0] == "new_visitor"
+    stages = [{"key": "everyone", "name": "Everyone", "rule": {}}]
+    response = admin.client.put(
+        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
+        json={"stages": stages},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200
+    assert [s["key"] for s in figures(admin, site)["stages"]] == ["everyone"]
+
+
+def test_figures_are_live_without_a_ttl(admin, app, client, site):
+    app.config["FUNNEL_FIGURES_TTL_S"] = 0
+    identify(client, site, {"visitor_id": "visitor-live0001"})
+    assert figures(admin, site)["totals"]["orders"] == 0
+    place_order(site, "visitor-live0001", "9.00")
+    assert figures(admin, site)["totals"]["orders"] == 1

@@ -162,3 +162,17 @@ def test_identify_validates_fields_and_origin(client, make_site):
     assert "Access-Control-Allow-Origin" not in refused.headers
     allowed = identify(client, site, {"visitor_id": "visitor-origin1"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
+def test_identify_with_consent_false_erases_the_email(client, make_site):
+    site = make_site()
+    key = "visitor-optout01"
+    identify(client, site, {"visitor_id": key, "email": "a@shop.example", "email_consent": True})
+    identify(client, site, {"visitor_id": key, "attributes": {"plan": "gold"}})  # not given
+    assert visitor(site, key).email == "a@shop.example"
+
+    answer = identify(client, site, {"visitor_id": key, "email_consent": False})
+
+    assert answer.status_code == 200, answer.json
+    found = visitor(site, key)
+    assert (found.email, found.email_consent) == (None, False)

@@ -1,5 +1,7 @@
 """Stages from answers, orders and identify: a scripted cohort, targeting, history, admin API."""
 
+from itertools import pairwise
+
 import pytest
 from sqlalchemy import event as sa_event
 
@@ -219,3 +221,72 @@ def test_invalid_stages_answer_400_naming_the_field(admin, site, stages, field):
 
 def test_stages_of_unknown_site_is_404(admin):
     assert admin.get("/api/v1/admin/sites/999/funnel/stages").status_code == 404
+
+
+def test_visitor_funnel_shows_complete_history_in_order(admin, client, site, make_campaign):
+    survey = loyalty_campaign(make_campaign, site)
+    key = "visitor-timeline"
+    identify(client, site, {"visitor_id": key, "customer_id": "c-42"})
+    place_order(site, key, "15.00")
+    answer_survey(client, site, survey, key, LOVES)
+
+    response = admin.get(f"/api/v1/admin/sites/{site['id']}/visitors/{key}/funnel")
+
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert (body["stage"], body["customer_id"], body["order_count"]) == ("advocate", "c-42", 1)
+    assert body["total_spent"] == "15.00"
+    assert [(c["from_stage"], c["to_stage"], c["cause"]) for c in body["history"]] == [
+        (None, "new_visitor", "identify"),
+        ("new_visitor", "customer", "order"),
+        ("customer", "advocate", "answer"),
+    ]
+    times = [c["changed_at"] for c in body["history"]]
+    assert times == sorted(times)
+    # The chain is unbroken: each change starts where the previous one ended.
+    assert all(a["to_stage"] == b["from_stage"] for a, b in pairwise(body["history"]))
+
+
+def test_merged_visitor_funnel_ends_with_leaving_and_names_survivor(admin, client, site):
+    identify(client, site, {"visitor_id": "visitor-keeper01", "customer_id": "c-8"})
+    identify(client, site, {"visitor_id": "visitor-goner001"})
+    identify(client, site, {"visitor_id": "visitor-goner001", "customer_id": "c-8"})
+
+    body = admin.get(f"/api/v1/admin/sites/{site['id']}/visitors/visitor-goner001/funnel").json
+
+    assert (body["merged_into"], body["stage"]) == ("visitor-keeper01", None)
+    assert [(c["from_stage"], c["to_stage"]) for c in body["history"]] == [
+        (None, "new_visitor"),
+        ("new_visitor", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("visitor_key", "status"), [("short", 400), ("visitor-nobody01", 404), ("a" * 65, 400)]
+)
+def test_visitor_funnel_of_bad_or_unknown_visitor_names_the_field(admin, site, visitor_key, status):
+    response = admin.get(f"/api/v1/admin/sites/{site['id']}/visitors/{visitor_key}/funnel")
+    assert response.status_code == status
+    assert "visitor_id" in response.json["error"]["fields"]
+
+
+def test_order_restages_with_fixed_number_of_queries(client, site):
+    """An order's funnel work is a constant handful of statements, however many orders before."""
+
+    def statements_for_order(key):
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        sa_event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            place_order(site, key, "10.00")
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", listener)
+        return len(statements)
+
+    identify(client, site, {"visitor_id": "visitor-counted1"})
+    first = statements_for_order("visitor-counted1")
+    for _ in range(5):
+        place_order(site, "visitor-counted1", "1.00")
+    later = statements_for_order("visitor-counted1")
+    assert later <= first
+    assert visitor(site, "visitor-counted1").order_count == 7

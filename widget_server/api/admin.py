@@ -10,13 +10,13 @@ from ..schemas.campaigns import (
     VariantSchema,
 )
 from ..schemas.common import load_or_raise, patch_schema
-from ..schemas.funnel import FunnelQuerySchema, StagesSchema
+from ..schemas.funnel import FunnelQuerySchema, StagesSchema, VisitorPathSchema
 from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
 from ..schemas.views import campaign_json, site_json, variant_json
 from ..services import catalog, coupons, evaluation, funnel, results
 from ..services.funnel.export import segment_rows
-from ..services.funnel.figures import funnel_figures
+from ..services.funnel.figures import cached_funnel_figures
 from ..services.tokens import token_is_valid
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -190,11 +190,24 @@ def get_funnel(site_id):
     """Visitors per stage, weekly stage conversion, repeat-customer figures, CSAT and NPS.
 
     ``?campaign_id=`` adds the figures per variant of that campaign; ``?weeks=`` (default 12)
-    bounds the weekly conversion table.
+    bounds the weekly conversion table. Answered from this worker's snapshot, at most
+    ``FUNNEL_FIGURES_TTL_S`` old plus one recomputation (``computed_at``).
     """
     site = catalog.get_site(site_id)
     query = load_or_raise(FunnelQuerySchema(), request.args.to_dict())
-    return jsonify(funnel_figures(site.id, query.get("campaign_id"), query["weeks"]))
+    return jsonify(cached_funnel_figures(site.id, query.get("campaign_id"), query["weeks"]))
+
+
+@bp.get("/sites/<int:site_id>/visitors/<visitor_key>/funnel")
+def get_visitor_funnel(site_id, visitor_key):
+    """Show one visitor's stage, scores, orders, attributes and complete stage history.
+
+    :raise 400: the visitor id is not one the snippet makes (``fields.visitor_id``).
+    :raise 404: no such site, or no visitor with this id on it (``fields.visitor_id``).
+    """
+    site = catalog.get_site(site_id)
+    query = load_or_raise(VisitorPathSchema(), {"visitor_id": visitor_key})
+    return jsonify(funnel.visitor_funnel(site.id, query["visitor_id"]))
 
 
 @bp.get("/sites/<int:site_id>/segments.csv")

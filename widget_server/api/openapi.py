@@ -275,6 +275,14 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
     ),
     (
         "get",
+        "/api/v1/admin/sites/{site_id}/visitors/{visitor_key}/funnel",
+        None,
+        "200",
+        "One visitor's stage, scores, orders, attributes and complete stage history",
+        "admin",
+    ),
+    (
+        "get",
         "/api/v1/admin/sites/{site_id}/segments.csv",
         None,
         "200",
@@ -415,7 +423,9 @@ def _path_names(path: str) -> list[str]:
 
 def _path_parameter(name: str) -> dict:
     # Ids are PostgreSQL integers; a larger one is refused (400) or unknown (404), never a 500.
-    schema = {"type": "string"} if name == "site_key" else {**_ID, "maximum": 2**31 - 1}
+    if name in ("site_key", "visitor_key"):
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    schema = {**_ID, "maximum": 2**31 - 1}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 

@@ -43,6 +43,8 @@ class Response(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "visitor_id", name="uq_responses_campaign_visitor"),
         Index("ix_responses_campaign_updated", "campaign_id", "updated_at"),
+        #: The funnel rescores a visitor from all their responses.
+        Index("ix_responses_visitor", "visitor_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..services.funnel.rules import ATTRIBUTE_OPS, NUMERIC_OPS
 from .common import DIMENSION, SLUG
+from .public import visitor_id_field
 
 MAX_RULE_DEPTH = 6
 MAX_RULE_NODES = 100
@@ -158,3 +159,9 @@ class FunnelQuerySchema(Schema):
 
     campaign_id = fields.Integer(validate=validate.Range(min=1))
     weeks = fields.Integer(load_default=12, validate=validate.Range(1, 104))
+
+
+class VisitorPathSchema(Schema):
+    """The visitor id in ``GET sites/<id>/visitors/<visitor_id>/funnel`` (the snippet's id)."""
+
+    visitor_id = visitor_id_field

@@ -119,6 +119,8 @@ class IdentifySchema(Schema):
     customer_signature = fields.String(allow_none=True, validate=validate.Length(max=200))
     #: Stored only with ``email_consent: true``.
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
-    email_consent = fields.Boolean(load_default=False)
+    #: ``true`` stores ``email``; ``false`` withdraws consent (the stored e-mail is erased);
+    #: not given (or null) changes nothing.
+    email_consent = fields.Boolean(allow_none=True)
     #: Merged into the visitor's attributes; an attribute sent as null is removed.
     attributes = fields.Dict(allow_none=True, validate=_attributes)

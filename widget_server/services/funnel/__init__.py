@@ -6,7 +6,15 @@ batched pass and records every stage change with its cause.
 """
 
 from .identify import identify
-from .stages import on_answers, on_order, on_orders, recompute_site, replace_stages, site_stages
+from .stages import (
+    on_answers,
+    on_order,
+    on_orders,
+    recompute_site,
+    replace_stages,
+    site_stages,
+    visitor_funnel,
+)
 
 __all__ = [
     "identify",
@@ -16,4 +24,5 @@ __all__ = [
     "recompute_site",
     "replace_stages",
     "site_stages",
+    "visitor_funnel",
 ]

@@ -19,11 +19,14 @@ Definitions (docs/funnel.md repeats them):
   history; ``advanced_rate`` = advanced / entered × 100 (a flow ratio, not a cohort).
 """
 
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import case, func, literal, select, union_all
+from flask import current_app
+from sqlalchemy import case, func, select, union_all
 
 from ...errors import NotFound
 from ...extensions import db
@@ -36,22 +39,11 @@ def _count_if(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _visitor_aggregates(with_scores: bool = True) -> list:
-    """Counts and sums over visitors; ``with_scores`` adds CSAT and NPS (JSON reads per row)."""
+def _visitor_aggregates() -> list:
+    """Counts and sums over visitors, CSAT and NPS included."""
     csat = Visitor.scores["csat"].as_float()
     nps = Visitor.scores["nps"].as_float()
     orders = Visitor.order_count
-    zero = literal(0)
-    if not with_scores:
-        csat_columns = [zero.label(name) for name in _SCORE_COUNTS]
-    else:
-        csat_columns = [
-            func.count(csat).label("csat_respondents"),
-            _count_if(csat >= 4).label("csat_satisfied"),
-            func.count(nps).label("nps_respondents"),
-            _count_if(nps >= 9).label("promoters"),
-            _count_if(nps <= 6).label("detractors"),
-        ]
     return [
         func.count().label("visitors"),
         _count_if(orders > 0).label("customers"),
@@ -61,11 +53,12 @@ def _visitor_aggregates(with_scores: bool = True) -> list:
         _count_if(orders >= 4).label("bought_4_plus"),
         func.coalesce(func.sum(orders), 0).label("orders"),
         func.coalesce(func.sum(Visitor.total_spent), 0).label("revenue"),
-        *csat_columns,
+        func.count(csat).label("csat_respondents"),
+        _count_if(csat >= 4).label("csat_satisfied"),
+        func.count(nps).label("nps_respondents"),
+        _count_if(nps >= 9).label("promoters"),
+        _count_if(nps <= 6).label("detractors"),
     ]
-
-
-_SCORE_COUNTS = ("csat_respondents", "csat_satisfied", "nps_respondents", "promoters", "detractors")
 
 
 def _pct(part, whole) -> float | None:
@@ -269,8 +262,6 @@ def conversion_by_week(site_id: int, order: list[str], weeks: int) -> list[dict]
 def per_variant(site_id: int, campaign_id: int) -> list[dict]:
     """Funnel figures of the visitors assigned to each variant (or the holdout) of a campaign.
 
-    Order figures only: CSAT and NPS per variant are the campaign results' business.
-
     :raise NotFound: the campaign is not this site's.
     """
     campaign = db.session.get(Campaign, campaign_id)
@@ -281,7 +272,7 @@ def per_variant(site_id: int, campaign_id: int) -> list[dict]:
         )
     names = {v.id: v.name for v in campaign.variants}
     rows = db.session.execute(
-        select(Assignment.variant_id, *_visitor_aggregates(with_scores=False))
+        select(Assignment.variant_id, *_visitor_aggregates())
         .join(Visitor, Visitor.id == Assignment.visitor_id)
         .where(
             Assignment.campaign_id == campaign_id,
@@ -299,3 +290,108 @@ def per_variant(site_id: int, campaign_id: int) -> list[dict]:
         }
         for row in rows
     ]
+
+
+#: Most snapshots a worker keeps (sites x campaign filters x week spans); the oldest go first.
+MAX_SNAPSHOTS = 256
+
+
+class FigureSnapshots:
+    """Each worker's latest figures per (site, campaign, weeks), refreshed in the background.
+
+    The figures scan every visitor, order and recent stage change of a site (about a second on
+    100,000 visitors and 300,000 orders), so the admin API answers from the last computation:
+    the first call computes and waits; later calls answer at once and, once the snapshot is
+    older than ``FUNNEL_FIGURES_TTL_S``, start one background recomputation whose result the
+    next call sees. ``computed_at`` in the body tells the age. Changing the site's stages drops
+    its snapshots (the stage list itself changed).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._snapshots: dict[tuple, tuple[float, dict]] = {}
+        self._refreshing: dict[tuple, threading.Thread] = {}
+
+    def get(self, site_id: int, campaign_id: int | None, weeks: int) -> dict:
+        ttl = current_app.config["FUNNEL_FIGURES_TTL_S"]
+        if ttl <= 0:
+            return _computed(site_id, campaign_id, weeks)
+        key = (site_id, campaign_id, weeks)
+        with self._lock:
+            found = self._snapshots.get(key)
+        if found is None:
+            body = _computed(site_id, campaign_id, weeks)
+            self._store(key, body)
+            return body
+        taken_at, body = found
+        if time.monotonic() - taken_at > ttl:
+            self._refresh_later(key)
+        return body
+
+    def drop_site(self, site_id: int) -> None:
+        with self._lock:
+            for key in [k for k in self._snapshots if k[0] == site_id]:
+                del self._snapshots[key]
+
+    def wait(self, timeout_s: float = 30) -> None:
+        """Wait for background recomputations (tests, and an orderly shutdown)."""
+        with self._lock:
+            threads = list(self._refreshing.values())
+        for thread in threads:
+            thread.join(timeout_s)
+
+    def _store(self, key: tuple, body: dict) -> None:
+        with self._lock:
+            self._snapshots.pop(key, None)
+            self._snapshots[key] = (time.monotonic(), body)
+            while len(self._snapshots) > MAX_SNAPSHOTS:
+                del self._snapshots[next(iter(self._snapshots))]
+
+    def _refresh_later(self, key: tuple) -> None:
+        app = current_app._get_current_object()
+        with self._lock:
+            if key in self._refreshing:
+                return
+            thread = threading.Thread(
+                target=self._refresh, args=(app, key), name="funnel-figures", daemon=True
+            )
+            self._refreshing[key] = thread
+        thread.start()
+
+    def _refresh(self, app, key: tuple) -> None:
+        try:
+            with app.app_context():
+                try:
+                    self._store(key, _computed(*key))
+                except NotFound:
+                    # The campaign left the site: the next call computes and answers 404.
+                    with self._lock:
+                        self._snapshots.pop(key, None)
+                finally:
+                    db.session.remove()
+        finally:
+            with self._lock:
+                self._refreshing.pop(key, None)
+
+
+def _computed(site_id: int, campaign_id: int | None, weeks: int) -> dict:
+    return {
+        **funnel_figures(site_id, campaign_id, weeks),
+        "computed_at": utcnow().isoformat(),
+    }
+
+
+def snapshots() -> FigureSnapshots:
+    """This app's figure snapshots (kept on the app, so each app and test has its own)."""
+    found = current_app.extensions.get("funnel_figure_snapshots")
+    if found is None:
+        found = current_app.extensions.setdefault("funnel_figure_snapshots", FigureSnapshots())
+    return found
+
+
+def cached_funnel_figures(site_id: int, campaign_id: int | None = None, weeks: int = 12) -> dict:
+    """:func:`funnel_figures` from this worker's snapshot (see :class:`FigureSnapshots`).
+
+    :raise NotFound: the campaign is not this site's.
+    """
+    return snapshots().get(site_id, campaign_id, weeks)

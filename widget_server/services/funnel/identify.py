@@ -59,6 +59,10 @@ def identify(site_id: int, request: dict) -> IdentifyResult:
     if email and request.get("email_consent"):
         visitor.email = email
         visitor.email_consent = True
+    elif request.get("email_consent") is False:
+        # Consent withdrawn: the e-mail goes, and stage webhooks stop naming it.
+        visitor.email = None
+        visitor.email_consent = False
     if request.get("attributes"):
         visitor.attributes = _without_nulls({**(visitor.attributes or {}), **request["attributes"]})
     if merged or customer_id:

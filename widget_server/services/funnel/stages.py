@@ -1,15 +1,17 @@
 """Each visitor's funnel stage: recomputed from scores, orders and attributes, history kept.
 
-Every recomputation works on a batch of visitors with a fixed number of queries (the site's
-stages, the site's webhook setting, one insert of the stage changes and one of the webhook
-deliveries), so an events batch or an order adds no query per visitor.
+Every recomputation works on a batch of visitors with a fixed number of queries (the responses
+with their surveys, or the order figures; the site's stages with its webhook setting; one insert
+of the stage changes and one of the webhook deliveries), so an events batch or an order adds no
+query per visitor.
 """
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select
 
+from ...errors import NotFound
 from ...extensions import db
 from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, Visitor
 from ...models.types import utcnow
@@ -25,14 +27,22 @@ RECOMPUTE_CHUNK = 2000
 
 def site_stages(site_id: int) -> list[StageDefinition]:
     """The site's funnel in order; the default loyalty funnel when it has none of its own."""
-    rows = db.session.execute(
-        select(FunnelStage.key, FunnelStage.name, FunnelStage.rule)
-        .where(FunnelStage.site_id == site_id)
-        .order_by(FunnelStage.position)
-    ).all()
-    if not rows:
-        return list(DEFAULT_STAGES)
-    return [StageDefinition(key, name, rule or {}) for key, name, rule in rows]
+    return site_funnel(site_id)[0]
+
+
+def site_funnel(site_id: int) -> tuple[list[StageDefinition], str | None]:
+    """The site's stages and its stage webhook URL, in one query (restaging needs both)."""
+    with db.session.no_autoflush:
+        # The visitors' new scores and stage go out in one UPDATE later, not one each.
+        rows = db.session.execute(
+            select(Site.settings, FunnelStage.key, FunnelStage.name, FunnelStage.rule)
+            .outerjoin(FunnelStage, FunnelStage.site_id == Site.id)
+            .where(Site.id == site_id)
+            .order_by(FunnelStage.position)
+        ).all()
+    url = (rows[0].settings or {}).get("stage_webhook_url") if rows else None
+    stages = [StageDefinition(r.key, r.name, r.rule or {}) for r in rows if r.key is not None]
+    return (stages or list(DEFAULT_STAGES)), url
 
 
 def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
@@ -45,6 +55,9 @@ def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
     db.session.flush()
     recompute_site(site.id)
     db.session.commit()
+    from .figures import snapshots  # figures imports this module
+
+    snapshots().drop_site(site.id)
     return site_stages(site.id)
 
 
@@ -75,19 +88,13 @@ def on_orders(visitors: Iterable[Visitor], cause: str = "order", now=None) -> No
     """Refresh ``order_count`` and ``total_spent`` from the orders table, then the stages.
 
     Orders count for a visitor when they name it or a visitor merged into it, so the figures are
-    right whatever visitor row the shop's order was attached to.
+    right whatever visitor row the shop's order was attached to. (An order carries its
+    customer id from the start: the orders service copies the visitor's, and identify claims
+    the visitor's earlier orders, so nothing needs rewriting here.)
     """
     visitors = list(visitors)
     if not visitors:
         return
-    for visitor in visitors:
-        if visitor.customer_id:
-            # An identified visitor's orders are its customer's: site figures key on customer_id.
-            db.session.execute(
-                update(Order)
-                .where(Order.visitor_id == visitor.id, Order.customer_id.is_(None))
-                .values(customer_id=visitor.customer_id)
-            )
     refresh_order_figures(visitors)
     apply_stages(visitors, cause, now)
 
@@ -109,20 +116,19 @@ def refresh_order_figures(visitors: list[Visitor]) -> None:
 
 
 def rescore(visitors: list[Visitor]) -> None:
-    """Recompute dimension scores from all the visitors' responses (two queries in all)."""
+    """Recompute dimension scores from all the visitors' responses (one query in all)."""
     by_id = {v.id: v for v in visitors}
     rows = db.session.execute(
-        select(Response.visitor_id, Response.variant_id, Response.answers).where(
-            Response.visitor_id.in_(by_id)
-        )
+        select(Response.visitor_id, Response.variant_id, Response.answers, Variant.content)
+        .outerjoin(Variant, Variant.id == Response.variant_id)
+        .where(Response.visitor_id.in_(by_id))
     ).all()
-    variant_ids = {variant_id for _, variant_id, _ in rows if variant_id}
-    contents = db.session.execute(
-        select(Variant.id, Variant.content).where(Variant.id.in_(variant_ids))
-    ).all()
-    scoring = {variant_id: scoring_of(content) for variant_id, content in contents}
+    scoring = {}
+    for _, variant_id, _, content in rows:
+        if variant_id is not None and variant_id not in scoring:
+            scoring[variant_id] = scoring_of(content)
     responses: dict[int, list] = {visitor_id: [] for visitor_id in by_id}
-    for visitor_id, variant_id, answers in rows:
+    for visitor_id, variant_id, answers, _ in rows:
         responses[visitor_id].append((variant_id, answers))
     for visitor_id, visitor in by_id.items():
         scores = visitor_scores(responses[visitor_id], scoring)
@@ -142,15 +148,28 @@ def apply_stages(
         return []
     now = now or utcnow()
     site_id = visitors[0].site_id
-    stages = stages if stages is not None else site_stages(site_id)
+    if stages is None:
+        stages, url = site_funnel(site_id)
+    else:
+        url = _webhook_url(site_id)
     changes = []
     for visitor in visitors:
         new_stage = stage_for(stages, facts_of(visitor))
         if new_stage != visitor.stage:
             changes.append(stage_change(visitor, new_stage, cause, now))
             visitor.stage = new_stage
-    record_changes(site_id, changes, {v.id: v for v in visitors})
+    record_changes(site_id, changes, {v.id: v for v in visitors}, url)
     return changes
+
+
+#: ``record_changes`` reads the webhook URL itself unless the caller already has it.
+_UNKNOWN = object()
+
+
+def _webhook_url(site_id: int) -> str | None:
+    return (db.session.scalar(select(Site.settings).where(Site.id == site_id)) or {}).get(
+        "stage_webhook_url"
+    )
 
 
 def stage_change(visitor: Visitor, new_stage: str | None, cause: str, now: datetime) -> dict:
@@ -164,14 +183,16 @@ def stage_change(visitor: Visitor, new_stage: str | None, cause: str, now: datet
     }
 
 
-def record_changes(site_id: int, changes: list[dict], visitors: dict[int, Visitor]) -> None:
-    """Insert the stage changes and, when the site has a stage webhook, their deliveries."""
+def record_changes(
+    site_id: int, changes: list[dict], visitors: dict[int, Visitor], url=_UNKNOWN
+) -> None:
+    """Insert the stage changes and, when the site has a stage webhook (``url``, read here
+    when not given), their deliveries."""
     if not changes:
         return
     db.session.execute(insert(StageChange), changes)
-    url = (db.session.scalar(select(Site.settings).where(Site.id == site_id)) or {}).get(
-        "stage_webhook_url"
-    )
+    if url is _UNKNOWN:
+        url = _webhook_url(site_id)
     if url:
         webhooks.enqueue(
             site_id,
@@ -231,6 +252,7 @@ def recompute_site(site_id: int, cause: str = "rules") -> int:
 
 
 def stage_history(visitor_id: int) -> list[StageChange]:
+    """Every stage change of one visitor row, oldest first."""
     return list(
         db.session.scalars(
             select(StageChange)
@@ -238,3 +260,45 @@ def stage_history(visitor_id: int) -> list[StageChange]:
             .order_by(StageChange.changed_at, StageChange.id)
         )
     )
+
+
+def visitor_funnel(site_id: int, visitor_key: str) -> dict:
+    """One visitor's stage, the facts it rests on and its complete stage history.
+
+    A merged visitor's key shows that row's own history (ending with its change to no stage)
+    and names the survivor, whose key shows the customer's current stage.
+
+    :raise NotFound: the site has no visitor with this key.
+    """
+    visitor = db.session.scalar(
+        select(Visitor).where(Visitor.site_id == site_id, Visitor.visitor_key == visitor_key)
+    )
+    if visitor is None:
+        raise NotFound(
+            "No visitor with this id on this site.",
+            {"visitor_id": ["Unknown visitor id."]},
+        )
+    survivor_key = None
+    if visitor.merged_into_id is not None:
+        survivor_key = db.session.scalar(
+            select(Visitor.visitor_key).where(Visitor.id == visitor.merged_into_id)
+        )
+    return {
+        "visitor_id": visitor.visitor_key,
+        "merged_into": survivor_key,
+        "customer_id": visitor.customer_id,
+        "stage": visitor.stage,
+        "scores": visitor.scores or {},
+        "order_count": visitor.order_count or 0,
+        "total_spent": str(visitor.total_spent or 0),
+        "attributes": visitor.attributes or {},
+        "history": [
+            {
+                "from_stage": change.from_stage,
+                "to_stage": change.to_stage,
+                "cause": change.cause,
+                "changed_at": change.changed_at.isoformat(),
+            }
+            for change in stage_history(visitor.id)
+        ],
+    }
