@@ -59,6 +59,27 @@
     if (frame) refresh();
   }
 
+  // A preview frame runs the real snippet, which moves focus into its popup as it does on a
+  // store. Right after a frame loads, give the focus back to where the owner was (typing in the
+  // editor, say), so a live refresh never swallows their keystrokes.
+  var lastFocused = null;
+  var guardUntil = 0;
+  document.addEventListener('focusin', function (event) {
+    if (event.target && event.target.tagName !== 'IFRAME') lastFocused = event.target;
+  });
+  var frames = document.querySelectorAll('iframe.preview-frame');
+  for (var f = 0; f < frames.length; f++) {
+    frames[f].addEventListener('load', function () { guardUntil = Date.now() + 2500; });
+  }
+  window.addEventListener('blur', function () {
+    setTimeout(function () {
+      var active = document.activeElement;
+      if (Date.now() > guardUntil || !active || active.tagName !== 'IFRAME') return;
+      if (lastFocused && document.contains(lastFocused)) lastFocused.focus({ preventScroll: true });
+      else active.blur();
+    }, 0);
+  });
+
   // Focus the error summary so keyboard and screen-reader users land on it.
   var summary = document.querySelector('.error-summary');
   if (summary) summary.focus();

@@ -115,7 +115,8 @@ def test_short_password_and_taken_name_are_refused(app, owner):
 def test_form_posted_without_csrf_token_is_refused(page):
     response = page.client.post("/admin/sites", data={"name": "Sneaky", "allowed_origins": ""})
     assert response.status_code == 400
-    assert "CSRF" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "CSRF" in body and "The form was not sent" in body  # the admin page's own words
     assert "Sneaky" not in page.get("/admin/sites").get_data(as_text=True)
 
 

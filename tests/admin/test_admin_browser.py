@@ -4,7 +4,6 @@ Screenshots land in ``test-artifacts/admin/`` (git-ignored) at desktop and phone
 """
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -67,14 +66,23 @@ def log_in(page, base):
     page.wait_for_url(f"{base}/admin/sites")
 
 
-def send_as_snippet(page, base, site_key, events):
-    """Post events the way widget.js does (text/plain JSON, same origin as the demo store)."""
-    response = page.request.post(
-        f"{base}/api/v1/sites/{site_key}/events",
-        data=json.dumps({"events": events}),
-        headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": base},
+def until(check, page, timeout_ms=10_000, reload=False) -> bool:
+    """Poll ``check`` (reloading the page between tries with ``reload``) until it is true."""
+    for _ in range(timeout_ms // 250):
+        if check():
+            return True
+        if reload:
+            page.reload()
+        page.wait_for_timeout(250)
+    return check()
+
+
+def frame_has_dialog(frame) -> bool:
+    """Whether the real snippet drew its popup (in its Shadow DOM) inside a preview frame."""
+    return frame.evaluate(
+        "() => [...document.querySelectorAll('*')].some("
+        "e => e.shadowRoot && e.shadowRoot.querySelector('[role=dialog]'))"
     )
-    assert response.status == 202, response.text()
 
 
 def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_site):
@@ -93,16 +101,23 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     page.wait_for_url("**/campaigns")
     shoot(page, "03-campaigns")
 
-    # A new survey through the forms, first with a bad value.
+    # A new survey through the forms, first with bad values: each message under its field.
     page.click("text=New survey")
     page.fill("input[name=name]", "Why no purchase?")
     page.select_option("select[name='trigger.type']", "delay")
     page.fill("input[name='trigger.seconds']", "5000")
+    page.fill("input[name='ab.alpha']", "2")
     page.click("text=Create campaign")
-    error = page.locator(".field.invalid .field-error").first
-    assert "less than or equal to 3600" in error.inner_text()
+    seconds = page.locator("label.field.invalid:has(input[name='trigger.seconds'])")
+    assert "less than or equal to 3600" in seconds.locator(".field-error").inner_text()
+    alpha = page.locator("label.field.invalid:has(input[name='ab.alpha'])")
+    assert "less than or equal to 0.2" in alpha.locator(".field-error").inner_text()
+    summary = page.locator(".error-summary").inner_text()
+    assert "Trigger seconds" in summary and "Significance level" in summary
     shoot(page, "04-campaign-form-error")
-    page.fill("input[name='trigger.seconds']", "1")
+    page.select_option("select[name='trigger.type']", "immediate")
+    page.fill("input[name='ab.alpha']", "0.05")
+    page.fill("input[name=priority]", "100")  # before the demo's own survey on the demo store
     page.fill("textarea[name='targeting.url_exclude']", "/demo/checkout*")
     page.click("text=Create campaign")
     page.wait_for_url("**/variants/new")
@@ -121,73 +136,104 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     assert frame.locator("script[data-preview]").count() == 1
     preview = json.loads(frame.locator("#funnelcake-preview").text_content())
     assert preview["content"]["steps"][1]["question"] == "Anything else?"
+    assert until(lambda: frame_has_dialog(frame), page)
+    assert "What stopped you from buying?" in frame.get_by_role("dialog").inner_text()
     shoot(page, "05-variant-editor")
     page.click("button.primary:text('Save variant')")
     page.wait_for_url("**/variants/*")
     assert "saved" in page.locator(".flash").inner_text()
 
-    # Start it.
+    # Start it; the campaign page previews its variant with the real snippet.
     page.click("text=← Why no purchase?")
+    overview = page.frame_locator(".variant-previews iframe").first
+    overview.get_by_role("dialog").wait_for()
     shoot(page, "06-campaign")
     page.click("button:text('Start')")
     assert "running" in page.locator("h1 .status").inner_text()
-
-    # A visitor answers it (through the public API, as the snippet reports answers).
     campaign_id = int(page.url.rstrip("/").split("/")[-1])
-    decide = page.request.post(
-        f"{base}/api/v1/sites/pk_demo_store/decide",
-        data=json.dumps({"visitor_id": "v-browser-1", "url": f"{base}/demo/"}),
-        headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": base},
-    ).json()
-    variant_id = next(
-        c["variant_id"] for c in decide["campaigns"] if c["campaign_id"] == campaign_id
-    )
 
-    def ev(kind, **data):
-        return {
-            "id": str(uuid.uuid4()),
-            "type": kind,
-            "visitor_id": "v-browser-1",
-            "campaign_id": campaign_id,
-            "variant_id": variant_id,
-            "data": data,
-        }
+    # A visitor answers it on the demo store, with the real snippet.
+    visitor = context.new_page()
+    visitor.goto(f"{base}/demo/")
+    dialog = visitor.get_by_role("dialog")
+    dialog.wait_for(timeout=10_000)
+    assert "What stopped you from buying?" in dialog.inner_text()
+    visitor.get_by_role("radio", name="A friend", exact=True).click()
+    visitor.get_by_role("button", name="Next").click()
+    dialog.get_by_role("textbox").fill(SCRIPT)
+    visitor.get_by_role("button", name="Next").click()
+    assert until(lambda: "Thank you" in dialog.inner_text(), visitor)
+    shoot(visitor, "07-demo-store-answered")
+    assert visitor.evaluate("window.__pwned") is None
+    visitor.close()
 
-    send_as_snippet(
-        page,
-        base,
-        "pk_demo_store",
-        [
-            ev("impression"),
-            ev("answer", step_id="q1", value="friend"),
-            ev("answer", step_id="q2", value=SCRIPT),
-            ev("complete"),
-        ],
-    )
-
+    # The owner sees the response, the answer as text.
     page.goto(f"{base}/admin/sites/1/responses?campaign_id={campaign_id}")
     cell = page.locator("dl.answers dd").filter(has_text="bold?")
+    assert until(lambda: cell.count() == 1, page, reload=True)
     assert cell.inner_text() == SCRIPT  # shown as text
+    assert page.locator("dl.answers dd").filter(has_text="A friend").count() == 1
     assert page.locator("dl.answers b").count() == 0
     assert page.evaluate("window.__pwned") is None
-    shoot(page, "07-responses")
+    shoot(page, "08-responses")
 
+    # ... and the result: one visitor, one completion.
     page.goto(f"{base}/admin/campaigns/{campaign_id}/results")
-    assert page.locator("table.results tbody tr").first.locator("td.num").nth(1).inner_text() == "1"
-    assert page.locator("svg.chart").count() == 1
-    shoot(page, "08-results")
+    first = page.locator("table.results tbody tr").first
+    assert first.locator("td[data-label=Visitors]").inner_text() == "1"
+    assert first.locator("td[data-label=Conversions]").inner_text() == "1"
+    assert page.locator(".chart-wide svg.chart").count() == 1
+    shoot(page, "09-results")
 
     page.goto(f"{base}/admin/sites/1/funnel")
-    assert page.locator("svg.chart").count() == 1
-    shoot(page, "09-funnel")
+    assert page.locator(".chart-wide svg.chart").count() == 1
+    shoot(page, "10-funnel")
     page.goto(f"{base}/admin/sites/1/coupons")
-    shoot(page, "10-coupons")
+    shoot(page, "11-coupons")
+    page.goto(f"{base}/admin/campaigns/1")
+    shoot(page, "12-wheel-campaign")
+    page.goto(f"{base}/admin/variants/1")
+    shoot(page, "13-wheel-variant-editor")
     page.goto(f"{base}/admin/sites/1/campaigns")
     assert page.locator("text=Why no purchase?").count() == 1
-    shoot(page, "11-campaigns-after")
+    shoot(page, "14-campaigns-after")
 
     csp_violations = [e for e in console_errors if "Content Security Policy" in e]
     assert csp_violations == []
+    context.close()
+
+
+def test_live_preview_refresh_leaves_the_focus_in_the_editor(browser, owner_site):
+    base = owner_site.url
+    context = browser.new_context(viewport=WIDTHS["desktop"])
+    page = context.new_page()
+    log_in(page, base)
+    page.goto(f"{base}/admin/variants/2")  # the demo's loyalty survey
+    question = page.locator("textarea[name='content.steps.0.question']")
+    question.click()
+    page.keyboard.type(" Really?")
+    page.wait_for_timeout(2500)  # the refresh and the snippet's own focus move into its popup
+    page.keyboard.type(" Yes.")
+    assert question.input_value().endswith(" Really? Yes.")
+    context.close()
+
+
+def test_form_posted_without_its_csrf_token_is_refused_and_explained(browser, owner_site):
+    base = owner_site.url
+    context = browser.new_context(viewport=WIDTHS["desktop"])
+    page = context.new_page()
+    log_in(page, base)
+    page.goto(f"{base}/admin/campaigns/2")
+    page.fill("input[name=name]", "Renamed by a forged form")
+    page.evaluate("document.querySelector('form.settings input[name=csrf_token]').remove()")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.click("text=Save settings")
+    assert posted.value.status == 400
+    assert "The form was not sent" in page.locator("h1").inner_text()
+    assert "CSRF" in page.locator("main").inner_text()
+    shoot(page, "15-csrf-refused")
+    page.goto(f"{base}/admin/campaigns/2")
+    assert page.locator("input[name=name]").input_value() == "Loyalty questionnaire"
     context.close()
 
 

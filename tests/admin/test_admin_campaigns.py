@@ -3,9 +3,11 @@
 import html as html_module
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import survey_content
+from widget_server.admin import forms
 from widget_server.extensions import db
 from widget_server.models import Campaign, Variant
 
@@ -171,12 +173,44 @@ def test_bad_variant_values_show_the_api_messages_at_the_dotted_field(page, make
     response = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
+    # The variant's own fields and its content are checked in one go: every problem at once.
     assert field_messages(html, "weight") == ["Must be 0 or more."]
-    form["weight"] = "1"
-    html = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form).get_data(as_text=True)
     assert field_messages(html, "content.steps.1.id") == ["Use 1-64 letters, digits, '_' or '-'."]
     assert "No option with id &#39;nobody&#39;." in html
     assert db.session.scalar(select(Variant)) is None
+
+
+def test_error_summary_names_the_fields_as_the_form_does_and_links_to_them(page, make_site, admin):
+    site = make_site()
+    campaign = admin.post(
+        f"/api/v1/admin/sites/{site['id']}/campaigns", json={"name": "S", "kind": "survey"}
+    ).json
+    form = {**SURVEY_VARIANT, "weight": "-1", "content.steps.1.id": ""}
+    html = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form).get_data(as_text=True)
+    summary = html.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert '<a href="#f-weight">Traffic weight</a>: Must be 0 or more.' in summary
+    assert '<a href="#f-content.steps.1.id">Question 2 › id</a>' in summary
+    assert summary.index("Traffic weight") < summary.index("Question 2")  # in the form's order
+    assert 'id="f-content.steps.1.id"' in html
+
+
+@pytest.mark.parametrize(
+    ("key", "title"),
+    [
+        ("name", "Name"),
+        ("ab.alpha", "Significance level (alpha)"),
+        ("trigger.seconds", "Trigger seconds"),
+        ("content.steps.0.question", "Question 1 › question"),
+        ("content.steps.2.options.1.label", "Question 3 › option 2 › label"),
+        ("content.steps.0.next.0.when", "Question 1 › rule 1 › condition"),
+        ("content.steps.1.scale.max", "Question 2 › scale › to"),
+        ("content.slices.3.reward.pool_id", "Slice 4 › reward › pool"),
+        ("content.thank_you.reward.campaign_id", "Thank-you step › reward › wheel offered"),
+        ("content.email_capture.consent_text", "E-mail before the spin › consent text"),
+    ],
+)
+def test_field_titles_of_the_error_summary(key, title):
+    assert forms.field_title(key) == title
 
 
 def test_add_and_remove_buttons_change_the_form_without_saving(page, make_site, admin):
@@ -226,6 +260,44 @@ def test_wheel_variant_slices_from_the_form(page, make_site, admin):
     form["content.slices.1.reward.type"] = "code"
     html = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form).get_data(as_text=True)
     assert field_messages(html, "content.slices.0.color") == ["Use a colour like #ff8800."]
+
+
+def test_wheel_slice_picks_its_pool_from_the_sites_pools_with_their_stock(page, make_site, admin):
+    site = make_site()
+    pool = admin.post(f"/api/v1/admin/sites/{site['id']}/coupon-pools", json={"name": "Spring"})
+    assert pool.status_code == 201, pool.json
+    pool_id = pool.json["id"]
+    admin.post(f"/api/v1/admin/coupon-pools/{pool_id}/import", json={"codes": ["AAA-1", "AAA-2"]})
+    campaign = admin.post(
+        f"/api/v1/admin/sites/{site['id']}/campaigns", json={"name": "W", "kind": "wheel"}
+    ).json
+    html = page.get(f"/admin/campaigns/{campaign['id']}/variants/new").get_data(as_text=True)
+    assert f'<option value="{pool_id}">Spring (2 left)</option>' in html
+    form = {
+        "name": "A",
+        "weight": "1",
+        "content.slices.0.label": "Spring code",
+        "content.slices.0.weight": "1",
+        "content.slices.0.reward.type": "pool",
+        "content.slices.0.reward.pool_id": str(pool_id),
+        "content.slices.1.label": "No luck",
+        "content.slices.1.weight": "1",
+        "content.slices.1.reward.type": "none",
+    }
+    response = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    slices = db.session.scalar(select(Variant)).content["slices"]
+    assert slices[0]["reward"] == {"type": "pool", "pool_id": pool_id}
+    edit = page.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'<option value="{pool_id}" selected>Spring (2 left)</option>' in edit
+
+
+def test_campaign_page_previews_every_variant_with_the_snippet(page, make_site, make_campaign):
+    site = make_site()
+    campaign = make_campaign(site, start=False)
+    html = page.get(f"/admin/campaigns/{campaign['id']}").get_data(as_text=True)
+    for variant in campaign["variants"]:
+        assert f'src="/admin/variants/{variant["id"]}/preview"' in html
 
 
 def test_start_pause_complete_buttons(page, make_site, make_campaign):

@@ -3,10 +3,12 @@
 import csv
 import io
 
+import pytest
 from sqlalchemy import select
 
 from tests.admin.helpers import PASSWORD, log_in
 from tests.api.helpers import decide, event, send_events
+from widget_server.admin import charts
 from widget_server.extensions import db
 from widget_server.models import AdminUser, Campaign
 
@@ -86,16 +88,22 @@ def test_csv_export_neutralises_formula_cells(page, client, make_site, make_camp
     assert {row[-1] for row in rows[1:]} == {"An ad"}
 
 
-def test_results_page_shows_the_results_service_figures(page, client, make_site, make_campaign):
+def test_results_page_shows_the_results_service_figures(
+    page, client, admin, make_site, make_campaign
+):
     site = make_site()
     campaign = text_survey(make_campaign, site)
     for n in range(3):
         answer(client, site, campaign, f"visitor-{n:04d}", why="ok")
+    body = admin.get(f"/api/v1/admin/campaigns/{campaign['id']}/results").json
+    [variant] = body["variants"]
     html = page.get(f"/admin/campaigns/{campaign['id']}/results").get_data(as_text=True)
     assert "Survey completion rate" in html
-    assert '<td class="num">3</td>' in html  # visitors and conversions
-    assert "100.0%" in html
-    assert "<svg" in html and "<polyline" not in html or "<circle" in html
+    assert f'data-label="Visitors">{variant["visitors"]}</td>' in html
+    assert f'data-label="Conversions">{variant["conversions"]}</td>' in html
+    assert f'data-label="Rate">{variant["rate"] * 100:.1f}%</td>' in html
+    assert body["decision"]["reason"] in html
+    assert html.count('<svg class="chart"') == 2  # wide and compact, one shown by the stylesheet
 
 
 def test_promote_and_undo_buttons(page, client, make_site, make_campaign):
@@ -134,6 +142,39 @@ def test_campaign_list_and_funnel_pages(page, client, make_site, make_campaign):
     funnel = page.get(f"/admin/sites/{site['id']}/funnel").get_data(as_text=True)
     assert "Visitors per stage" in funnel and "<svg" in funnel
     assert "orders ≥ 2" in funnel  # the default funnel's repeat-customer rule, in words
+
+
+def test_funnel_chart_notes_the_stage_to_stage_flow_of_the_funnel_service(
+    page, client, admin, make_site, make_campaign
+):
+    site = make_site()
+    campaign = text_survey(make_campaign, site)
+    answer(client, site, campaign, "visitor-0001", why="fine")
+    flow = admin.get(f"/api/v1/admin/sites/{site['id']}/funnel").json["conversion_by_week"]
+    [row] = [r for r in flow if r["entered"]]
+    funnel = page.get(f"/admin/sites/{site['id']}/funnel").get_data(as_text=True)
+    assert f"{row['entered']} entered, {row['advanced_rate']:.0f}% moved on" in funnel
+
+
+def test_responses_show_the_stage_by_its_name(page, client, make_site, make_campaign):
+    site = make_site()
+    campaign = text_survey(make_campaign, site)
+    answer(client, site, campaign, "visitor-0001", why="fine")
+    html = page.get(f"/admin/sites/{site['id']}/responses").get_data(as_text=True)
+    assert '<td data-label="Stage">New visitor</td>' in html
+
+
+@pytest.mark.parametrize(
+    ("highest", "ticks"),
+    [
+        (0.42, [0.0, 0.2, 0.4, 0.6]),
+        (0.05, [0.0, 0.02, 0.04, 0.06]),
+        (1.0, [0.0, 0.25, 0.5, 0.75, 1.0]),
+        (37.0, [0.0, 10.0, 20.0, 30.0, 40.0]),
+    ],
+)
+def test_chart_axis_ticks_are_round_numbers(highest, ticks):
+    assert charts._nice_ticks(highest) == pytest.approx(ticks)
 
 
 def test_create_admin_command_reads_the_password_from_stdin(app, runner, client):

@@ -23,9 +23,8 @@ CSP = (
 )
 
 
-@bp.before_request
-def require_login():
-    """Send anyone without a live admin session to the login form, then back."""
+def load_admin_user():
+    """The user of a live admin session (``g.admin_user``), or None."""
     from ..services.admin_users import get_user
 
     g.admin_user = None
@@ -35,7 +34,13 @@ def require_login():
         age = datetime.now(UTC) - datetime.fromtimestamp(logged_in_at, UTC)
         if age < timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"]):
             g.admin_user = get_user(user_id)
-    if g.admin_user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+    return g.admin_user
+
+
+@bp.before_request
+def require_login():
+    """Send anyone without a live admin session to the login form, then back."""
+    if load_admin_user() is None and request.endpoint not in PUBLIC_ENDPOINTS:
         session.pop("admin_user_id", None)
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target))

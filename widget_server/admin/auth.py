@@ -3,10 +3,11 @@
 import time
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
 
 from ..extensions import limiter
 from ..services import admin_users
-from . import bp
+from . import bp, load_admin_user
 
 
 def _safe_next(target: str | None) -> str:
@@ -50,6 +51,17 @@ def login():
         else:
             error = "The user name or password is wrong."
     return render_template("admin/login.html", error=error, next=next_url), status
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(error):
+    """A form without its session's CSRF token: refused (400), explained in the owner's words.
+
+    The usual honest cause is a session that ended (logged out in another tab, or expired) while
+    the form was open; the page says so and offers the way back.
+    """
+    load_admin_user()  # the CSRF check runs before the blueprint's login check
+    return render_template("admin/csrf_refused.html", reason=error.description), 400
 
 
 @bp.post("/logout")

@@ -178,10 +178,22 @@ def _variant_form(campaign, variant, state, errors, status, json_text=None, json
         ),
         json_error=json_error,
         localised=forms.has_locales(content),
+        pool_choices=_pool_choices(campaign.site_id) if campaign.kind == "wheel" else [],
         wheel_choices=[("", "— no reward —")]
         + [(str(c.id), c.name) for c in campaign.site.campaigns if c.kind == "wheel"],
         goto_choices=_goto_choices,
     ), status
+
+
+def _pool_choices(site_id: int) -> list[tuple[str, str]]:
+    """The site's coupon pools with their stock, for a slice that hands out codes."""
+    from ..services import coupons
+
+    pools = coupons.pools_of_site(site_id)
+    stock = coupons.stock([p.id for p in pools])
+    return [("", "— choose a pool —")] + [
+        (str(p.id), f"{p.name} ({stock[p.id].available:,} left)") for p in pools
+    ]
 
 
 def _goto_choices(step_ids, current) -> list[tuple[str, str]]:
@@ -220,7 +232,7 @@ def _save_variant(campaign, variant):
         else:
             catalog.update_variant(variant, data)
     except (ValidationFailed, Conflict) as err:
-        fields = err.fields
+        fields = {**_content_problems(campaign, payload["content"]), **(err.fields or {})}
         if not fields:
             fields = {"_schema": [err.message]}
         return _variant_form(
@@ -233,6 +245,21 @@ def _save_variant(campaign, variant):
         )
     flash(f"Variant “{variant.name}” saved.", "success")
     return redirect(url_for("admin.variant_edit", variant_id=variant.id))
+
+
+def _content_problems(campaign, content) -> dict:
+    """The content's own messages, so a bad weight does not hide a blank question until later.
+
+    The variant schema stops before the content is checked; the owner should see every problem
+    of one save at once.
+    """
+    if not isinstance(content, dict):
+        return {}
+    try:
+        catalog.validated_content(campaign.kind, content, "content", campaign.site_id)
+    except ValidationFailed as err:
+        return err.fields or {}
+    return {}
 
 
 @bp.route("/campaigns/<int:campaign_id>/variants/new", methods=["GET", "POST"])
@@ -297,5 +324,7 @@ def preview_frame_unsaved(campaign_id):
     try:
         content = catalog.validated_content(campaign.kind, content, "content")
     except ValidationFailed as err:
-        return _preview(campaign, {}, [f"{k}: {'; '.join(v)}" for k, v in err.fields.items()])
+        return _preview(
+            campaign, {}, [f"{forms.field_title(k)}: {'; '.join(v)}" for k, v in err.fields.items()]
+        )
     return _preview(campaign, content)

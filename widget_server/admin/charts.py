@@ -4,6 +4,7 @@ Every text that goes into the SVG is escaped; colours come from a fixed palette.
 viewBox units, so the chart scales to its container (phone or desktop).
 """
 
+import math
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -24,27 +25,48 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _ticks(top: float, count: int = 4) -> list[float]:
-    return [top * i / count for i in range(count + 1)]
+def _nice_ticks(highest: float, count: int = 4) -> list[float]:
+    """Round tick values from 0 up to at least ``highest`` (steps of 1, 2, 2.5 or 5 × 10^k)."""
+    raw = max(highest, 1e-9) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [i * step for i in range(math.ceil(highest / step - 1e-9) + 1)]
 
 
-def line_chart(lines: list[Line], percent: bool = True, title: str = "") -> Markup:
+@dataclass(frozen=True)
+class Size:
+    """Chart geometry in viewBox units; the compact one suits phones (larger type, fewer labels)."""
+
+    width: int
+    height: int
+    font: int
+    x_labels: int
+
+
+WIDE = Size(640, 280, 11, 8)
+COMPACT = Size(340, 250, 13, 4)
+
+
+def line_chart(
+    lines: list[Line], percent: bool = True, title: str = "", size: Size = WIDE
+) -> Markup:
     """Lines with their interval bands over shared x labels (days)."""
     labels = sorted({p[0] for line in lines for p in line.points})
     if not labels:
         return Markup(
             '<p class="empty">No data yet: the chart appears after the first visitors.</p>'
         )
-    width, height = 640, 280
-    left, right, top, bottom = 52, 12, 12, 44
+    width, height, font = size.width, size.height, size.font
+    left, right, top, bottom = 4 * font + 8, 3 * font, 12, 3 * font + 14
     plot_w, plot_h = width - left - right, height - top - bottom
     highest = max(
         (v for line in lines for p in line.points for v in (p[1], p[3]) if v is not None),
         default=0.0,
     )
-    y_max = max(highest * 1.1, 1e-9)
     if percent:
-        y_max = min(max(y_max, 0.05), 1.0)
+        highest = min(max(highest, 0.05), 1.0)
+    ticks = _nice_ticks(highest)
+    y_max = ticks[-1] or 1e-9
     index = {label: i for i, label in enumerate(labels)}
     step = plot_w / max(len(labels) - 1, 1)
 
@@ -54,22 +76,24 @@ def line_chart(lines: list[Line], percent: bool = True, title: str = "") -> Mark
     def y(value: float) -> float:
         return top + plot_h - (value / y_max) * plot_h
 
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-    ]
-    for tick in _ticks(y_max):
-        label = f"{tick:.1%}" if percent else f"{tick:,.2f}"
+    parts = [_svg_open(width, height, title)]
+    for tick in ticks:
+        if not percent:
+            label = f"{tick:,.2f}"
+        else:
+            label = f"{tick:.0%}" if y_max >= 0.1 else f"{tick:.1%}"
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{_fmt(y(tick))}" y2="{_fmt(y(tick))}" '
-            f'stroke="#e3e3e3"/><text x="{left - 6}" y="{_fmt(y(tick) + 4)}" '
-            f'text-anchor="end" font-size="11" fill="#555">{escape(label)}</text>'
+            f'stroke="#e3e3e3"/><text x="{left - 6}" y="{_fmt(y(tick) + font / 3)}" '
+            f'text-anchor="end" font-size="{font}" fill="#555">{escape(label)}</text>'
         )
-    shown = labels if len(labels) <= 8 else labels[:: max(len(labels) // 6, 1)]
+    every = -(-len(labels) // size.x_labels)
+    shown = labels[::-1][::every][::-1]  # counted from the end: the latest day is labelled
     for label in shown:
         parts.append(
-            f'<text x="{_fmt(x(label))}" y="{height - bottom + 18}" text-anchor="middle" '
-            f'font-size="11" fill="#555">{escape(label[5:] if len(label) == 10 else label)}</text>'
+            f'<text x="{_fmt(x(label))}" y="{top + plot_h + font + 6}" text-anchor="middle" '
+            f'font-size="{font}" fill="#555">'
+            f"{escape(label[5:] if len(label) == 10 else label)}</text>"
         )
     for line in lines:
         band = [(p[0], p[2], p[3]) for p in line.points if p[2] is not None and p[3] is not None]
@@ -96,46 +120,80 @@ def line_chart(lines: list[Line], percent: bool = True, title: str = "") -> Mark
             parts.append(
                 f'<circle cx="{_fmt(x(lb))}" cy="{_fmt(y(v))}" r="3.5" fill="{line.color}"/>'
             )
-    legend_x = left
+    legend_x, legend_y = left, height - 6
     for line in lines:
         name = escape(line.name)
         parts.append(
-            f'<rect x="{legend_x}" y="{height - 16}" width="12" height="12" fill="{line.color}"/>'
-            f'<text x="{legend_x + 16}" y="{height - 6}" font-size="12" fill="#222">{name}</text>'
+            f'<rect x="{legend_x}" y="{legend_y - font}" width="{font}" height="{font}" '
+            f'fill="{line.color}"/><text x="{legend_x + font + 4}" y="{legend_y}" '
+            f'font-size="{font + 1}" fill="#222">{name}</text>'
         )
-        legend_x += 28 + 7 * min(len(line.name), 24)
+        legend_x += font * 2 + int(0.6 * (font + 1) * min(len(line.name), 24))
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def bar_chart(bars: list[tuple[str, int, str]], title: str = "") -> Markup:
-    """Horizontal bars, one per row: ``(label, value, note)``; the note sits after the bar."""
-    if not bars:
-        return Markup('<p class="empty">Nothing to show yet.</p>')
-    row_h, label_w, width = 46, 170, 640
-    height = row_h * len(bars) + 8
-    bar_max = max((value for _, value, _ in bars), default=0) or 1
-    plot_w = width - label_w - 150
-    parts = [
+def _svg_open(width: int, height: int, title: str) -> str:
+    return (
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-    ]
+    )
+
+
+def bar_chart(bars: list[tuple[str, int, str]], title: str = "", size: Size = WIDE) -> Markup:
+    """Horizontal bars, one per row: ``(label, value, note)``.
+
+    Wide: the label left of the bar, the note under the value. Compact: the label above the bar,
+    the note after the value, so the bars keep the whole width of a phone.
+    """
+    if not bars:
+        return Markup('<p class="empty">Nothing to show yet.</p>')
+    compact = size.width < 480
+    font = size.font
+    width = size.width
+    label_w = 0 if compact else 170
+    row_h = 3 * font + 26 if compact else 46
+    value_room = 7 * font if compact else 150
+    plot_w = width - label_w - value_room
+    height = row_h * len(bars) + 8
+    bar_max = max((value for _, value, _ in bars), default=0) or 1
+    parts = [_svg_open(width, height, title)]
     for i, (label, value, note) in enumerate(bars):
-        y = 4 + i * row_h
+        top = 4 + i * row_h
         bar_w = max(plot_w * value / bar_max, 2 if value else 0)
+        bar_y = top + font + 6 if compact else top + 8
         color = PALETTE[i % len(PALETTE)]
+        if compact:
+            parts.append(
+                f'<text x="0" y="{top + font}" font-size="{font}" font-weight="600" '
+                f'fill="#222">{escape(label)}</text>'
+            )
+        else:
+            parts.append(
+                f'<text x="{label_w - 8}" y="{top + 24}" text-anchor="end" font-size="13" '
+                f'fill="#222">{escape(label)}</text>'
+            )
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 24}" text-anchor="end" font-size="13" '
-            f'fill="#222">{escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 8}" width="{_fmt(bar_w)}" height="24" rx="3" '
-            f'fill="{color}"/>'
-            f'<text x="{_fmt(label_w + bar_w + 6)}" y="{y + 25}" font-size="13" fill="#222">'
-            f"{value:,}</text>"
+            f'<rect x="{label_w}" y="{bar_y}" width="{_fmt(bar_w)}" height="{font + 10}" rx="3" '
+            f'fill="{color}"/><text x="{_fmt(label_w + bar_w + 6)}" y="{bar_y + font + 3}" '
+            f'font-size="{font}" fill="#222">{value:,}</text>'
         )
         if note:
+            note_y = bar_y + 2 * font + 12 if compact else top + 41
             parts.append(
-                f'<text x="{_fmt(label_w + bar_w + 6)}" y="{y + 41}" font-size="11" '
+                f'<text x="{label_w}" y="{_fmt(note_y)}" font-size="{font - 2}" '
+                f'fill="#666">{escape(note)}</text>'
+                if compact
+                else f'<text x="{_fmt(label_w + bar_w + 6)}" y="{note_y}" font-size="11" '
                 f'fill="#666">{escape(note)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def responsive(draw, *args, **kwargs) -> Markup:
+    """The chart twice, wide and compact; the stylesheet shows the one that fits the screen."""
+    return Markup(
+        f'<div class="chart-wide">{draw(*args, size=WIDE, **kwargs)}</div>'
+        f'<div class="chart-compact">{draw(*args, size=COMPACT, **kwargs)}</div>'
+    )

@@ -567,6 +567,107 @@ def state_to_campaign(state: dict, with_kind: bool, existing_targeting: dict | N
 
 # -- errors -----------------------------------------------------------------------------------
 
+#: What the forms call a payload field, for the error summary (the owner never sees a dotted path).
+FIELD_TITLES = {
+    "name": "Name",
+    "kind": "Kind",
+    "priority": "Priority",
+    "allowed_origins": "Storefront origins",
+    "weight": "Traffic weight",
+    "is_control": "Control",
+    "trigger": "Trigger",
+    "trigger.type": "Trigger",
+    "trigger.seconds": "Trigger seconds",
+    "trigger.percent": "Scroll depth",
+    "trigger.count": "Page views",
+    "targeting": "Who sees it",
+    "targeting.url_include": "Only on pages matching",
+    "targeting.url_exclude": "Never on pages matching",
+    "targeting.devices": "Devices",
+    "targeting.visitor": "Visitors",
+    "targeting.orders_min": "At least this many orders",
+    "targeting.orders_max": "At most this many orders",
+    "targeting.cart_value_min": "Cart value at least",
+    "targeting.cart_value_max": "Cart value at most",
+    "targeting.cart_items_min": "Cart items at least",
+    "targeting.cart_items_max": "Cart items at most",
+    "targeting.stages_in": "Only visitors in funnel stage",
+    "targeting.stages_not_in": "Not visitors in funnel stage",
+    "frequency.max_impressions": "Show at most this many times",
+    "frequency.days_after_close": "Days after a close",
+    "frequency.sampling_percent": "Share of traffic",
+    "frequency.stop_after_complete": "Never again after completion",
+    "ab.metric": "Goal",
+    "ab.method": "Method",
+    "ab.alpha": "Significance level (alpha)",
+    "ab.holdout_percent": "Holdout",
+    "ab.auto_promote": "Promote automatically",
+    "ab.min_visitors_per_variant": "Minimum visitors per variant",
+    "ab.min_running_days": "Minimum running days",
+    "ab.min_lift": "Minimum lift",
+    "ab.max_duration_days": "Stop after this many days",
+    "ab.max_visitors_per_variant": "Planned visitors per variant",
+    "ab.webhook_url": "Webhook",
+    "content": "Content",
+    "content.title": "Heading",
+    "content.message": "Message",
+    "content.button_label": "Button text",
+    "content.steps": "Questions",
+    "content.slices": "Slices",
+    "content.thank_you": "Thank-you step",
+    "content.email_capture": "E-mail before the spin",
+}
+_PART_TITLES = {
+    "question": "question",
+    "description": "help text",
+    "placeholder": "placeholder",
+    "dimension": "dimension",
+    "required": "required",
+    "type": "type",
+    "id": "id",
+    "label": "label",
+    "score": "score",
+    "color": "colour",
+    "weight": "weight",
+    "goto": "go to",
+    "when": "condition",
+    "min": "from",
+    "max": "to",
+    "min_label": "label of the lowest",
+    "max_label": "label of the highest",
+    "code": "code",
+    "pool_id": "pool",
+    "campaign_id": "wheel offered",
+    "title": "title",
+    "message": "message",
+    "consent_text": "consent text",
+    "enabled": "ask for an e-mail",
+}
+_ROW_TITLES = {"steps": "Question", "options": "option", "next": "rule", "slices": "Slice"}
+
+
+def field_title(key: str) -> str:
+    """``content.steps.1.options.0.label`` -> "Question 2 › option 1 › label"."""
+    if key in FIELD_TITLES:
+        return FIELD_TITLES[key]
+    parts = key.split(".")
+    if parts[0] != "content" or len(parts) < 2:
+        return FIELD_TITLES.get(parts[0], key)
+    words: list[str] = []
+    rest = parts[1:]
+    if rest[0] in ("thank_you", "email_capture"):
+        words.append(FIELD_TITLES[f"content.{rest[0]}"])
+        rest = rest[1:]
+    while rest:
+        part = rest.pop(0)
+        if part in _ROW_TITLES and rest and rest[0].isdigit():
+            words.append(f"{_ROW_TITLES[part]} {int(rest.pop(0)) + 1}")
+        elif part in ("scale", "reward", "when"):
+            words.append({"scale": "scale", "reward": "reward", "when": "condition"}[part])
+        elif not part.isdigit():
+            words.append(_PART_TITLES.get(part, part))
+    return " › ".join(words) or key
+
 
 class FieldErrors:
     """The API's ``fields`` ({"content.steps.0.question": [...]}) for the template to place."""
@@ -592,3 +693,23 @@ class FieldErrors:
 
     def all(self) -> list[tuple[str, str]]:
         return [(key, m) for key, messages in sorted(self.fields.items()) for m in messages]
+
+    def titled(self) -> list[tuple[str, str, str]]:
+        """``(field key, what the form calls it, message)``, in the order of the form's fields."""
+        return [
+            (key, "" if key == "_schema" else field_title(key), message)
+            for key, messages in sorted(self.fields.items(), key=lambda kv: _form_order(kv[0]))
+            for message in messages
+        ]
+
+
+#: The order of the forms' sections, for the error summary.
+_SECTION_ORDER = ("_schema", "name", "allowed_origins", "kind", "priority", "weight", "is_control",
+                  "trigger", "targeting", "frequency", "ab", "content")  # fmt: skip
+
+
+def _form_order(key: str) -> tuple:
+    """Sort dotted keys as the form shows them: by section, and ``steps.10`` after ``steps.9``."""
+    head, *rest = key.split(".")
+    rank = _SECTION_ORDER.index(head) if head in _SECTION_ORDER else len(_SECTION_ORDER)
+    return (rank, *((0, int(p), "") if p.isdigit() else (1, 0, p) for p in rest))

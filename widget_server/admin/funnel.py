@@ -7,7 +7,7 @@ from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import funnel_figures
 from . import bp
 from .campaigns import _site_or_404
-from .charts import bar_chart
+from .charts import bar_chart, responsive
 
 OPS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
 
@@ -48,6 +48,23 @@ def _comparisons(source: dict) -> str:
     return " and ".join(f"{OPS[op]} {source[op]:g}" for op in OPS if op in source)
 
 
+def _moved_on(conversion_by_week: list[dict]) -> dict[str, str]:
+    """Per stage, over the weeks shown: how many entered it and the share who moved on later.
+
+    The funnel service counts both per week; the chart sums its weeks, computing nothing new.
+    """
+    totals: dict[str, list[int]] = {}
+    for row in conversion_by_week:
+        entered_advanced = totals.setdefault(row["stage"], [0, 0])
+        entered_advanced[0] += row["entered"]
+        entered_advanced[1] += row["advanced"]
+    return {
+        stage: f"{entered:,} entered, {advanced / entered:.0%} moved on to a later stage"
+        for stage, (entered, advanced) in totals.items()
+        if entered
+    }
+
+
 @bp.get("/sites/<int:site_id>/funnel")
 def funnel(site_id):
     """Visitors per stage with the stage-to-stage flow, repeat customers, and the stage rules."""
@@ -55,16 +72,24 @@ def funnel(site_id):
     figures = funnel_figures(site.id, None, 12)
     stages = site_stages(site.id)
     total = figures["totals"]["visitors"] or 0
+    moved_on = _moved_on(figures["conversion_by_week"])
     bars = [
         (
             stage["name"],
             stage["visitors"],
-            f"{stage['visitors'] / total:.0%} of visitors" if total else "",
+            " · ".join(
+                part
+                for part in (
+                    f"{stage['visitors'] / total:.0%} of visitors" if total else "",
+                    moved_on.get(stage["key"], ""),
+                )
+                if part
+            ),
         )
         for stage in figures["stages"]
     ]
     if figures["unstaged_visitors"]:
-        bars.append(("No stage yet", figures["unstaged_visitors"], ""))
+        bars.append(("No stage yet", figures["unstaged_visitors"], "answered no survey yet"))
     names = {s.key: s.name for s in stages}
     weeks = sorted({row["week"] for row in figures["conversion_by_week"]})
     flow = {(row["week"], row["stage"]): row for row in figures["conversion_by_week"]}
@@ -72,7 +97,7 @@ def funnel(site_id):
         "admin/funnel.html",
         site=site,
         figures=figures,
-        chart=bar_chart(bars, "Visitors per funnel stage"),
+        chart=responsive(bar_chart, bars, "Visitors per funnel stage"),
         stages=stages,
         stage_names=names,
         rule_words=rule_words,

@@ -43,6 +43,7 @@ def responses(site_id):
     rows, total = responses_service.list_responses(flt, page)
     pages = max(1, -(-total // responses_service.PAGE_SIZE))
     campaigns = [c for c in site.campaigns if c.kind == "survey"]
+    stages = site_stages(site.id)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "admin/responses.html",
@@ -53,7 +54,8 @@ def responses(site_id):
         pages=pages,
         campaigns=campaigns,
         variants=[(c, v) for c in campaigns for v in c.variants],
-        stages=site_stages(site.id),
+        stages=stages,
+        stage_names={s.key: s.name for s in stages},
         args=args,
         problems=problems,
     )

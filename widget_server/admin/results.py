@@ -8,7 +8,7 @@ from ..services import evaluation, results
 from ..services.result_series import cumulative_series
 from . import bp
 from .campaigns import _campaign_or_404
-from .charts import PALETTE, Line, line_chart
+from .charts import PALETTE, Line, line_chart, responsive
 
 METRIC_NAMES = {
     "completion": "Survey completion rate",
@@ -47,7 +47,7 @@ def campaign_results(campaign_id):
         for i, v in enumerate(body["variants"])
     ]
     metric_name = METRIC_NAMES.get(body["metric"], body["metric"])
-    chart = line_chart(lines, percent=body["metric"] != "revenue", title=metric_name)
+    chart = responsive(line_chart, lines, percent=body["metric"] != "revenue", title=metric_name)
     names = {v.id: v.name for v in campaign.variants}
     return render_template(
         "admin/results.html",

@@ -84,6 +84,7 @@ def _arms(campaign: Campaign, figures: dict[int, VariantFigures], weights) -> li
                 value_sum_squares=f.value_sum_squares,
                 weight=float(weights.get(variant.id, variant.weight)),
                 is_control=variant.id == control_id,
+                name=variant.name,
             )
         )
     return arms
