@@ -50,6 +50,12 @@ class Conflict(APIError):
     code = "conflict"
 
 
+class DuplicateOrder(Conflict):
+    """The same order again (a webhook replay): already stored, nothing changed."""
+
+    code = "duplicate_order"
+
+
 class Unprocessable(APIError):
     """Well-formed, but naming something that does not exist (an unknown coupon code)."""
 

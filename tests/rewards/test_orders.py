@@ -77,7 +77,6 @@ def test_order_links_visitor_and_updates_their_figures(client, shop):
         client, site, {**ORDER, "visitor_id": "visitor-0001", "customer_id": "c-1"}
     )
     assert response.status_code == 201, response.json
-    assert response.json["duplicate"] is False
     second = post_order(client, site, {**ORDER, "order_id": "1002", "visitor_id": "visitor-0001"})
     assert second.status_code == 201
     buyer = visitor("visitor-0001")
@@ -97,7 +96,7 @@ def test_order_links_by_customer_id_of_an_identified_visitor(client, shop):
     assert visitor("visitor-0001").order_count == 1
 
 
-def test_replayed_order_is_200_duplicate_and_changes_nothing(client, shop):
+def test_replayed_order_is_409_duplicate_and_changes_nothing(client, shop):
     site, _ = shop
     decide(client, site, "visitor-0001")
     order = {**ORDER, "visitor_id": "visitor-0001"}
@@ -112,8 +111,9 @@ def test_replayed_order_is_200_duplicate_and_changes_nothing(client, shop):
     }
     replay = json.dumps(reordered, indent=2).encode()
     response = post_order(client, site, None, raw=replay)
-    assert response.status_code == 200
-    assert response.json["duplicate"] is True
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "duplicate_order"
+    assert "order_id" in response.json["error"]["fields"]
     assert order_count() == 1
     assert visitor("visitor-0001").order_count == 1
 

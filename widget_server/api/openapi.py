@@ -115,10 +115,9 @@ RESPONSES: dict[tuple[str, str], dict] = {
     },
     ("post", "/api/v1/sites/{site_key}/orders"): {
         "type": "object",
-        "required": ["order_id", "duplicate", "total", "currency", "conversions"],
+        "required": ["order_id", "total", "currency", "conversions"],
         "properties": {
             "order_id": {"type": "string"},
-            "duplicate": {"type": "boolean"},
             "customer_id": {"type": "string", "nullable": True},
             "coupon_code": {"type": "string", "nullable": True},
             "total": {"type": "string"},
@@ -302,7 +301,7 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
         "/api/v1/sites/{site_key}/orders",
         OrderSchema,
         "201",
-        "Report an order (signed: X-Funnelcake-Signature); idempotent by order_id",
+        "Report an order (signed: X-Funnelcake-Signature); once per order_id (a replay is a 409)",
         None,
     ),
     (

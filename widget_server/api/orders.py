@@ -20,7 +20,8 @@ def receive_order(site_key):
     """Store an order once (idempotent by ``order_id``), redeem its coupon, count conversions.
 
     :raise 401: the signature header is missing or wrong.
-    :raise 409: the order id came before with another body, or the coupon was redeemed already.
+    :raise 409: the order came before (``duplicate_order``: a replay, nothing changed), its id
+        came with another body, or the coupon was redeemed already.
     :raise 422: the coupon code was never issued by this site.
     """
     site = orders.signed_site(
@@ -31,11 +32,10 @@ def receive_order(site_key):
     order = result.order
     body = {
         "order_id": order.order_ref,
-        "duplicate": result.duplicate,
         "customer_id": order.customer_id,
         "coupon_code": order.coupon_code,
         "total": str(order.total),
         "currency": order.currency,
         "conversions": [c.as_json() for c in result.conversions],
     }
-    return jsonify(body), 200 if result.duplicate else 201
+    return jsonify(body), 201

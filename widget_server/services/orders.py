@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..errors import Conflict, NotFound, Unauthorized, Unprocessable
+from ..errors import Conflict, DuplicateOrder, NotFound, Unauthorized, Unprocessable
 from ..extensions import db
 from ..models import Assignment, Campaign, CouponCode, Order, Site, Spin, Visitor
 from ..models.types import utcnow
@@ -46,8 +46,6 @@ class Conversion:
 @dataclass
 class OrderResult:
     order: Order
-    #: True for a replay of an order already stored (nothing changed).
-    duplicate: bool
     conversions: list[Conversion] = field(default_factory=list)
 
 
@@ -83,6 +81,7 @@ def payload_digest(order: dict) -> str:
 def record_order(site_id: int, order: dict) -> OrderResult:
     """Store a validated order once; link, redeem and count it. Commits.
 
+    :raise DuplicateOrder: this order was stored before (a replay); nothing changes.
     :raise Conflict: the order id was stored with another body, or the coupon code was
         redeemed by another order.
     :raise Unprocessable: the coupon code is not one this site handed out.
@@ -107,7 +106,7 @@ def record_order(site_id: int, order: dict) -> OrderResult:
     stored = db.session.get(Order, order_pk)
     conversions = after_order_recorded(stored, visitor, coupon, fixed_code_spin)
     db.session.commit()
-    return OrderResult(stored, duplicate=False, conversions=conversions)
+    return OrderResult(stored, conversions=conversions)
 
 
 def after_order_recorded(
@@ -169,12 +168,16 @@ def _stored(site_id: int, order_ref: str) -> Order | None:
 
 
 def _replay(stored: Order, digest: str) -> OrderResult:
+    """Refuse a second delivery of a stored order: 409 either way, so nothing is counted twice."""
     if stored.payload_sha256 != digest:
         raise Conflict(
             f"Order {stored.order_ref!r} was already received with different content.",
             {"order_id": ["Already stored with another body; order ids are never reused."]},
         )
-    return OrderResult(stored, duplicate=True)
+    raise DuplicateOrder(
+        f"Order {stored.order_ref!r} was already recorded; nothing changed.",
+        {"order_id": ["Already recorded (a replay is answered 409 and changes nothing)."]},
+    )
 
 
 def _coupon(site_id: int, code: str | None) -> CouponCode | None:
