@@ -1,7 +1,7 @@
 """The simulations with fixed seeds: A/A false positives, power, SRM detection.
 
-Fewer repetitions than docs/statistics.md (which has the 2,000-repetition figures); bounds allow
-three Monte-Carlo standard errors.
+Fewer repetitions than the README's statistics section (which has the 2,000-repetition
+figures); bounds allow three Monte-Carlo standard errors.
 """
 
 import math
