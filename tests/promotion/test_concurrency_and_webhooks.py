@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.promotion.helpers import simulate
 from widget_server.extensions import db
@@ -20,11 +21,19 @@ from widget_server.models import Decision, WebhookDelivery
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_four_evaluators_at_once_on_postgresql_leave_one_decision(
-    client, ab_test, database_url, tmp_path
-):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the advisory lock race is a PostgreSQL test")
+#: Each process imports the app first, then waits for the same wall-clock moment to start its
+#: round, so the four rounds really overlap (not four starts spread over the import time).
+RACER = """
+import sys, time
+from widget_server.cli import main
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+sys.argv = ["funnelcake", "evaluate"]
+main()
+"""
+
+
+def test_four_evaluators_at_once_leave_one_decision(client, ab_test, database_url, tmp_path):
+    """On PostgreSQL the advisory lock decides who evaluates; on SQLite the lease row does."""
     site, campaign, (a, b) = ab_test()
     simulate(client, site, campaign["id"], {a: 0.05, b: 0.30}, visitors=800, seed=21)
     db.session.commit()
@@ -35,14 +44,20 @@ def test_four_evaluators_at_once_on_postgresql_leave_one_decision(
         "FUNNELCAKE_SECRET_KEY": "race",
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
-    command = [sys.executable, "-c", "from widget_server.cli import main; main()", "evaluate"]
+    start_at = time.time() + 15  # imports take seconds on a loaded machine
     processes = [
-        subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(start_at)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(4)
     ]
     reports = []
     for process in processes:
-        out, err = process.communicate(timeout=120)
+        out, err = process.communicate(timeout=180)
         assert process.returncode == 0, err.decode()
         reports.append(json.loads(out.decode().strip().splitlines()[-1]))
 
@@ -52,6 +67,38 @@ def test_four_evaluators_at_once_on_postgresql_leave_one_decision(
     assert [(d.campaign_id, d.action, d.winner_variant_id) for d in decisions] == [
         (campaign["id"], "promote", b)
     ]
+
+
+def test_round_does_not_decide_a_campaign_promoted_while_it_ran(
+    client, admin, ab_test, monkeypatch
+):
+    """An admin's promotion committed between the round's read and its write wins; the round
+    records nothing (the compare-and-set of ``_claim``, also on SQLite, which has no row locks).
+    """
+    from widget_server.services import evaluation, results
+
+    site, campaign, (a, b) = ab_test()
+    simulate(client, site, campaign["id"], {a: 0.05, b: 0.30}, visitors=800, seed=22)
+    judge = results.evaluate
+
+    def judge_then_admin_promotes(*args, **kwargs):
+        outcome = judge(*args, **kwargs)
+        with db.engine.begin() as other:  # another process, its own transaction
+            other.execute(
+                text("UPDATE campaigns SET promoted_variant_id = :a WHERE id = :c"),
+                {"a": a, "c": campaign["id"]},
+            )
+        return outcome
+
+    monkeypatch.setattr(results, "evaluate", judge_then_admin_promotes)
+    report = evaluation.run_round()
+
+    assert report.evaluated == 1 and report.promoted == []
+    db.session.rollback()
+    assert db.session.scalars(select(Decision)).all() == []
+    shown = admin.get(f"/api/v1/admin/campaigns/{campaign['id']}").json
+    assert shown["promoted_variant_id"] == a
+    assert {v["id"]: v["weight"] for v in shown["variants"]} == {a: 1.0, b: 1.0}
 
 
 class _Receiver(BaseHTTPRequestHandler):

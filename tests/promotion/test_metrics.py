@@ -120,6 +120,10 @@ def test_rollups_equal_a_direct_count_over_messy_traffic(client, ab_campaign):
         points = [p for p in series if p.variant_id == variant_id]
         assert sum(p.visitors for p in points) == f.visitors
         assert sum(p.conversions for p in points) == f.conversions
+    # The results endpoint's single read gives the same totals and points as the two above.
+    totals, points = metrics.figures_and_series(campaign_id, "completion")
+    assert totals == metrics.figures([campaign_id])[campaign_id]
+    assert points == series
 
 
 def test_revenue_keeps_exact_sum_and_sum_of_squares_per_visitor(client, ab_campaign):

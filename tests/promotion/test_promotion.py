@@ -133,3 +133,60 @@ def test_bandit_reweights_traffic_for_new_visitors(client, admin, ab_test):
     share_b = sum(1 for v in served.values() if v == b) / len(served)
     assert abs(share_b - weights[b] / (weights[a] + weights[b])) < 0.08
     assert db.session.scalar(select(func.count(Decision.id))) == 0
+
+
+def test_unseen_campaign_waits_quietly_then_stops_at_maximum_duration(admin, ab_test, caplog):
+    _, campaign, (a, _) = ab_test(max_duration_days=5)
+
+    assert run_round().stopped == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # waiting is normal
+
+    stored = db.session.get(Campaign, campaign["id"])
+    stored.started_at -= timedelta(days=6)
+    db.session.commit()
+    assert run_round().stopped == [campaign["id"]]
+    [decision] = decisions(campaign["id"])
+    assert (decision.action, decision.winner_variant_id) == ("stop", a)
+    assert "maximum duration" in decision.reason
+    assert admin.get(f"/api/v1/admin/campaigns/{campaign['id']}").json["status"] == "completed"
+
+
+def test_server_runs_rounds_in_the_background_on_its_interval(client, app, ab_test):
+    import threading
+
+    from widget_server.services.evaluation import start_background_evaluator
+
+    site, campaign, (a, b) = ab_test()
+    simulate(client, site, campaign["id"], {a: 0.10, b: 0.15}, visitors=3000, seed=11)
+    app.config["EVALUATE_INTERVAL_S"] = 0.05
+    stop = threading.Event()
+    thread = start_background_evaluator(app, stop)
+    try:
+        for _ in range(600):
+            db.session.rollback()
+            if decisions(campaign["id"]):
+                break
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    db.session.rollback()
+    [decision] = decisions(campaign["id"])
+    assert (decision.action, decision.winner_variant_id) == ("promote", b)
+
+
+def test_no_background_rounds_under_testing_or_without_an_interval(database_url):
+    import threading
+
+    from tests.conftest import BASE_TEST_CONFIG
+    from widget_server import create_app
+
+    def evaluators():
+        return [t for t in threading.enumerate() if t.name == "funnelcake-evaluator"]
+
+    before = len(evaluators())
+    config = {**BASE_TEST_CONFIG, "DATABASE_URL": database_url}
+    create_app({**config, "EVALUATE_INTERVAL_S": 30})
+    create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 0})
+    assert len(evaluators()) == before

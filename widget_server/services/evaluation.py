@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
-from ..models import Campaign, Decision, EvaluatorLock
+from ..models import Campaign, Decision, EvaluatorLock, Variant
 from ..models.types import utcnow
 from . import metrics, results, site_config, webhooks
 from .upsert import insert_ignoring_conflicts
@@ -121,10 +121,25 @@ def _release_lease(holder: str) -> None:
 
 def _evaluate_all(now: datetime) -> RoundReport:
     report = RoundReport(acquired=True)
+    # Only the columns a round reads: variant contents (surveys, wheels) and the rules are the
+    # bulk of these rows and a round never needs them.
     campaigns = db.session.scalars(
         select(Campaign)
         .where(Campaign.status == "running")
-        .options(selectinload(Campaign.variants), selectinload(Campaign.site))
+        .options(
+            load_only(
+                Campaign.id,
+                Campaign.site_id,
+                Campaign.kind,
+                Campaign.status,
+                Campaign.ab,
+                Campaign.started_at,
+                Campaign.promoted_variant_id,
+            ),
+            selectinload(Campaign.variants).load_only(
+                Variant.id, Variant.campaign_id, Variant.name, Variant.is_control, Variant.weight
+            ),
+        )
         .order_by(Campaign.id)
     ).all()
     figures = metrics.figures(c.id for c in campaigns)
@@ -132,34 +147,69 @@ def _evaluate_all(now: datetime) -> RoundReport:
         if campaign.promoted_variant_id is not None or len(campaign.variants) < 2:
             continue
         report.evaluated += 1
-        try:
-            outcome = results.evaluate(campaign, figures[campaign.id], now, reweight=True)
-        except ValueError:  # figures ab/ cannot judge yet (e.g. no visitors): nothing to do
-            log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
+        outcome = _judge(campaign, figures[campaign.id], now)
+        if outcome is None:
             continue
         if outcome.bandit_weights and _set_weights(campaign, outcome.bandit_weights):
             report.reweighted.append(campaign.id)
         auto = (campaign.ab or {}).get("auto_promote", True)
-        if outcome.action == "continue" or not auto or not _still_undecided(campaign.id):
+        if outcome.action == "continue" or not auto:
             continue
         if outcome.action == "promote":
-            _promote(campaign, outcome.winner_variant_id, outcome.reason, outcome.snapshot, True)
-            report.promoted.append(campaign.id)
+            if _promote(campaign, outcome.winner_variant_id, outcome.reason, outcome.snapshot,
+                        automatic=True):  # fmt: skip
+                report.promoted.append(campaign.id)
         elif outcome.action == "stop":
-            _stop(campaign, outcome.reason, outcome.snapshot, now)
-            report.stopped.append(campaign.id)
+            if _stop(campaign, outcome.reason, outcome.snapshot, now):
+                report.stopped.append(campaign.id)
     return report
 
 
-def _still_undecided(campaign_id: int) -> bool:
-    """Re-read the campaign under a row lock: still running and not promoted by anyone else."""
+def _judge(campaign: Campaign, figures, now: datetime) -> results.Outcome | None:
+    """The policy's outcome, or None while the figures cannot be judged (a variant without
+    visitors yet: the normal state of a new campaign).
+
+    A test that cannot be judged still ends at its maximum duration, keeping the control, so a
+    campaign nobody sees does not run for ever.
+    """
+    if not results.variants_without_visitors(campaign, figures):
+        try:
+            return results.evaluate(campaign, figures, now, reweight=True)
+        except ValueError:  # figures ab/ refuses for another reason: log it, try next round
+            log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
+    settings = results.settings_of(campaign)
+    started = campaign.started_at or now
+    running_days = (now - started).total_seconds() / 86400.0
+    if running_days < float(settings["max_duration_days"]):
+        return None
+    reason = (
+        f"Stopped at the maximum duration of {float(settings['max_duration_days']):g} days "
+        "without enough data to judge; the control stays."
+    )
+    snapshot = results.campaign_results(campaign)
+    snapshot["decision"] = {"action": "stop", "winner_variant_id": None, "reason": reason}
+    return results.Outcome("stop", None, reason, snapshot, None)
+
+
+def _claim(campaign_id: int, **values) -> bool:
+    """Write the campaign's decision only if it is still running and undecided.
+
+    One conditional UPDATE (compare-and-set): of two writers racing for the same campaign (a
+    round and an admin, two admins, or two rounds on SQLite where ``FOR UPDATE`` does not exist)
+    exactly one changes the row; the other sees 0 rows and records nothing.
+    """
     db.session.flush()
-    row = db.session.execute(
-        select(Campaign.status, Campaign.promoted_variant_id)
-        .where(Campaign.id == campaign_id)
-        .with_for_update()
-    ).one_or_none()
-    return row is not None and row.status == "running" and row.promoted_variant_id is None
+    changed = db.session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status.in_(("running", "paused")),
+            Campaign.promoted_variant_id.is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
 
 
 def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
@@ -172,9 +222,14 @@ def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
     return changed
 
 
-def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision:
-    """The winner takes all non-holdout traffic: decide serves it from the next request on."""
+def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision | None:
+    """The winner takes all non-holdout traffic: decide serves it from the next request on.
+
+    Returns None, changing nothing, when someone else decided the campaign first.
+    """
     previous = {str(v.id): v.weight for v in campaign.variants}
+    if not _claim(campaign.id, promoted_variant_id=winner_id):
+        return None
     for variant in campaign.variants:
         variant.weight = 1.0 if variant.id == winner_id else 0.0
     campaign.promoted_variant_id = winner_id
@@ -192,9 +247,14 @@ def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision:
     return decision
 
 
-def _stop(campaign, reason, snapshot, now) -> Decision:
-    """The test ends without a winner: the campaign completes and the control stays."""
+def _stop(campaign, reason, snapshot, now) -> Decision | None:
+    """The test ends without a winner: the campaign completes and the control stays.
+
+    Returns None, changing nothing, when someone else decided the campaign first.
+    """
     control = next((v for v in campaign.variants if v.is_control), campaign.variants[0])
+    if not _claim(campaign.id, status="completed", ended_at=now):
+        return None
     campaign.status = "completed"
     campaign.ended_at = now
     decision = Decision(
@@ -239,6 +299,12 @@ def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
     decision = _promote(
         campaign, variant_id, f"Promoted by hand: {name}.", snapshot, automatic=False
     )
+    if decision is None:  # decided by a round or another admin since the check above
+        db.session.rollback()
+        raise Conflict(
+            "This campaign was promoted or stopped a moment ago; reload it.",
+            {"variant_id": ["A variant is already promoted."]},
+        )
     db.session.commit()
     site_config.invalidate(campaign.site.site_key)
     _deliver_webhooks()
@@ -256,6 +322,15 @@ def undo(campaign: Campaign) -> Decision:
     if last is None:
         raise Conflict("This campaign has no promotion or stop to undo.")
     now = utcnow()
+    undone = db.session.execute(
+        update(Decision)
+        .where(Decision.id == last.id, Decision.undone_at.is_(None))
+        .values(undone_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if undone != 1:  # another admin undid it a moment ago (SQLite has no FOR UPDATE)
+        db.session.rollback()
+        raise Conflict("This decision was undone a moment ago; reload the campaign.")
     previous = last.previous_weights or {}
     for variant in campaign.variants:
         if str(variant.id) in previous:
@@ -333,16 +408,17 @@ def _deliver_webhooks() -> int:
 # -- the background scheduler -----------------------------------------------------------------
 
 
-def start_background_evaluator(app) -> threading.Thread:
+def start_background_evaluator(app, stop: threading.Event | None = None) -> threading.Thread:
     """Run a round every ``EVALUATE_INTERVAL_S`` seconds in a daemon thread of this process.
 
     Every gunicorn worker may start one: the lock makes the round run once per installation.
+    Setting ``stop`` ends the thread after its current round.
     """
     interval = float(app.config["EVALUATE_INTERVAL_S"])
+    stop = stop or threading.Event()
 
     def loop():
-        while True:
-            time.sleep(interval)
+        while not stop.wait(interval):
             with app.app_context():
                 try:
                     report = run_round()

@@ -124,7 +124,7 @@ def evaluate(
     )
     bandit_weights = None
     if reweight and settings["method"] == "bandit" and campaign.promoted_variant_id is None:
-        bandit_weights = ab_bandit.thompson_weights(arms)
+        bandit_weights = ab_bandit.thompson_weights(arms, settings["metric"])
     snapshot = _results_json(campaign, settings, arms, decision, weights, running_days)
     return Outcome(
         decision.action, decision.winner_variant_id, decision.reason, snapshot, bandit_weights
@@ -179,7 +179,7 @@ def _results_json(campaign, settings, arms, decision, weights, running_days) -> 
     }
 
 
-def _variants_without_visitors(campaign: Campaign, figures) -> list[str]:
+def variants_without_visitors(campaign: Campaign, figures) -> list[str]:
     """Names of the campaign's variants no visitor has been exposed to (on its metric)."""
     by_variant = figures.get(settings_of(campaign)["metric"], {})
     return [v.name for v in campaign.variants if getattr(by_variant.get(v.id), "visitors", 0) == 0]
@@ -199,8 +199,11 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
     of the figures since.
     """
     now = utcnow()
-    figures = metrics.figures([campaign.id])[campaign.id]
-    unseen = _variants_without_visitors(campaign, figures)
+    if with_series:
+        figures, series = metrics.figures_and_series(campaign.id, settings_of(campaign)["metric"])
+    else:
+        figures, series = metrics.figures([campaign.id])[campaign.id], []
+    unseen = variants_without_visitors(campaign, figures)
     if len(campaign.variants) < 2:
         body = _counts_only(campaign, figures, _NOT_A_TEST[min(len(campaign.variants), 1)])
     elif unseen:
@@ -230,7 +233,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
                 "conversions": p.conversions,
                 "value_sum": p.value_sum,
             }
-            for p in metrics.daily_series(campaign.id, body["metric"])
+            for p in series
         ]
     return body
 
