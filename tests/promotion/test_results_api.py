@@ -142,3 +142,20 @@ def test_a_test_without_visitors_says_which_variants_wait(admin, ab_test):
     reason = admin.get(f"/api/v1/admin/campaigns/{empty['id']}/results").json["decision"]["reason"]
     names = " and ".join(v["name"] for v in empty["variants"])
     assert reason == f"Waiting for visitors: variants {names} have none yet."
+
+
+def test_promoted_campaign_shows_the_srm_check_of_its_decision(client, admin, ab_test):
+    """Visitors after a promotion all go to the winner: that skew is no sample-ratio mismatch."""
+    site, campaign, (a, b) = ab_test(auto_promote=False)
+    cid = campaign["id"]
+    simulate(client, site, cid, {a: 0.1, b: 0.1}, visitors=400, seed=33, prefix="before")
+    promoted = admin.post(f"/api/v1/admin/campaigns/{cid}/promote", json={"variant_id": a})
+    assert promoted.status_code == 201
+    simulate(client, site, cid, {a: 0.1, b: 0.1}, visitors=400, seed=34, prefix="after")
+
+    body = admin.get(f"/api/v1/admin/campaigns/{cid}/results").json
+
+    visitors = {v["variant_id"]: v["visitors"] for v in body["variants"]}
+    assert visitors[a] > 2 * visitors[b]  # live figures, skewed by the promotion
+    assert body["srm"] == promoted.json["snapshot"]["srm"] and body["srm"]["ok"] is True
+    assert body["decision"]["winner_variant_id"] == a

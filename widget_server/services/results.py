@@ -224,6 +224,11 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
             "winner_variant_id": taken.winner_variant_id,
             "reason": taken.reason,
         }
+        # The test ended with the decision: visitors since follow the winner's weight of 1, so
+        # the sample-ratio check is the one the decision was taken on, not a mismatch by design.
+        srm = (taken.snapshot or {}).get("srm")
+        if srm is not None:
+            body["srm"] = srm
     if with_series:
         body["series"] = [
             {
