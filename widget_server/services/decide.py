@@ -4,17 +4,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 
 from ab.assignment import bucket, choose_variant
 
 from ..extensions import db
-from ..models import Assignment, Visitor
+from ..models import Assignment
 from ..models.types import utcnow
 from .site_config import CampaignConfig, SiteConfig
 from .targeting import PageContext, rejection
 from .upsert import insert_ignoring_conflicts
-from .visitors import get_or_create_visitor
+from .visitors import visitor_row
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class DecideResult:
 def decide(site: SiteConfig, request: dict) -> DecideResult:
     """Apply targeting, cooldown, frequency, sampling and holdout; assign new visitors."""
     now = utcnow()
-    visitor, _ = get_or_create_visitor(site.id, request["visitor_id"])
+    visitor = visitor_row(site.id, request["visitor_id"])
     page = _page_context(visitor, request, now)
     assignments = _assignments_of(visitor.id, [c.id for c in site.campaigns])
     cooldown_reason = _cooldown_reason(site, visitor, now)
@@ -144,7 +145,7 @@ def _with_rewards(site, visitor, offers, assignments, new_assignments, now) -> l
     return result
 
 
-def _page_context(visitor: Visitor, request: dict, now: datetime) -> PageContext:
+def _page_context(visitor: Row, request: dict, now: datetime) -> PageContext:
     window = timedelta(minutes=current_app.config["NEW_VISITOR_WINDOW_MIN"])
     cart = request.get("cart") or {}
     return PageContext(
@@ -159,18 +160,25 @@ def _page_context(visitor: Visitor, request: dict, now: datetime) -> PageContext
     )
 
 
-def _assignments_of(visitor_id: int, campaign_ids: list[int]) -> dict[int, Assignment]:
+_ASSIGNMENTS = Assignment.__table__
+#: Built once; a request only binds the visitor and the campaign ids.
+_ASSIGNMENTS_OF = select(_ASSIGNMENTS).where(
+    _ASSIGNMENTS.c.visitor_id == bindparam("visitor_id"),
+    _ASSIGNMENTS.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+)
+
+
+def _assignments_of(visitor_id: int, campaign_ids: list[int]) -> dict[int, Row]:
+    """The visitor's stored assignments to these campaigns, as read-only rows."""
     if not campaign_ids:
         return {}
-    rows = db.session.scalars(
-        select(Assignment).where(
-            Assignment.visitor_id == visitor_id, Assignment.campaign_id.in_(campaign_ids)
-        )
+    rows = db.session.connection().execute(
+        _ASSIGNMENTS_OF, {"visitor_id": visitor_id, "campaign_ids": campaign_ids}
     )
     return {a.campaign_id: a for a in rows}
 
 
-def _cooldown_reason(site: SiteConfig, visitor: Visitor, now: datetime) -> str | None:
+def _cooldown_reason(site: SiteConfig, visitor: Row, now: datetime) -> str | None:
     hours = float(site.settings.get("cooldown_hours") or 0)
     if (
         hours
@@ -200,7 +208,7 @@ def _frequency_reason(campaign: CampaignConfig, assignment, now: datetime) -> st
     return None
 
 
-def _new_assignment(campaign: CampaignConfig, visitor: Visitor, now: datetime) -> Assignment:
+def _new_assignment(campaign: CampaignConfig, visitor: Row, now: datetime) -> Assignment:
     """The hash decides new visitors only; stored assignments never move (sticky).
 
     The assignment is returned unsaved; decide inserts all new ones in one statement.
