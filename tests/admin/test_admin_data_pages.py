@@ -203,3 +203,19 @@ def test_demo_prints_a_working_admin_login_and_reuses_it(app, runner, client):
     assert login in second.output.splitlines()
     username, password = login.removeprefix("Admin login: ").split(" / ")
     assert log_in(client, username, password).status_code == 302
+
+
+def test_admin_api_exports_the_responses_as_csv(client, admin, make_site, make_campaign):
+    site = make_site()
+    campaign = text_survey(make_campaign, site)
+    answer(client, site, campaign, "visitor-0001", why="=1+1", found="friend")
+    answer(client, site, campaign, "visitor-0002", why="too dear", found="ad")
+    url = f"/api/v1/admin/sites/{site['id']}/responses.csv?campaign_id={campaign['id']}"
+    response = admin.get(url)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][-2:] == ["why: Why did you not buy?", "found: How did you find us?"]
+    assert sorted(row[-2:] for row in rows[1:]) == [["'=1+1", "A friend"], ["too dear", "An ad"]]
+    assert client.get(url).status_code == 401  # the bearer token, not the site key or a cookie
+    bad = admin.get(f"/api/v1/admin/sites/{site['id']}/responses.csv?date_from=yesterday")
+    assert bad.status_code == 400 and "date_from" in bad.json["error"]["fields"]

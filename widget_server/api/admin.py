@@ -11,10 +11,11 @@ from ..schemas.campaigns import (
 )
 from ..schemas.common import load_or_raise, patch_schema
 from ..schemas.funnel import FunnelQuerySchema, StagesSchema, VisitorPathSchema
+from ..schemas.responses import ResponseQuerySchema
 from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
 from ..schemas.views import campaign_json, site_json, variant_json
-from ..services import catalog, coupons, evaluation, funnel, results
+from ..services import catalog, coupons, evaluation, funnel, responses, results
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
 from ..services.tokens import token_is_valid
@@ -218,6 +219,26 @@ def export_segments(site_id):
         stream_with_context(segment_rows(site.id)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="segments-site-{site.id}.csv"'},
+    )
+
+
+@bp.get("/sites/<int:site_id>/responses.csv")
+def export_responses(site_id):
+    """Stream the site's survey responses as CSV, one column per question with ``campaign_id``.
+
+    Filters as on the admin page: ``campaign_id``, ``variant_id``, ``stage``, ``date_from``,
+    ``date_to`` (ISO dates), ``completed`` (``yes``/``no``). Cells a spreadsheet would run as
+    formulas are neutralised.
+
+    :raise 400: a filter is malformed (the error names it).
+    """
+    site = catalog.get_site(site_id)
+    query = load_or_raise(ResponseQuerySchema(), request.args.to_dict())
+    flt = responses.ResponseFilter.from_query(site.id, query)
+    return Response(
+        stream_with_context(responses.csv_rows(flt)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="responses-site-{site.id}.csv"'},
     )
 
 

@@ -130,7 +130,10 @@ RESPONSES: dict[tuple[str, str], dict] = {
 }
 #: Calls that answer something other than JSON.
 CSV = {"text/csv": {"schema": {"type": "string"}}}
-RESPONSE_CONTENT = {("get", "/api/v1/admin/sites/{site_id}/segments.csv"): CSV}
+RESPONSE_CONTENT = {
+    ("get", "/api/v1/admin/sites/{site_id}/segments.csv"): CSV,
+    ("get", "/api/v1/admin/sites/{site_id}/responses.csv"): CSV,
+}
 #: Answers besides the success and the error body.
 EXTRA_RESPONSES = {
     ("get", "/readyz"): {
@@ -286,6 +289,14 @@ OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
         None,
         "200",
         "CSV of visitors with stage, scores, orders and attributes (streamed)",
+        "admin",
+    ),
+    (
+        "get",
+        "/api/v1/admin/sites/{site_id}/responses.csv",
+        None,
+        "200",
+        "CSV of survey responses (filters: campaign_id, variant_id, stage, date_from, date_to)",
         "admin",
     ),
     (
