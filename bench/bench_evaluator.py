@@ -5,11 +5,16 @@ in stages (``INSERT ... SELECT generate_series``), rebuilding the rollups from t
 stage as ingestion would have kept them. At each stage it times one full evaluation round
 (``services.evaluation.run_round``, median of 3) and ``GET /api/v1/admin/campaigns/<id>/results``
 through the Flask test client (median and p95 of 200 random campaigns). Targets: round < 5 s,
-results < 50 ms, both flat in the number of events.
+results < 50 ms, both flat in the number of events. Each row also shows the machine's 1-minute
+load average when the stage was timed, since other work on the host moves the figures.
+
+The database (``fc_bench_evaluator_<pid>``) is created on the server that
+``FUNNELCAKE_BENCH_POSTGRES_URL`` names (default ``postgresql://postgres@127.0.0.1:5432/postgres``,
+used only to create and drop it) and dropped at the end, also after a failure, unless ``--keep``.
 
     python bench/bench_evaluator.py                      # stages 10k,1M,5M,10M
     python bench/bench_evaluator.py --stages 1000000,5000000
-    FUNNELCAKE_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python bench/...
+    FUNNELCAKE_BENCH_POSTGRES_URL=postgresql://postgres@db:5432/postgres python bench/...
 """
 
 import argparse
@@ -34,23 +39,32 @@ CAMPAIGNS = 1000
 VARIANTS = 3
 VISITORS = 1_000_000
 DAYS = 30
-BENCH_DB = "fc_bench_evaluator"
+#: Per process, so two runs on one server do not drop each other's database.
+BENCH_DB = f"fc_bench_evaluator_{os.getpid()}"
 
 
 def admin_url() -> str:
     raw = os.environ.get(
-        "FUNNELCAKE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        "FUNNELCAKE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
     )
     return normalise_database_url(raw)
 
 
-def fresh_database() -> str:
+def _on_server(statement: str) -> None:
     engine = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
+        conn.execute(text(statement))
     engine.dispose()
+
+
+def fresh_database() -> str:
+    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    _on_server(f'CREATE DATABASE "{BENCH_DB}"')
     return admin_url().rsplit("/", 1)[0] + f"/{BENCH_DB}"
+
+
+def drop_database() -> None:
+    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def seed_catalog(conn) -> None:
@@ -189,12 +203,33 @@ def time_results(app, token) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", default="10000,1000000,5000000,10000000")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--stages",
+        default="10000,1000000,5000000,10000000",
+        help="comma-separated event totals to grow to and time at (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help=f"keep the database {BENCH_DB} afterwards"
+    )
     args = parser.parse_args()
     stages = [int(s) for s in args.stages.split(",")]
+    if stages != sorted(stages) or stages[0] < 1:
+        parser.error("--stages must be positive and increasing")
 
     url = fresh_database()
+    try:
+        run(url, stages)
+    finally:
+        if args.keep:
+            print(f"kept database {BENCH_DB}")
+        else:
+            drop_database()
+
+
+def run(url: str, stages: list[int]) -> None:
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -208,13 +243,19 @@ def main() -> None:
         upgrade(directory=app.extensions["migrate"].directory)
         token = create_token("bench")
         db.session.remove()
+        db.engine.dispose()
     seeder = create_engine(url)
     with seeder.begin() as conn:
         seed_catalog(conn)
 
-    print(f"{CAMPAIGNS} running campaigns x {VARIANTS} variants, PostgreSQL, {os.cpu_count()} CPUs")
+    with seeder.connect() as conn:
+        version = conn.execute(text("SHOW server_version")).scalar()
+    print(
+        f"{CAMPAIGNS} running campaigns x {VARIANTS} variants ({CAMPAIGNS // 10} bandits), "
+        f"{VISITORS:,} visitors, PostgreSQL {version}, {os.cpu_count()} CPUs"
+    )
     print(f"{'events':>12} {'seed s':>8} {'rollup rows':>12} {'round s':>8} "
-          f"{'results p50 ms':>15} {'results p95 ms':>15}")  # fmt: skip
+          f"{'results p50 ms':>15} {'results p95 ms':>15} {'load 1m':>8}")  # fmt: skip
     have = 0
     for target in stages:
         started = time.perf_counter()
@@ -228,9 +269,12 @@ def main() -> None:
         have = target
         round_s = time_round(app)
         p50, p95 = time_results(app, token)
+        load = os.getloadavg()[0]
         print(f"{target:>12,} {seed_s:>8.1f} {rollup_rows:>12,} {round_s:>8.3f} "
-              f"{p50 * 1000:>15.1f} {p95 * 1000:>15.1f}", flush=True)  # fmt: skip
+              f"{p50 * 1000:>15.1f} {p95 * 1000:>15.1f} {load:>8.1f}", flush=True)  # fmt: skip
     seeder.dispose()
+    with app.app_context():
+        db.engine.dispose()
 
 
 if __name__ == "__main__":
