@@ -4,7 +4,7 @@ from flask import Response, render_template, stream_with_context
 
 from ..services.funnel import site_stages
 from ..services.funnel.export import segment_rows
-from ..services.funnel.figures import funnel_figures
+from ..services.funnel.figures import cached_funnel_figures
 from . import bp
 from .campaigns import _site_or_404
 from .charts import bar_chart, responsive
@@ -69,7 +69,7 @@ def _moved_on(conversion_by_week: list[dict]) -> dict[str, str]:
 def funnel(site_id):
     """Visitors per stage with the stage-to-stage flow, repeat customers, and the stage rules."""
     site = _site_or_404(site_id)
-    figures = funnel_figures(site.id, None, 12)
+    figures = cached_funnel_figures(site.id, None, 12)  # the API's snapshot: fast on big sites
     stages = site_stages(site.id)
     total = figures["totals"]["visitors"] or 0
     moved_on = _moved_on(figures["conversion_by_week"])
