@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -107,19 +108,23 @@ class _Deltas:
             }
             for (c, v, m, d), row in sorted(self.rows.items())
         ]
-        dialect = db.session.get_bind().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(VariantMetric)
-        statement = insert.values(values)
-        table = VariantMetric.__table__
-        statement = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "variant_id", "metric", "day"],
-            set_={
-                name: table.c[name] + statement.excluded[name]
-                for name in ("visitors", "conversions", "value_sum", "value_sum_squares")
-            },
-        )
-        db.session.execute(statement)
+        db.session.execute(_increment_statement(db.session.get_bind().dialect.name), values)
         self.rows.clear()
+
+
+@cache
+def _increment_statement(dialect: str):
+    """``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``, built once per dialect: the
+    rows travel as parameters (executemany), so ingestion compiles nothing per batch."""
+    table = VariantMetric.__table__
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=["campaign_id", "variant_id", "metric", "day"],
+        set_={
+            name: table.c[name] + statement.excluded[name]
+            for name in ("visitors", "conversions", "value_sum", "value_sum_squares")
+        },
+    )
 
 
 class IngestMetrics:
