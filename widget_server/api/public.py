@@ -101,7 +101,7 @@ def events():
     if isinstance(payload.get("events"), list):
         ingestion.check_event_sizes(payload["events"])
     batch = load_or_raise(event_batch_schema, payload)
-    result = ingestion.ingest(g.site.id, batch["events"])
+    result = ingestion.ingest(g.site, batch["events"])
     return jsonify(accepted=result.accepted, duplicates=result.duplicates), 202
 
 

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Assignment, Campaign, Event, Response, Variant, Visitor
 from ..models.types import utcnow
 from . import funnel, metrics
+from .site_config import SiteConfig
 from .upsert import insert_ignoring_conflicts
 from .visitors import get_or_create_visitors
 
@@ -38,10 +39,11 @@ def check_event_sizes(raw_events: list) -> None:
             )
 
 
-def ingest(site_id: int, events: list[dict]) -> IngestResult:
+def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
     """Store a validated batch; apply the effects of the events not seen before."""
     now = utcnow()
-    _check_campaigns(site_id, events)
+    site_id = site.id
+    _check_campaigns(site, events)
     visitors = get_or_create_visitors(site_id, {e["visitor_id"] for e in events})
     rows = []
     seen_in_batch = set()
@@ -75,21 +77,32 @@ def ingest(site_id: int, events: list[dict]) -> IngestResult:
     return IngestResult(accepted=len(inserted), duplicates=len(events) - len(inserted))
 
 
-def _check_campaigns(site_id: int, events: list[dict]) -> None:
+def _check_campaigns(site: SiteConfig, events: list[dict]) -> None:
     """Every campaign and variant named must be this site's, and the variant its campaign's.
+
+    The site's cached running campaigns answer for nearly every event; only ids they do not
+    know (a paused campaign's, a campaign started since the cache) are looked up.
 
     :raise ValidationFailed: naming ``events.<i>.campaign_id`` or ``events.<i>.variant_id``.
     """
-    variant_ids = {e["variant_id"] for e in events if e.get("variant_id")}
-    campaign_ids = {e["campaign_id"] for e in events if e.get("campaign_id")}
-    if not variant_ids and not campaign_ids:
+    cached = site.campaign_of_variant
+    running = set(cached.values())
+    unknown = [
+        e
+        for e in events
+        if (e.get("campaign_id") and e["campaign_id"] not in running)
+        or (e.get("variant_id") and cached.get(e["variant_id"]) != e.get("campaign_id"))
+    ]
+    if not unknown:
         return
-    known_campaigns = set(
+    variant_ids = {e["variant_id"] for e in unknown if e.get("variant_id")}
+    campaign_ids = {e["campaign_id"] for e in unknown if e.get("campaign_id")}
+    known_campaigns = running | set(
         db.session.scalars(
-            select(Campaign.id).where(Campaign.site_id == site_id, Campaign.id.in_(campaign_ids))
+            select(Campaign.id).where(Campaign.site_id == site.id, Campaign.id.in_(campaign_ids))
         )
     )
-    campaign_of_variant = dict(
+    campaign_of_variant = cached | dict(
         db.session.execute(
             select(Variant.id, Variant.campaign_id).where(Variant.id.in_(variant_ids))
         ).all()

@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from flask import current_app
 from sqlalchemy import select
@@ -56,6 +57,11 @@ class SiteConfig:
     allowed_origins: frozenset[str]
     settings: dict
     campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def campaign_of_variant(self) -> dict[int, int]:
+        """Variant id -> campaign id of the running campaigns (facts that never change)."""
+        return {v.id: c.id for c in self.campaigns for v in c.variants}
 
 
 _cache: dict[str, tuple[float, SiteConfig | None]] = {}
