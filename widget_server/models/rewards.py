@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -29,6 +29,14 @@ class CouponCode(db.Model):
     __table_args__ = (
         UniqueConstraint("site_id", "code", name="uq_coupon_codes_site_code"),
         Index("ix_coupon_codes_pool_status", "pool_id", "status"),
+        # The next available code of a pool (lowest id) is the first entry of an index range.
+        Index(
+            "ix_coupon_codes_available",
+            "pool_id",
+            "id",
+            postgresql_where=text("status = 'available'"),
+            sqlite_where=text("status = 'available'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
