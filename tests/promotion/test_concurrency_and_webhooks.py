@@ -143,3 +143,35 @@ def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_r
     assert (payload["campaign_id"], payload["winner_variant_id"]) == (campaign["id"], b)
     delivery = db.session.scalars(select(WebhookDelivery)).one()
     assert delivery.status == "delivered"
+
+
+class _HangingReceiver(BaseHTTPRequestHandler):
+    release = threading.Event()
+
+    def do_POST(self):
+        self.release.wait(30)  # never answers in time
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(admin, ab_test):
+    _HangingReceiver.release.clear()
+    server = HTTPServer(("127.0.0.1", 0), _HangingReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        site, campaign, (a, b) = ab_test(webhook_url=url)
+        response = admin.post(
+            f"/api/v1/admin/campaigns/{campaign['id']}/promote", json={"variant_id": b}
+        )
+        assert response.status_code == 201  # answered after one short try, not 30 s
+        delivery = db.session.scalars(select(WebhookDelivery)).one()
+        assert (delivery.status, delivery.attempts) == ("pending", 1)
+        assert "timed out" in delivery.last_error
+    finally:
+        _HangingReceiver.release.set()
+        server.shutdown()
+        server.server_close()

@@ -307,7 +307,9 @@ def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
         )
     db.session.commit()
     site_config.invalidate(campaign.site.site_key)
-    _deliver_webhooks()
+    # One delivery, briefly: an admin's request must not wait on a slow webhook receiver; what
+    # is left (or fails) goes out with the next round or `funnelcake deliver-webhooks`.
+    webhooks.deliver_pending(limit=1, timeout_s=MANUAL_WEBHOOK_TIMEOUT_S)
     return decision
 
 
@@ -399,6 +401,10 @@ def _queue_webhook(campaign: Campaign, decision: Decision) -> None:
         "created_at": decision.created_at.isoformat(),
     }
     webhooks.enqueue(campaign.site_id, url, event, [payload])
+
+
+#: Seconds a manual promotion waits for its webhook before leaving it to the next round.
+MANUAL_WEBHOOK_TIMEOUT_S = 2.0
 
 
 def _deliver_webhooks() -> int:
