@@ -22,19 +22,17 @@ p95 of ``painted`` is over 150 ms.
 import argparse
 import functools
 import http.server
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from gunicorn_server import start_gunicorn  # noqa: E402 (bench/ is the script's folder)
 
 TARGET_MS = 150
 WARM_UP_LOADS = 3
@@ -150,41 +148,6 @@ def serve_pages(directory: str, port: int) -> http.server.ThreadingHTTPServer:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-def start_gunicorn(database_url: str, instance_dir: str, port: int, workers: int):
-    env = {
-        **os.environ,
-        "FUNNELCAKE_DATABASE_URL": database_url,
-        "FUNNELCAKE_RATELIMIT_ENABLED": "false",
-        "FUNNELCAKE_INSTANCE_DIR": instance_dir,
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "widget_server:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    for _ in range(200):
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    sys.exit("gunicorn did not answer /readyz within 20 s")
 
 
 def measure(browser, url: str, loads: int) -> list[dict]:

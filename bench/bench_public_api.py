@@ -28,11 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from gunicorn_server import start_gunicorn  # noqa: E402 (bench/ is the script's folder)
 
 SITE_KEY = "pk_bench"
 WHEEL_SITE_KEY = "pk_bench_wheel"
@@ -281,18 +282,6 @@ def run_wrk(script: str, url: str, seconds: int, connections: int, env: dict) ->
     }
 
 
-def wait_ready(base: str, server: subprocess.Popen) -> None:
-    for _ in range(200):
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit("gunicorn did not answer /readyz within 20 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
@@ -316,32 +305,10 @@ def main() -> None:
         flush=True,
     )
     wheel_id = int(env["WHEEL_CAMPAIGN_ID"])
-    server_env = {
-        **os.environ,
-        "FUNNELCAKE_DATABASE_URL": database_url,
-        "FUNNELCAKE_RATELIMIT_ENABLED": "false",
-        "FUNNELCAKE_INSTANCE_DIR": tmp,
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{args.port}",
-            "--log-level",
-            "warning",
-            "widget_server:create_app()",
-        ],
-        cwd=ROOT,
-        env=server_env,
-    )
+    server = start_gunicorn(database_url, tmp, args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
     results, acknowledged = {}, {"events": 0, "spins": 0, "repeats": 0, "won": 0}
     try:
-        wait_ready(base, server)
         before = stored_counts(database_url, wheel_id)
         spin_from = 0
         for name in ("healthz", "decide", "events", "spin"):

@@ -385,22 +385,7 @@ def figures_and_series(
 
 def daily_series(campaign_id: int, metric: str) -> list[DailyPoint]:
     """Daily (not cumulative) visitors and conversions per variant, oldest day first."""
-    rows = db.session.execute(
-        select(
-            VariantMetric.day,
-            VariantMetric.variant_id,
-            VariantMetric.metric,
-            VariantMetric.visitors,
-            VariantMetric.conversions,
-            VariantMetric.value_sum,
-        )
-        .where(
-            VariantMetric.campaign_id == campaign_id,
-            VariantMetric.metric.in_((EXPOSURE, metric)),
-        )
-        .order_by(VariantMetric.day, VariantMetric.variant_id)
-    ).all()
-    return _points(rows)
+    return figures_and_series(campaign_id, metric)[1]
 
 
 def _points(rows) -> list[DailyPoint]:
