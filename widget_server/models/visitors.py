@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -60,6 +60,9 @@ class Assignment(db.Model):
     holdout: Mapped[bool] = mapped_column(default=False)
     #: Not in the sampled share of traffic: never shown, not counted in results.
     sampled_out: Mapped[bool] = mapped_column(default=False)
+    #: Made only because a survey's thank-you step offers this wheel: the visitor may spin once
+    #: they completed such a survey (decide offering the wheel itself clears it).
+    reward_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     impressions: Mapped[int] = mapped_column(default=0)
     first_impression_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
