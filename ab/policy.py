@@ -14,6 +14,8 @@ from . import bayes, sequential, stats
 
 __all__ = [
     "METHODS",
+    "METRICS",
+    "MEAN_METRICS",
     "Arm",
     "CampaignNumbers",
     "Settings",
@@ -27,6 +29,9 @@ __all__ = [
 #: ``sequential`` (default, alpha spending), ``msprt`` (always-valid mixture SPRT), ``fixed``
 #: (fixed horizon), ``bayesian`` (chance to beat control), ``bandit`` (Thompson sampling).
 METHODS = ("sequential", "msprt", "fixed", "bayesian", "bandit")
+#: What a campaign can be judged on, the one list the API schema and the metrics service read:
+#: each a 0/1 conversion per visitor, but for :data:`MEAN_METRICS`.
+METRICS = ("completion", "spin", "claim", "email_capture", "coupon_redemption", "revenue")
 #: Metrics whose per-visitor values are amounts (Welch, Normal posteriors), not 0/1 conversions.
 MEAN_METRICS = frozenset({"revenue"})
 
@@ -63,7 +68,8 @@ class Settings:
     method : str
         One of :data:`METHODS`.
     metric : str
-        ``"revenue"`` is judged as a mean per visitor; any other metric as a conversion rate.
+        One of :data:`METRICS`: ``"revenue"`` is judged as a mean per visitor; any other metric
+        as a conversion rate.
     alpha : float
         Family-wise false-positive rate (after Holm's correction across variants).
     min_visitors_per_variant, min_running_days : guardrails before any promotion.
@@ -99,6 +105,8 @@ class Settings:
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         for name in ("alpha", "srm_threshold"):
             stats.check_alpha(getattr(self, name), name)
         for name in (

@@ -9,6 +9,7 @@ from scipy import stats
 from sqlalchemy import text
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from ab import policy
 from tests.api.helpers import event, send_events
 from tests.promotion.helpers import simulate, visit
 from tests.promotion.test_metrics import direct_count
@@ -22,7 +23,7 @@ VARIANT_KEYS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["sequential", "fixed", "bayesian", "bandit"])
+@pytest.mark.parametrize("method", policy.METHODS)
 def test_results_have_the_spec_shape_for_every_method(client, admin, ab_test, method):
     site, campaign, (a, b) = ab_test(method=method)
     simulate(client, site, campaign["id"], {a: 0.2, b: 0.3}, visitors=200, seed=31)

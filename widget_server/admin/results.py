@@ -20,6 +20,7 @@ METRIC_NAMES = {
 }
 METHOD_NAMES = {
     "sequential": "sequential test (always-valid p-values)",
+    "msprt": "mixture sequential probability ratio test (always-valid p-values)",
     "fixed": "fixed-horizon test",
     "bayesian": "Bayesian comparison",
     "bandit": "Thompson-sampling bandit",

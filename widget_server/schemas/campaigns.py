@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from ab import policy as ab_policy
+
 from ..models import CAMPAIGN_KINDS
 from .common import SLUG
 
@@ -15,8 +17,9 @@ TRIGGER_TYPES = (
     "inactivity",
     "manual",
 )
-METRICS = ("completion", "spin", "claim", "email_capture", "coupon_redemption", "revenue")
-METHODS = ("sequential", "fixed", "bayesian", "bandit")
+#: The A/B engine's own lists: a method or metric it can judge is one the API accepts.
+METRICS = ab_policy.METRICS
+METHODS = ab_policy.METHODS
 ATTRIBUTE_OPS = ("equals", "in", "range")
 
 

@@ -23,14 +23,16 @@ from functools import cache
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ab import policy as ab_policy
+
 from ..extensions import db
 from ..models import EXPOSURE, Assignment, MetricConversion, VariantMetric
 from .upsert import insert_ignoring_conflicts
 
-#: The metrics a campaign can be judged on (``ab.metric`` of its A/B settings).
-METRICS = ("completion", "spin", "claim", "email_capture", "coupon_redemption", "revenue")
+#: The metrics a campaign can be judged on (``ab.metric`` of its A/B settings): ab/'s one list.
+METRICS = ab_policy.METRICS
 #: Metrics whose value per visitor is a sum (revenue per visitor), not a 0/1 conversion.
-VALUE_METRICS = frozenset({"revenue"})
+VALUE_METRICS = ab_policy.MEAN_METRICS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
