@@ -130,6 +130,7 @@ def test_completed_survey_is_not_offered_again(client, make_site, make_campaign)
     site = make_site()
     campaign = make_campaign(site)
     variant_id = campaign["variants"][0]["id"]
+    assert decide(client, site).json["campaigns"]
     send_events(client, site, [event("complete", "visitor-0001", campaign["id"], variant_id)])
     assert decide(client, site).json["campaigns"] == []
     assert decide(client, site, "visitor-0002").json["campaigns"]
@@ -139,6 +140,7 @@ def test_closed_survey_waits_days_after_close(app, client, make_site, make_campa
     site = make_site()
     campaign = make_campaign(site, frequency={"days_after_close": 3})
     variant_id = campaign["variants"][0]["id"]
+    assert decide(client, site).json["campaigns"]
     send_events(client, site, [event("close", "visitor-0001", campaign["id"], variant_id)])
     assert decide(client, site).json["campaigns"] == []
     assignment = db.session.scalar(select(Assignment))
@@ -151,6 +153,7 @@ def test_site_cooldown_after_any_popup(client, make_site, make_campaign):
     site = make_site(cooldown_hours=12)
     first = make_campaign(site, name="first", frequency={"stop_after_complete": True})
     make_campaign(site, name="second")
+    assert decide(client, site).json["campaigns"]
     send_events(
         client, site, [event("close", "visitor-0001", first["id"], first["variants"][0]["id"])]
     )

@@ -5,15 +5,17 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import event, post_public, send_events
+from tests.api.helpers import decide, event, post_public, send_events
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event, Response
 
 
 @pytest.fixture
-def running(make_site, make_campaign):
+def running(client, make_site, make_campaign):
+    """A running survey that decide has offered ``visitor-0001`` (so it holds an assignment)."""
     site = make_site()
     campaign = make_campaign(site)
+    assert decide(client, site, "visitor-0001").json["campaigns"]
     return site, campaign["id"], campaign["variants"][0]["id"]
 
 

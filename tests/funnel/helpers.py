@@ -24,7 +24,9 @@ def loyalty_campaign(make_campaign, site, **fields):
 
 
 def answer_survey(client, site, campaign, visitor_key, answers: dict, complete=True):
-    """Answer steps (``{step_id: value}``) of a campaign through the events API."""
+    """Answer steps (``{step_id: value}``) of a campaign through the events API, after the
+    decide that offers it (the server folds answers only to a campaign it assigned)."""
+    assert decide(client, site, visitor_key).status_code == 200
     variant_id = campaign["variants"][0]["id"]
     events = [
         event("answer", visitor_key, campaign["id"], variant_id, step_id=step, value=value)

@@ -103,6 +103,8 @@ def test_merging_folds_both_responses_to_one_survey_latest_answer_wins(
     new["ts"] = "2026-01-02T10:00:00+00:00"
     act = event("answer", "visitor-older01", survey["id"], variant_id, step_id="action", value="no")
     act["ts"] = "2026-01-01T10:00:00+00:00"
+    for key in ("visitor-older01", "visitor-newer01"):
+        assert decide(client, site, key).json["campaigns"]
     assert send_events(client, site, [old, act, new]).status_code == 202
     identify(client, site, {"visitor_id": "visitor-older01", "customer_id": "c-3"})
     identify(client, site, {"visitor_id": "visitor-newer01", "customer_id": "c-3"})

@@ -4,7 +4,7 @@ import json
 
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide
+from tests.api.helpers import decide, event, send_events
 from tests.conftest import survey_content
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import spin
@@ -41,6 +41,12 @@ def test_decide_gives_the_survey_its_reward_wheel_without_secrets(
     ]
     assert "pool_id" not in json.dumps(answer) and "R-1" not in json.dumps(answer)
 
+    # Offered as the survey's reward, the wheel spins once the survey is completed.
+    early = spin(client, site, wheel["id"], "visitor-0001")
+    assert early.status_code == 409
+    assert "visitor_id" in early.json["error"]["fields"]
+    complete = event("complete", "visitor-0001", survey["id"], survey["variants"][0]["id"])
+    assert send_events(client, site, [complete]).status_code == 202
     won = spin(client, site, wheel["id"], "visitor-0001")
     assert won.status_code == 200
     assert won.json["code"] == "R-1"
@@ -77,6 +83,8 @@ def test_demo_has_a_wheel_offered_by_the_survey_and_stays_idempotent(client):
     on_cart = {c["kind"]: c for c in cart["campaigns"]}
     assert on_cart["wheel"]["trigger"] == {"type": "exit_intent"}
     assert on_cart["wheel"]["priority"] < on_cart["survey"]["priority"]
+    done = event("complete", "visitor-0001", survey["campaign_id"], survey["variant_id"])
+    assert send_events(client, site, [done]).status_code == 202
     result = spin(client, site, wheel.id, "visitor-0001")
     assert result.status_code == 200
     assert result.json["label"] in {"10% off", "No prize", "15% off", "Free shipping"}

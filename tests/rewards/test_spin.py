@@ -160,6 +160,21 @@ def test_one_reward_per_email_per_campaign(client, make_site, make_wheel):
     )
 
 
+@pytest.mark.parametrize(
+    "again", ["ANN@example.com", "ann+promo@example.com", "Ann+2@EXAMPLE.COM", '"ann"@example.com']
+)
+def test_one_reward_per_mailbox_whatever_its_spelling(client, make_site, make_wheel, again):
+    site = make_site()
+    wheel = make_wheel(site, [slice_("Nothing", 1)], email_capture=EMAIL_REQUIRED)
+    first = decided_spin(client, site, wheel["id"], "visitor-0001", email="ann@example.com")
+    assert first.status_code == 200
+    second = decided_spin(client, site, wheel["id"], "visitor-0002", email=again)
+    assert second.status_code in (400, 409), second.json
+    assert "email" in second.json["error"]["fields"]
+    other = decided_spin(client, site, wheel["id"], "visitor-0003", email="anna@example.com")
+    assert other.status_code == 200
+
+
 def test_email_kept_on_visitor_only_with_consent(client, make_site, make_wheel):
     site = make_site()
     wheel = make_wheel(site, [slice_("Nothing", 1)], email_capture=EMAIL_REQUIRED)

@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Row
 
 from ab.assignment import bucket, choose_variant
@@ -65,6 +65,8 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     offers: list[Offer] = []
     skipped: list[tuple[int, str]] = []
     new_assignments: list[Assignment] = []
+    #: Stored reward-only assignments of wheels this page offers by their own targeting.
+    offered_itself: list[int] = []
     for campaign in site.campaigns:
         reason = cooldown_reason or rejection(campaign, page)
         assignment = assignments.get(campaign.id)
@@ -82,6 +84,8 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
         if variant is None:
             skipped.append((campaign.id, "variant no longer exists"))
             continue
+        if assignment.reward_only and assignment.id is not None:
+            offered_itself.append(assignment.id)
         offers.append(
             Offer(
                 campaign.id,
@@ -102,6 +106,8 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
         )
         if len(inserted) < len(new_assignments):
             offers = _keep_stored_variants(site, visitor.id, offers)
+    if offered_itself:
+        db.session.connection().execute(_OFFERED_ITSELF, {"ids": offered_itself})
     db.session.commit()
     return DecideResult(request["visitor_id"], offers, skipped)
 
@@ -125,7 +131,7 @@ def _with_rewards(site, visitor, offers, assignments, new_assignments, now) -> l
             (a for a in new_assignments if a.campaign_id == wheel.id), None
         )
         if assignment is None:
-            assignment = _new_assignment(wheel, visitor, now)
+            assignment = _new_assignment(wheel, visitor, now, reward_only=True)
             new_assignments.append(assignment)
         variant = None
         if _exclusion_reason(assignment) is None:
@@ -165,6 +171,14 @@ _ASSIGNMENTS = Assignment.__table__
 _ASSIGNMENTS_OF = select(_ASSIGNMENTS).where(
     _ASSIGNMENTS.c.visitor_id == bindparam("visitor_id"),
     _ASSIGNMENTS.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+)
+
+
+#: A reward wheel decide now offers by its own targeting: it may be spun without the survey.
+_OFFERED_ITSELF = (
+    update(_ASSIGNMENTS)
+    .where(_ASSIGNMENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(reward_only=False)
 )
 
 
@@ -208,10 +222,14 @@ def _frequency_reason(campaign: CampaignConfig, assignment, now: datetime) -> st
     return None
 
 
-def _new_assignment(campaign: CampaignConfig, visitor: Row, now: datetime) -> Assignment:
+def _new_assignment(
+    campaign: CampaignConfig, visitor: Row, now: datetime, reward_only: bool = False
+) -> Assignment:
     """The hash decides new visitors only; stored assignments never move (sticky).
 
     The assignment is returned unsaved; decide inserts all new ones in one statement.
+    ``reward_only``: made for a survey's reward wheel, which the visitor may spin only once
+    they completed the survey.
     """
     sampling = float(campaign.frequency.get("sampling_percent", 100.0)) / 100.0
     sampled_out = (
@@ -231,6 +249,7 @@ def _new_assignment(campaign: CampaignConfig, visitor: Row, now: datetime) -> As
         variant_id=variant_id,
         holdout=variant_id is None and not sampled_out,
         sampled_out=sampled_out,
+        reward_only=reward_only,
         impressions=0,
         assigned_at=now,
     )
@@ -251,6 +270,7 @@ def _row(assignment: Assignment) -> dict:
         "variant_id",
         "holdout",
         "sampled_out",
+        "reward_only",
         "impressions",
         "assigned_at",
     )

@@ -3,6 +3,11 @@
 A batch is validated whole (a 4xx rejects it whole, so the snippet drops nothing silently: it is
 told). The insert skips ids already stored, and only the events that were new this time update
 the counters and responses, so sending a batch twice changes nothing.
+
+The browser only reports what the server showed it: an event never creates or moves an
+assignment. An event for a campaign the visitor has no assignment to, or is in the holdout or
+outside the sampled share of, is stored with no variant and folded into nothing; one naming a
+variant the server does not show this visitor counts under the variant it does show.
 """
 
 import json
@@ -45,6 +50,9 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
     site_id = site.id
     _check_campaigns(site, events)
     visitors = get_or_create_visitors(site_id, {e["visitor_id"] for e in events})
+    assignments = _load_assignments(
+        {(e["campaign_id"], visitors[e["visitor_id"]].id) for e in events if e.get("campaign_id")}
+    )
     rows = []
     seen_in_batch = set()
     for event in events:
@@ -59,7 +67,7 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
                 "type": event["type"],
                 "visitor_id": visitors[event["visitor_id"]].id,
                 "campaign_id": event.get("campaign_id"),
-                "variant_id": event.get("variant_id"),
+                "variant_id": _variant_shown(site, assignments, event, visitors),
                 "occurred_at": min(ts, now) if ts else now,
                 "received_at": now,
                 "data": event.get("data") or {},
@@ -72,9 +80,24 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
         )
     }
     fresh = sorted((r for r in rows if r["event_uuid"] in inserted), key=lambda r: r["occurred_at"])
-    apply_effects(fresh, {v.id: v for v in visitors.values()})
+    apply_effects(fresh, {v.id: v for v in visitors.values()}, assignments)
     db.session.commit()
     return IngestResult(accepted=len(inserted), duplicates=len(events) - len(inserted))
+
+
+def _variant_shown(site: SiteConfig, assignments, event: dict, visitors) -> int | None:
+    """The variant an event counts under: the one the server shows this visitor, never the one
+    the browser names when they differ; None when the server shows the campaign to no one of
+    this visitor's kind (no assignment, holdout, sampled out) or the event names no campaign."""
+    if not event.get("campaign_id"):
+        return None
+    assignment = assignments.get((event["campaign_id"], visitors[event["visitor_id"]].id))
+    if assignment is None or assignment.variant_id is None or assignment.sampled_out:
+        return None
+    claimed = event.get("variant_id")
+    if claimed is not None and claimed == site.promoted_variant_of(event["campaign_id"]):
+        return claimed  # after a promotion every visitor is shown the winner
+    return assignment.variant_id
 
 
 def _check_campaigns(site: SiteConfig, events: list[dict]) -> None:
@@ -118,12 +141,19 @@ def _check_campaigns(site: SiteConfig, events: list[dict]) -> None:
         raise ValidationFailed("Some events name an unknown campaign or variant.", errors)
 
 
-def apply_effects(events: list[dict], visitors: dict[int, Visitor]) -> None:
-    """Fold new events into assignments (impressions, closes, completions), responses, rollups."""
+def apply_effects(
+    events: list[dict],
+    visitors: dict[int, Visitor],
+    assignments: dict[tuple[int, int], Assignment],
+) -> None:
+    """Fold new events into assignments (impressions, closes, completions), responses, rollups.
+
+    Only events with a variant are folded: ``ingest`` cleared it where the server shows the
+    visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each one's.
+    """
     campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
         return
-    assignments = _assignments_for(campaign_events)
     responses = _responses_for([e for e in campaign_events if e["type"] in ("answer", "complete")])
     rollups = metrics.IngestMetrics(assignments.values())
     for event in campaign_events:
@@ -175,30 +205,11 @@ def _fold_answer(response: Response, event: dict) -> None:
     response.updated_at = _latest(response.updated_at, at)
 
 
-def _assignments_for(events: list[dict]) -> dict[tuple[int, int], Assignment]:
-    """The assignments the events belong to; an event with none (a manual ``show``) makes one."""
-    keys = {(e["campaign_id"], e["visitor_id"]): e["variant_id"] for e in events}
-    found = _load_assignments(keys)
-    missing = [
-        {
-            "campaign_id": c,
-            "visitor_id": v,
-            "variant_id": keys[(c, v)],
-            "holdout": False,
-            "sampled_out": False,
-            "impressions": 0,
-            "assigned_at": utcnow(),
-        }
-        for (c, v) in keys.keys() - found.keys()
-    ]
-    if missing:
-        insert_ignoring_conflicts(Assignment, missing, ["campaign_id", "visitor_id"])
-        found = _load_assignments(keys)
-    return found
-
-
 def _load_assignments(keys) -> dict[tuple[int, int], Assignment]:
-    """Locked (on PostgreSQL) so that two batches of one visitor cannot lose an update."""
+    """The stored assignments of these (campaign, visitor) pairs, locked (on PostgreSQL) so that
+    two batches of one visitor cannot lose an update."""
+    if not keys:
+        return {}
     visitor_ids = {v for _, v in keys}
     rows = db.session.scalars(
         select(Assignment)

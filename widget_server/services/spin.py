@@ -85,12 +85,13 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
     first = _spin_of(campaign.id, visitor.id)
     if first is not None:
         return _result(first, repeated=True)
-    variant = _variant_shown(campaign, visitor)
+    variant = _variant_shown(site, campaign, visitor)
     slices = variant.content["slices"]
     email = _email(variant.content, request)
+    email_key = normalised_email(email) if email else None
     now = utcnow()
     chosen = choose_slice([float(s["weight"]) for s in slices])
-    spin_id = _claim_spin(campaign.id, variant.id, visitor.id, chosen, slices, email, now)
+    spin_id = _claim_spin(campaign.id, variant.id, visitor.id, chosen, slices, email_key, now)
     if spin_id is None:
         db.session.rollback()
         first = _spin_of(campaign.id, visitor.id)
@@ -144,8 +145,15 @@ def _spin_of(campaign_id: int, visitor_id: int) -> Spin | None:
     )
 
 
-def _variant_shown(campaign: CampaignConfig, visitor: Visitor) -> Variant:
-    """The variant decide shows this visitor: the promoted one, else their sticky assignment."""
+def _variant_shown(site: SiteConfig, campaign: CampaignConfig, visitor: Visitor) -> Variant:
+    """The variant decide shows this visitor: the promoted one, else their sticky assignment.
+
+    Only decide makes assignments, so one exists only for a wheel the server offered this
+    visitor: by its own targeting, or as the reward of a survey (``reward_only``), which the
+    visitor must then have completed.
+
+    :raise Conflict: naming ``visitor_id`` when the server did not offer this visitor the wheel.
+    """
     assignment = db.session.scalar(
         select(Assignment).where(
             Assignment.campaign_id == campaign.id, Assignment.visitor_id == visitor.id
@@ -161,27 +169,70 @@ def _variant_shown(campaign: CampaignConfig, visitor: Visitor) -> Variant:
             "This visitor is not shown this wheel (holdout or outside the sampled share).",
             {"visitor_id": ["Not eligible for this campaign."]},
         )
+    if assignment.reward_only and not _completed_a_survey_offering(site, campaign.id, visitor.id):
+        raise Conflict(
+            "This wheel is the reward of a survey this visitor has not completed.",
+            {"visitor_id": ["Complete the survey that offers this wheel first."]},
+        )
     variant = db.session.get(Variant, campaign.promoted_variant_id or assignment.variant_id)
     if variant is None or not variant.content.get("slices"):
         raise Conflict("The visitor's variant no longer exists.", {"campaign_id": ["Changed."]})
     return variant
 
 
+def _completed_a_survey_offering(site: SiteConfig, wheel_id: int, visitor_id: int) -> bool:
+    """Whether the visitor completed a running survey whose shown variant offers this wheel."""
+    offering = {
+        (campaign.id, variant.id)
+        for campaign in site.campaigns
+        if campaign.kind == "survey"
+        for variant in campaign.variants
+        if ((variant.public_content.get("thank_you") or {}).get("reward") or {}).get("campaign_id")
+        == wheel_id
+    }
+    if not offering:
+        return False
+    completed = db.session.execute(
+        select(Assignment.campaign_id, Assignment.variant_id).where(
+            Assignment.visitor_id == visitor_id,
+            Assignment.campaign_id.in_({c for c, _ in offering}),
+            Assignment.completed_at.is_not(None),
+        )
+    ).all()
+    promoted = {c.id: c.promoted_variant_id for c in site.campaigns}
+    return any(
+        (campaign_id, promoted.get(campaign_id) or variant_id) in offering
+        for campaign_id, variant_id in completed
+    )
+
+
 def _email(content: dict, request: dict) -> str | None:
-    """The normalised e-mail to keep with the spin, when the wheel captures one.
+    """The e-mail address given for the spin (trimmed), when the wheel captures one.
 
     :raise ValidationFailed: naming ``email`` when the wheel requires one and none was given.
     """
     capture = content.get("email_capture") or {}
     if not capture.get("enabled"):
         return None
-    email = (request.get("email") or "").strip().lower() or None
+    email = (request.get("email") or "").strip() or None
     if email is None and capture.get("required", True):
         raise ValidationFailed(
             "This wheel asks for an e-mail address before the spin.",
             {"email": ["Required by this wheel."]},
         )
     return email
+
+
+def normalised_email(address: str) -> str:
+    """The key under which one reward per e-mail address is held: ``"Ann+win"@Example.com``,
+    ``ann+2@example.com`` and ``ANN@example.com`` are one mailbox, so they get one reward.
+
+    Lower case, quotes around the local part dropped, and a ``+tag`` dropped (sub-addressing:
+    Gmail, Outlook, Fastmail and most providers deliver ``ann+anything@`` to ``ann@``).
+    """
+    local, _, domain = address.strip().rpartition("@")
+    local = local.strip().strip('"').split("+", 1)[0]
+    return f"{local}@{domain.strip()}".lower()
 
 
 def _claim_spin(campaign_id, variant_id, visitor_id, index, slices, email, now) -> int | None:

@@ -42,8 +42,12 @@ _VISITOR_BY_KEY = select(_VISITORS).where(
     _VISITORS.c.site_id == bindparam("site_id"), _VISITORS.c.visitor_key == bindparam("key")
 )
 _VISITOR_BY_ID = select(_VISITORS).where(_VISITORS.c.id == bindparam("id"))
+#: The bound names must not be column names: SQLAlchemy reserves those in an UPDATE for the SET
+#: clause (``id`` here answered every returning visitor's decide with a 500).
 _TOUCH = (
-    update(_VISITORS).where(_VISITORS.c.id == bindparam("id")).values(last_seen_at=bindparam("at"))
+    update(_VISITORS)
+    .where(_VISITORS.c.id == bindparam("visitor_id"))
+    .values(last_seen_at=bindparam("seen_at"))
 )
 
 
@@ -63,7 +67,7 @@ def visitor_row(site_id: int, visitor_key: str) -> Row:
         return _row_of(connection, site_id, visitor_key)
     now = utcnow()
     if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
-        connection.execute(_TOUCH, {"id": row.id, "at": now})
+        connection.execute(_TOUCH, {"visitor_id": row.id, "seen_at": now})
     return row
 
 
