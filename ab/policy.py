@@ -434,12 +434,13 @@ def _choose(arms, comparisons, adjusted, estimates, settings, running_days, srm_
         if fewest < settings.min_visitors_per_variant:
             more = settings.min_visitors_per_variant - fewest
             blocks.append(
-                f"every variant needs {settings.min_visitors_per_variant:,} visitors "
+                f"every variant needs {_count(settings.min_visitors_per_variant, 'visitor')} "
                 f"({more:,} more)"
             )
         if running_days < settings.min_running_days:
             blocks.append(
-                f"the test must run {settings.min_running_days:g} days ({running_days:.1f} so far)"
+                f"the test must run {_count(settings.min_running_days, 'day', 'g')} "
+                f"({running_days:.1f} so far)"
             )
         name = label[leader.index]
         evidence = _evidence(leader, adjusted, settings)
@@ -452,13 +453,14 @@ def _choose(arms, comparisons, adjusted, estimates, settings, running_days, srm_
             reason += " Also, " + blocks[0] + "."
     if at_horizon:
         if out_of_time:
-            why = f"the maximum duration of {settings.max_duration_days:g} days"
+            why = f"the maximum duration of {_count(settings.max_duration_days, 'day', 'g')}"
         elif fewest >= settings.max_visitors_per_variant:
-            why = f"the planned {settings.max_visitors_per_variant:,} visitors per variant"
+            why = f"the planned {_count(settings.max_visitors_per_variant, 'visitor')} per variant"
         else:
             why = (
-                f"the planned information (that of {settings.max_visitors_per_variant:,} "
-                "visitors in each of two equal groups)"
+                "the planned information (that of "
+                f"{_count(settings.max_visitors_per_variant, 'visitor')} "
+                "in each of two equal groups)"
             )
         return "stop", None, f"Stopped at {why} without a winner; keeping the control. {reason}"
     if leader is not None:
@@ -485,7 +487,8 @@ def _progress(arms, comparisons, adjusted, label, settings, fewest, at_horizon) 
     """Why nothing is promoted yet, in words."""
     ahead = [c for c in comparisons if c.difference > 0]
     if not ahead:
-        return f"No variant is ahead of the control yet ({fewest:,} visitors in the smallest)."
+        smallest = _count(fewest, "visitor")
+        return f"No variant is ahead of the control yet ({smallest} in the smallest)."
     best = max(ahead, key=lambda c: c.difference)
     name = label[best.index]
     lift = best.lift.estimate
@@ -500,9 +503,9 @@ def _progress(arms, comparisons, adjusted, label, settings, fewest, at_horizon) 
         return f"{lead} but is not significant ({p_text})."
     if settings.method == "fixed":
         return (
-            f"{lead}; the fixed-horizon test decides at {settings.max_visitors_per_variant:,} "
-            f"visitors per variant ({fewest:,} so far) or after "
-            f"{settings.max_duration_days:g} days."
+            f"{lead}; the fixed-horizon test decides at "
+            f"{_count(settings.max_visitors_per_variant, 'visitor')} per variant "
+            f"({fewest:,} so far) or after {_count(settings.max_duration_days, 'day', 'g')}."
         )
     if settings.method == "sequential":
         level = settings.alpha / len(comparisons)
@@ -513,12 +516,17 @@ def _progress(arms, comparisons, adjusted, label, settings, fewest, at_horizon) 
         )
         if needed is not None and needed <= settings.max_visitors_per_variant:
             more = max(math.ceil(needed - fewest), 1)
-            return f"{lead} but needs about {more:,} more visitors per variant ({p_text})."
+            return f"{lead} but needs about {_count(more, 'more visitor')} per variant ({p_text})."
         return (
             f"{lead} but at this effect is unlikely to be significant before the planned "
-            f"{settings.max_visitors_per_variant:,} visitors per variant ({p_text})."
+            f"{_count(settings.max_visitors_per_variant, 'visitor')} per variant ({p_text})."
         )
     return f"{lead} but is not significant yet ({p_text})."
+
+
+def _count(number, noun: str, spec: str = ",") -> str:
+    """``number`` and its noun, singular for exactly one: "1 visitor", "2 visitors", "1 day"."""
+    return f"{number:{spec}} {noun}{'' if number == 1 else 's'}"
 
 
 def _label(arm: Arm) -> str:

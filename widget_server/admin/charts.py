@@ -140,53 +140,98 @@ def _svg_open(width: int, height: int, title: str) -> str:
     )
 
 
+#: Average glyph width in ems of the admin page's sans-serif (a little generous), to wrap SVG text,
+#: which does not wrap itself and is clipped at the chart's edge.
+GLYPH_EM = 0.6
+
+
+def _wrap(text: str, width: float, font: float) -> list[str]:
+    """``text`` in lines of at most ``width`` viewBox units, broken at spaces (a longer word,
+    such as a stage key, is cut into pieces)."""
+    most = max(int(width / (font * GLYPH_EM)), 1)
+    words = [w[i : i + most] for w in text.split(" ") for i in range(0, max(len(w), 1), most)]
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= most:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _text_lines(lines: list[str], x: float, y: float, step: float, attrs: str) -> str:
+    return "".join(
+        f'<text x="{_fmt(x)}" y="{_fmt(y + i * step)}" {attrs}>{escape(line)}</text>'
+        for i, line in enumerate(lines)
+    )
+
+
 def bar_chart(bars: list[tuple[str, int, str]], title: str = "", size: Size = WIDE) -> Markup:
     """Horizontal bars, one per row: ``(label, value, note)``.
 
-    Wide: the label left of the bar, the note under the value. Compact: the label above the bar,
-    the note after the value, so the bars keep the whole width of a phone.
+    Wide: the label left of the bar, the note under the bar. Compact: the label above the bar,
+    the note under it, so the bars keep the whole width of a phone. Labels and notes wrap at
+    spaces to stay inside the chart (SVG text would be cut off at its edge).
     """
     if not bars:
         return Markup('<p class="empty">Nothing to show yet.</p>')
     compact = size.width < 480
     font = size.font
+    note_font = font - 2 if compact else 11
+    label_font = font if compact else 13
+    line_h = note_font + 4
     width = size.width
     label_w = 0 if compact else 170
-    row_h = 3 * font + 26 if compact else 46
-    value_room = 7 * font if compact else 150
+    value_room = 7 * font
     plot_w = width - label_w - value_room
-    height = row_h * len(bars) + 8
     bar_max = max((value for _, value, _ in bars), default=0) or 1
-    parts = [_svg_open(width, height, title)]
-    for i, (label, value, note) in enumerate(bars):
-        top = 4 + i * row_h
+    rows = []
+    for label, value, note in bars:
+        label_lines = _wrap(label, width if compact else label_w - 8, label_font)
+        note_lines = _wrap(note, width - label_w, note_font) if note else []
+        label_h = len(label_lines) * (label_font + 3) if compact else 0
+        bar_y = label_h + 4 if compact else 8
+        note_y = bar_y + font + 10 + note_font + 4
+        height = max(note_y + (len(note_lines) - 1) * line_h + 10, 46)
+        if not compact:
+            height = max(height, 24 + (len(label_lines) - 1) * (label_font + 3) + 10)
+        rows.append((label_lines, value, note_lines, bar_y, note_y, height))
+    parts = [_svg_open(width, sum(row[-1] for row in rows) + 8, title)]
+    top = 4
+    for i, (label_lines, value, note_lines, bar_y, note_y, height) in enumerate(rows):
         bar_w = max(plot_w * value / bar_max, 2 if value else 0)
-        bar_y = top + font + 6 if compact else top + 8
         color = PALETTE[i % len(PALETTE)]
         if compact:
             parts.append(
-                f'<text x="0" y="{top + font}" font-size="{font}" font-weight="600" '
-                f'fill="#222">{escape(label)}</text>'
+                _text_lines(
+                    label_lines,
+                    0,
+                    top + label_font,
+                    label_font + 3,
+                    f'font-size="{label_font}" font-weight="600" fill="#222"',
+                )
             )
         else:
             parts.append(
-                f'<text x="{label_w - 8}" y="{top + 24}" text-anchor="end" font-size="13" '
-                f'fill="#222">{escape(label)}</text>'
+                _text_lines(
+                    label_lines,
+                    label_w - 8,
+                    top + 24,
+                    label_font + 3,
+                    f'text-anchor="end" font-size="{label_font}" fill="#222"',
+                )
             )
         parts.append(
-            f'<rect x="{label_w}" y="{bar_y}" width="{_fmt(bar_w)}" height="{font + 10}" rx="3" '
-            f'fill="{color}"/><text x="{_fmt(label_w + bar_w + 6)}" y="{bar_y + font + 3}" '
-            f'font-size="{font}" fill="#222">{value:,}</text>'
+            f'<rect x="{label_w}" y="{top + bar_y}" width="{_fmt(bar_w)}" height="{font + 10}" '
+            f'rx="3" fill="{color}"/><text x="{_fmt(label_w + bar_w + 6)}" '
+            f'y="{top + bar_y + font + 3}" font-size="{font}" fill="#222">{value:,}</text>'
         )
-        if note:
-            note_y = bar_y + 2 * font + 12 if compact else top + 41
-            parts.append(
-                f'<text x="{label_w}" y="{_fmt(note_y)}" font-size="{font - 2}" '
-                f'fill="#666">{escape(note)}</text>'
-                if compact
-                else f'<text x="{_fmt(label_w + bar_w + 6)}" y="{note_y}" font-size="11" '
-                f'fill="#666">{escape(note)}</text>'
+        parts.append(
+            _text_lines(
+                note_lines, label_w, top + note_y, line_h, f'font-size="{note_font}" fill="#666"'
             )
+        )
+        top += height
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -1,10 +1,10 @@
 """The site's loyalty funnel: visitors per stage, stage-to-stage conversion, repeat customers."""
 
-from flask import Response, render_template, stream_with_context
+from flask import Response, current_app, render_template, stream_with_context
 
 from ..services.funnel import site_stages
 from ..services.funnel.export import segment_rows
-from ..services.funnel.figures import cached_funnel_figures
+from ..services.funnel.figures import cached_funnel_figures, figures_age_s, shares_pct
 from . import bp
 from .campaigns import _site_or_404
 from .charts import bar_chart, responsive
@@ -65,34 +65,46 @@ def _moved_on(conversion_by_week: list[dict]) -> dict[str, str]:
     }
 
 
+def age_words(age_s: float) -> str:
+    """How long ago, in the words the page uses: "just now", "40 s ago", "3 min ago", "2 h ago"."""
+    if age_s < 2:
+        return "just now"
+    if age_s < 60:
+        return f"{age_s:.0f} s ago"
+    if age_s < 3600:
+        return f"{age_s // 60:.0f} min ago"
+    if age_s < 2 * 86400:
+        return f"{age_s // 3600:.0f} h ago"
+    return f"{age_s // 86400:.0f} days ago"
+
+
+def _bars(figures: dict, moved_on: dict[str, str]) -> list[tuple[str, int, str]]:
+    """One bar per stage, retired stage and the visitors in none; notes from the service's
+    shares (which add up to 100)."""
+    rows = [(s["name"], s["key"], s["visitors"]) for s in figures["stages"]]
+    rows += [(f"{r['key']} (retired)", r["key"], r["visitors"]) for r in figures["retired_stages"]]
+    if figures["unstaged_visitors"]:
+        rows.append(("No stage", None, figures["unstaged_visitors"]))
+    shares = shares_pct([visitors for _, _, visitors in rows], decimals=1)
+    bars = []
+    for (label, key, visitors), share in zip(rows, shares, strict=True):
+        parts = [f"{share:.1f}% of visitors" if share is not None else ""]
+        parts.append(moved_on.get(key, "") if key else "meets no stage's rule")
+        bars.append((label, visitors, " · ".join(part for part in parts if part)))
+    return bars
+
+
 @bp.get("/sites/<int:site_id>/funnel")
 def funnel(site_id):
     """Visitors per stage with the stage-to-stage flow, repeat customers, and the stage rules."""
     site = _site_or_404(site_id)
     figures = cached_funnel_figures(site.id, None, 12)  # the API's snapshot: fast on big sites
     stages = site_stages(site.id)
-    total = figures["totals"]["visitors"] or 0
-    moved_on = _moved_on(figures["conversion_by_week"])
-    bars = [
-        (
-            stage["name"],
-            stage["visitors"],
-            " · ".join(
-                part
-                for part in (
-                    f"{stage['visitors'] / total:.0%} of visitors" if total else "",
-                    moved_on.get(stage["key"], ""),
-                )
-                if part
-            ),
-        )
-        for stage in figures["stages"]
-    ]
-    if figures["unstaged_visitors"]:
-        bars.append(("No stage yet", figures["unstaged_visitors"], "answered no survey yet"))
+    bars = _bars(figures, _moved_on(figures["conversion_by_week"]))
     names = {s.key: s.name for s in stages}
     weeks = sorted({row["week"] for row in figures["conversion_by_week"]})
     flow = {(row["week"], row["stage"]): row for row in figures["conversion_by_week"]}
+    age_s = figures_age_s(figures)
     return render_template(
         "admin/funnel.html",
         site=site,
@@ -103,6 +115,9 @@ def funnel(site_id):
         rule_words=rule_words,
         weeks=weeks,
         flow=flow,
+        computed_ago=age_words(age_s),
+        ttl_s=current_app.config["FUNNEL_FIGURES_TTL_S"],
+        refreshing=age_s > current_app.config["FUNNEL_FIGURES_TTL_S"] > 0,
     )
 
 

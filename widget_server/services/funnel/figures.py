@@ -17,21 +17,26 @@ Definitions (docs/funnel.md repeats them):
 * **conversion by week**: per ISO week (Monday, UTC) and stage, the stage changes into the stage
   (``entered``) and out of it to a later stage of the funnel (``advanced``), from the stage
   history; ``advanced_rate`` = advanced / entered × 100 (a flow ratio, not a cohort).
+* **entry stage**: a visitor no answer, order or identify has staged yet (no stored stage, no
+  scores, orders or attributes) is counted in the stage a visitor without facts meets, computed
+  by one count in the per-stage query instead of a stored row per anonymous visitor.
+* **share of visitors** per stage (and retired stage, and no stage): rounded by largest remainder
+  so the shares add up to exactly 100.
 """
 
 import threading
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import case, func, select, union_all
+from sqlalchemy import and_, case, func, or_, select, type_coerce, union_all
 
 from ...errors import NotFound
 from ...extensions import db
 from ...models import Assignment, Campaign, Order, StageChange, Visitor
-from ...models.types import utcnow
+from ...models.types import JSONType, utcnow
+from .rules import Facts, stage_for
 from .stages import site_stages
 
 
@@ -107,28 +112,81 @@ def _visitor_row(row) -> dict:
     }
 
 
+def _empty_json(column):
+    return or_(column.is_(None), column == type_coerce({}, JSONType))
+
+
+#: A visitor nothing has staged yet: no stage and no fact a rule could read (the snippet's
+#: anonymous visitors). Restaging stores a stage on their first answer, order or identify.
+_NOT_YET_STAGED = and_(
+    Visitor.stage.is_(None),
+    func.coalesce(Visitor.order_count, 0) == 0,
+    _empty_json(Visitor.scores),
+    _empty_json(Visitor.attributes),
+)
+
+
+def shares_pct(counts: list[int], decimals: int = 2) -> list[float | None]:
+    """Each count's share of their sum in %, rounded so that the shares add up to exactly 100.
+
+    Largest remainder: every share is rounded down to ``decimals``, then the units still missing
+    go to the largest remainders (ties: the earlier count). None for all when the sum is 0.
+    """
+    total = sum(counts)
+    if not total:
+        return [None] * len(counts)
+    scale = 100 * 10**decimals
+    floors = [count * scale // total for count in counts]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (-(counts[i] * scale % total), i))
+    for i in by_remainder[: scale - sum(floors)]:
+        floors[i] += 1
+    return [round(units / 10**decimals, decimals) for units in floors]
+
+
 def funnel_figures(site_id: int, campaign_id: int | None = None, weeks: int = 12) -> dict:
-    """Everything ``GET sites/<id>/funnel`` shows, in four aggregate queries."""
+    """Everything ``GET sites/<id>/funnel`` shows, in four aggregate queries.
+
+    Visitors not yet staged are counted in the entry stage (the one a visitor without facts
+    meets) from one conditional count of the per-stage query, so an anonymous visitor costs no
+    write; ``unstaged_visitors`` are those whose facts meet no stage's rule.
+    """
     stages = site_stages(site_id)
     per_stage_rows_all = db.session.execute(
-        select(Visitor.stage, *_visitor_aggregates())
+        select(
+            Visitor.stage,
+            _count_if(_NOT_YET_STAGED).label("not_yet_staged"),
+            *_visitor_aggregates(),
+        )
         .where(Visitor.site_id == site_id, Visitor.merged_into_id.is_(None))
         .group_by(Visitor.stage)
     ).all()
     per_stage_rows = {row.stage: row for row in per_stage_rows_all}
+    no_stage = per_stage_rows.pop(None, _EmptyRow)
+    entry_stage = stage_for(stages, Facts())
+    not_yet_staged = int(getattr(no_stage, "not_yet_staged", 0)) if entry_stage else 0
+    if not_yet_staged:
+        # They have no orders, scores or attributes: they add visitors and nothing else.
+        per_stage_rows[entry_stage] = _summed(
+            [per_stage_rows.get(entry_stage, _EmptyRow), _visitors_only(not_yet_staged)]
+        )
+        no_stage = _summed([no_stage, _visitors_only(-not_yet_staged)])
     per_stage = []
     for stage in stages:
-        row = per_stage_rows.pop(stage.key, None)
-        figures = _visitor_row(row) if row else _visitor_row(_EmptyRow)
-        per_stage.append({"key": stage.key, "name": stage.name, **figures})
-    others = [(key, row) for key, row in per_stage_rows.items()]
-    unstaged = next((row for key, row in others if key is None), None)
-    retired = [{"key": key, **_visitor_row(row)} for key, row in others if key is not None]
+        row = per_stage_rows.pop(stage.key, _EmptyRow)
+        per_stage.append({"key": stage.key, "name": stage.name, **_visitor_row(row)})
+    retired = [{"key": key, **_visitor_row(row)} for key, row in per_stage_rows.items()]
+    unstaged_visitors = int(no_stage.visitors)
+    shares = shares_pct([s["visitors"] for s in per_stage + retired] + [unstaged_visitors])
+    for figures, share in zip(per_stage + retired, shares, strict=False):
+        figures["share_of_visitors"] = share
     overall_visitors = _visitor_row(_summed(list(per_stage_rows_all)))
     return {
         "site_id": site_id,
         "stages": per_stage,
-        "unstaged_visitors": int(unstaged.visitors) if unstaged else 0,
+        "entry_stage": entry_stage,
+        "not_yet_staged_visitors": not_yet_staged,
+        "unstaged_visitors": unstaged_visitors,
+        "unstaged_share_of_visitors": shares[-1],
         "retired_stages": retired,
         "totals": {
             **_order_totals(site_id),
@@ -166,6 +224,11 @@ def _summed(rows) -> SimpleNamespace:
 
 
 _EmptyRow = _summed([])
+
+
+def _visitors_only(visitors: int) -> SimpleNamespace:
+    """A row of ``visitors`` visitors without orders or scores (negative: to take them out)."""
+    return SimpleNamespace(**{**vars(_EmptyRow), "visitors": visitors})
 
 
 def _order_totals(site_id: int) -> dict:
@@ -303,28 +366,30 @@ class FigureSnapshots:
     100,000 visitors and 300,000 orders), so the admin API answers from the last computation:
     the first call computes and waits; later calls answer at once and, once the snapshot is
     older than ``FUNNEL_FIGURES_TTL_S``, start one background recomputation whose result the
-    next call sees. ``computed_at`` in the body tells the age. Changing the site's stages drops
-    its snapshots (the stage list itself changed).
+    next call sees. A snapshot's age is read from its ``computed_at`` (the time its computation
+    started, in the body too), so the age the API and the admin page show is the one the refresh
+    goes by. Changing the site's stages drops its snapshots (the stage list itself changed).
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._snapshots: dict[tuple, tuple[float, dict]] = {}
+        self._snapshots: dict[tuple, tuple[datetime, dict]] = {}
         self._refreshing: dict[tuple, threading.Thread] = {}
 
     def get(self, site_id: int, campaign_id: int | None, weeks: int) -> dict:
         ttl = current_app.config["FUNNEL_FIGURES_TTL_S"]
         if ttl <= 0:
-            return _computed(site_id, campaign_id, weeks)
+            return _computed(site_id, campaign_id, weeks)[1]
         key = (site_id, campaign_id, weeks)
         with self._lock:
             found = self._snapshots.get(key)
         if found is None:
-            body = _computed(site_id, campaign_id, weeks)
-            self._store(key, body)
+            computed_at, body = _computed(site_id, campaign_id, weeks)
+            self._store(key, computed_at, body)
             return body
-        taken_at, body = found
-        if time.monotonic() - taken_at > ttl:
+        computed_at, body = found
+        age_s = (utcnow() - computed_at).total_seconds()
+        if age_s > ttl or age_s < 0:  # older than the TTL, or the clock was set back
             self._refresh_later(key)
         return body
 
@@ -340,10 +405,10 @@ class FigureSnapshots:
         for thread in threads:
             thread.join(timeout_s)
 
-    def _store(self, key: tuple, body: dict) -> None:
+    def _store(self, key: tuple, computed_at: datetime, body: dict) -> None:
         with self._lock:
             self._snapshots.pop(key, None)
-            self._snapshots[key] = (time.monotonic(), body)
+            self._snapshots[key] = (computed_at, body)
             while len(self._snapshots) > MAX_SNAPSHOTS:
                 del self._snapshots[next(iter(self._snapshots))]
 
@@ -362,7 +427,7 @@ class FigureSnapshots:
         try:
             with app.app_context():
                 try:
-                    self._store(key, _computed(*key))
+                    self._store(key, *_computed(*key))
                 except NotFound:
                     # The campaign left the site: the next call computes and answers 404.
                     with self._lock:
@@ -374,11 +439,17 @@ class FigureSnapshots:
                 self._refreshing.pop(key, None)
 
 
-def _computed(site_id: int, campaign_id: int | None, weeks: int) -> dict:
-    return {
-        **funnel_figures(site_id, campaign_id, weeks),
-        "computed_at": utcnow().isoformat(),
-    }
+def _computed(site_id: int, campaign_id: int | None, weeks: int) -> tuple[datetime, dict]:
+    """The figures with the time their computation started (they show the data of then or
+    later)."""
+    computed_at = utcnow()
+    body = {**funnel_figures(site_id, campaign_id, weeks), "computed_at": computed_at.isoformat()}
+    return computed_at, body
+
+
+def figures_age_s(body: dict) -> float:
+    """Seconds since the figures in ``body`` were computed, by the clock the snapshots use."""
+    return (utcnow() - datetime.fromisoformat(body["computed_at"])).total_seconds()
 
 
 def snapshots() -> FigureSnapshots:
