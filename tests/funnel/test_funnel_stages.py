@@ -100,6 +100,17 @@ def test_stage_targeted_campaign_is_served_only_to_its_stage(client, site, make_
     assert vip["id"] not in shown["visitor-unknown"]
 
 
+def test_entry_stage_campaign_reaches_visitors_with_no_facts_yet(client, site, make_campaign):
+    """The funnel counts a visitor who never answered in its entry stage; decide agrees."""
+    survey = loyalty_campaign(make_campaign, site, priority=1)
+    welcome = make_campaign(site, name="Welcome", targeting={"stages_in": ["new_visitor"]})
+    shown = {c["campaign_id"] for c in decide(client, site, "visitor-fresh01").json["campaigns"]}
+    assert shown == {welcome["id"], survey["id"]}
+    answer_survey(client, site, survey, "visitor-fresh01", LIKES)
+    after = {c["campaign_id"] for c in decide(client, site, "visitor-fresh01").json["campaigns"]}
+    assert welcome["id"] not in after
+
+
 def test_completing_a_stage_survey_makes_next_stage_popup_eligible(client, site, make_campaign):
     emotional_survey = loyalty_campaign(
         make_campaign, site, name="For customers", targeting={"stages_in": ["customer"]}

@@ -58,7 +58,7 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     """Apply targeting, cooldown, frequency, sampling and holdout; assign new visitors."""
     now = utcnow()
     visitor = visitor_row(site.id, request["visitor_id"])
-    page = _page_context(visitor, request, now)
+    page = _page_context(site, visitor, request, now)
     assignments = _assignments_of(visitor.id, [c.id for c in site.campaigns])
     cooldown_reason = _cooldown_reason(site, visitor, now)
 
@@ -151,15 +151,18 @@ def _with_rewards(site, visitor, offers, assignments, new_assignments, now) -> l
     return result
 
 
-def _page_context(visitor: Row, request: dict, now: datetime) -> PageContext:
+def _page_context(site: SiteConfig, visitor: Row, request: dict, now: datetime) -> PageContext:
     window = timedelta(minutes=current_app.config["NEW_VISITOR_WINDOW_MIN"])
     cart = request.get("cart") or {}
+    stage = visitor.stage
+    if stage is None and not (visitor.order_count or visitor.scores or visitor.attributes):
+        stage = site.entry_stage  # no facts yet: the funnel counts them in its entry stage
     return PageContext(
         url=request["url"],
         device=request.get("device"),
         is_new=now - visitor.first_seen_at < window,
         order_count=visitor.order_count,
-        stage=visitor.stage,
+        stage=stage,
         attributes={**(visitor.attributes or {}), **(request.get("attributes") or {})},
         cart_value=cart.get("value"),
         cart_items=cart.get("items"),

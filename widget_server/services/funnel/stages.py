@@ -81,9 +81,11 @@ def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
     db.session.flush()
     recompute_site(site.id)
     db.session.commit()
+    from ..site_config import invalidate  # site_config imports this module
     from .figures import snapshots  # figures imports this module
 
     snapshots().drop_site(site.id)
+    invalidate(site.site_key)  # decide's entry stage
     return site_stages(site.id)
 
 
