@@ -49,8 +49,21 @@ def test_validly_signed_customer_id_is_linked(client, signed_site):
         lambda site: sign(site["secret"], b"c-123")[:-1],
         lambda site: sign(site["secret"], b"c-123").upper(),
         lambda site: sign(site["secret"], b"c-123").removeprefix("sha256="),
+        lambda site: " " + sign(site["secret"], b"c-123") + " ",
+        lambda site: sign(site["secret"], b"c-123") + "\n",
+        lambda site: "\t" + sign(site["secret"], b"c-123"),
     ],
-    ids=["unsigned", "other-customer", "site-key", "shortened", "upper-case", "no-scheme"],
+    ids=[
+        "unsigned",
+        "other-customer",
+        "site-key",
+        "shortened",
+        "upper-case",
+        "no-scheme",
+        "space-padded",
+        "trailing-newline",
+        "leading-tab",
+    ],
 )
 def test_unsigned_or_badly_signed_customer_id_is_refused(client, signed_site, make_signature):
     response = identify(client, signed_site, "visitor-0001", "c-123", make_signature(signed_site))
@@ -100,3 +113,13 @@ def test_nobody_takes_over_a_signed_customer_and_their_wheel_code(
     )
     assert "WON-CODE" not in spun.get_data(as_text=True)
     assert customer_of("attacker-01") is None
+
+
+def test_a_padded_signature_is_refused_even_where_signatures_are_optional(client, make_site):
+    # A signature that is sent must be exactly the one the shop's server makes.
+    site = make_site()
+    padded = f" {sign(site['secret'], b'c-123')} "
+    response = identify(client, site, "visitor-0001", "c-123", padded)
+    assert response.status_code == 401
+    assert "customer_signature" in response.json["error"]["fields"]
+    assert customer_of("visitor-0001") is None

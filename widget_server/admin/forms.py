@@ -94,7 +94,8 @@ def _number_or_text(value: str):
 
 def _int_or_text(value: str):
     text = str(value).strip()
-    return int(text) if text.isdigit() else text
+    # isdigit() alone is true for "²", which int() refuses: only ASCII digits are a number here.
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def slugify(text: str, fallback: str) -> str:

@@ -12,7 +12,7 @@ from flask import (
 )
 
 from ..errors import APIError, Conflict, ValidationFailed
-from ..schemas.common import load_or_raise
+from ..schemas.common import form_integer, load_or_raise
 from ..schemas.responses import ResponseQuerySchema
 from ..services import responses as responses_service
 from ..services.funnel import site_stages
@@ -67,7 +67,8 @@ def responses_csv(site_id):
     site = _site_or_404(site_id)
     flt, _, problems = _filter(site)
     if problems:
-        abort(400)
+        named = "; ".join(f"{name}: {' '.join(texts)}" for name, texts in sorted(problems.items()))
+        abort(400, description=f"A filter is not valid ({named}).")
     return Response(
         stream_with_context(responses_service.csv_rows(flt)),
         mimetype="text/csv",
@@ -154,7 +155,7 @@ def coupon_generate(pool_id):
     site = _site_or_404(pool.site_id)
     raw = {"count": request.form.get("count", ""), "prefix": request.form.get("prefix", "")}
     try:
-        count = int(raw["count"]) if raw["count"].strip().isdigit() else raw["count"]
+        count = form_integer(raw["count"])
         data = load_or_raise(GenerateCodesSchema(), {"count": count, "prefix": raw["prefix"]})
         made = coupons_service.generate_codes(pool, data["count"], data["prefix"], data["symbols"])
     except (ValidationFailed, Conflict) as err:

@@ -70,7 +70,7 @@ def campaign_promote(campaign_id):
     """Promote a variant by hand: it takes all non-holdout traffic."""
     campaign = _campaign_or_404(campaign_id)
     raw = request.form.get("variant_id", "")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         flash("Choose a variant to promote.", "error")
         return redirect(url_for("admin.campaign_results", campaign_id=campaign_id))
     try:

@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ab import policy as ab_policy
 
 from ..models import CAMPAIGN_KINDS
-from .common import SLUG
+from .common import SLUG, RowId
 
 DEVICES = ("mobile", "tablet", "desktop")
 TRIGGER_TYPES = (
@@ -133,4 +133,4 @@ class CampaignUpdateSchema(CampaignSchema):
 class PromoteSchema(Schema):
     """``POST campaigns/<id>/promote``: the variant that takes all non-holdout traffic."""
 
-    variant_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    variant_id = RowId(required=True, strict=True)

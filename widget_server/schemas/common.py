@@ -7,9 +7,46 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from ..errors import PayloadTooLarge, ValidationFailed, validation_failed
 
-SLUG = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Patterns end with \Z, not $: "$" also matches before a final newline, so "abc12345\n" passed
+# as a visitor id and became a second visitor. validate.Regexp calls re.match, which \Z makes a
+# full match.
+SLUG = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z")
+DIMENSION = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
+#: The id the snippet makes for a visitor (a UUID), also an event's id.
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}\Z")
+LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 MAX_TEXT = 2000
+#: Row ids are PostgreSQL ``integer`` columns: a larger id is refused naming its field, before
+#: any query (PostgreSQL raises on it; in a streamed CSV that was a 500 after the headers).
+MAX_ID = 2**31 - 1
+#: What a query string or form may hold for a number: int() also reads "²", "٣", " 3 " and "1_000".
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]{1,32}")
+
+
+class Integer(fields.Integer):
+    """An integer that, given as text (a query string, a form), is written in ASCII digits."""
+
+    def _validated(self, value):
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class RowId(Integer):
+    """The id of a row (campaign, variant, pool): 1 to :data:`MAX_ID`."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "validate",
+            validate.Range(min=1, max=MAX_ID, error=f"Must be an id from 1 to {MAX_ID}."),
+        )
+        super().__init__(**kwargs)
+
+
+def form_integer(text: str) -> int | str:
+    """The integer a form field holds, or the text itself for a schema to refuse by name."""
+    text = text.strip()
+    return int(text) if _ASCII_INTEGER.fullmatch(text) else text
 
 
 class LocalText(fields.Field):
@@ -36,7 +73,7 @@ class LocalText(fields.Field):
                 raise ValidationError(
                     f"Must not be blank{f' (locale {locale!r})' if locale else ''}."
                 )
-            if locale and not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", locale):
+            if locale and not LOCALE.fullmatch(locale):
                 raise ValidationError(f"{locale!r} is not a locale code such as 'en' or 'pt-BR'.")
         return value
 

@@ -8,7 +8,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from .common import DIMENSION, LocalText, slug
+from ..services.coupons import CODE_PATTERN
+from .common import DIMENSION, LocalText, RowId, slug
 
 QUESTION_TYPES = ("single_choice", "multi_choice", "scale", "nps", "rating", "text", "email")
 CHOICE_TYPES = ("single_choice", "multi_choice")
@@ -108,16 +109,10 @@ def _rule_values(rule) -> list:
     return list(when.get("in", []))
 
 
-#: Ids are PostgreSQL integers: a larger one names its field (400), not the whole body.
-MAX_ID = 2**31 - 1
-
-
 class RewardOfferSchema(Schema):
     """A survey's thank-you step may offer a spin of a wheel campaign."""
 
-    campaign_id = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
-    )
+    campaign_id = RowId(required=True, strict=True)
     label = LocalText(max_length=200)
 
 
@@ -163,11 +158,9 @@ REWARD_TYPES = ("none", "pool", "code")
 class SliceRewardSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(REWARD_TYPES))
     #: A coupon pool of the same site (checked by the catalog service, which knows the site).
-    pool_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    pool_id = RowId(strict=True)
     code = fields.String(
-        validate=validate.Regexp(
-            r"^[\x21-\x7e]{1,100}$", error="1-100 printable characters, no spaces."
-        )
+        validate=validate.Regexp(CODE_PATTERN, error="1-100 printable characters, no spaces.")
     )
 
     @validates_schema
@@ -184,7 +177,7 @@ class SliceSchema(Schema):
     label = LocalText(required=True, max_length=60)
     color = fields.String(
         load_default="#f4a261",
-        validate=validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="Use a colour like #ff8800."),
+        validate=validate.Regexp(r"^#[0-9a-fA-F]{6}\Z", error="Use a colour like #ff8800."),
     )
     #: Relative chance of landing here (0: only ever the fallback); not all slices may be 0.
     weight = fields.Float(

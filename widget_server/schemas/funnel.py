@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..services.funnel.rules import ATTRIBUTE_OPS, NUMERIC_OPS
-from .common import DIMENSION, SLUG
+from .common import DIMENSION, SLUG, Integer, RowId
 from .public import visitor_id_field
 
 MAX_RULE_DEPTH = 6
@@ -106,7 +106,7 @@ def _check_named(node: dict, kind: str) -> None:
     name = node[kind]
     pattern = DIMENSION if kind == "score" else SLUG
     errors = {}
-    if not isinstance(name, str) or not pattern.match(name):
+    if not isinstance(name, str) or not pattern.fullmatch(name):
         errors[kind] = [
             "Use a dimension name: lower-case letters, digits and '_'."
             if kind == "score"
@@ -157,8 +157,8 @@ class StagesSchema(Schema):
 class FunnelQuerySchema(Schema):
     """Query string of ``GET sites/<id>/funnel``."""
 
-    campaign_id = fields.Integer(validate=validate.Range(min=1))
-    weeks = fields.Integer(load_default=12, validate=validate.Range(1, 104))
+    campaign_id = RowId()
+    weeks = Integer(load_default=12, validate=validate.Range(1, 104))
 
 
 class VisitorPathSchema(Schema):

@@ -6,13 +6,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..models import EVENT_TYPES
 from .campaigns import DEVICES
-from .common import SLUG
+from .common import SLUG, VISITOR_ID, RowId
 
 visitor_id_field = fields.String(
     required=True,
-    validate=validate.Regexp(
-        r"^[A-Za-z0-9_\-]{8,64}$", error="Use 8-64 letters, digits, '_' or '-' (a UUID)."
-    ),
+    validate=validate.Regexp(VISITOR_ID, error="Use 8-64 letters, digits, '_' or '-' (a UUID)."),
 )
 
 
@@ -20,7 +18,7 @@ def _attributes(value: dict) -> None:
     if len(value) > 50:
         raise ValidationError("At most 50 attributes.")
     for key, item in value.items():
-        if not SLUG.match(key):
+        if not SLUG.fullmatch(key):
             raise ValidationError(f"Attribute name {key!r}: use letters, digits, '_' or '-'.")
         if not (item is None or isinstance(item, str | int | float | bool)):
             raise ValidationError(f"Attribute {key!r} must be a string, number or boolean.")
@@ -54,12 +52,12 @@ CAMPAIGN_EVENTS = {"impression", "step", "answer", "complete", "close", "spin", 
 class EventSchema(Schema):
     id = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_\-]{8,64}$", error="Use a UUID."),
+        validate=validate.Regexp(VISITOR_ID, error="Use a UUID."),
     )
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     visitor_id = visitor_id_field
-    campaign_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
-    variant_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    campaign_id = RowId(strict=True, allow_none=True)
+    variant_id = RowId(strict=True, allow_none=True)
     #: When it happened: later than now counts as now; before 2000 is a broken clock, refused.
     ts = fields.AwareDateTime(
         allow_none=True,
@@ -78,7 +76,7 @@ class EventSchema(Schema):
                     raise ValidationError(f"A {kind} event needs {name}.", name)
         if kind in ("answer", "step"):
             step_id = data.get("step_id")
-            if not isinstance(step_id, str) or not SLUG.match(step_id):
+            if not isinstance(step_id, str) or not SLUG.fullmatch(step_id):
                 raise ValidationError({"step_id": ["Missing or not a step id."]}, "data")
         if kind == "answer":
             if "value" not in data:

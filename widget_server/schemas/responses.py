@@ -2,14 +2,14 @@
 
 from marshmallow import Schema, fields, validate
 
-from .common import SLUG
+from .common import SLUG, Integer, RowId
 
 
 class ResponseQuerySchema(Schema):
-    campaign_id = fields.Integer(validate=validate.Range(min=1))
-    variant_id = fields.Integer(validate=validate.Range(min=1))
+    campaign_id = RowId()
+    variant_id = RowId()
     stage = fields.String(validate=validate.Regexp(SLUG, error="Not a stage key."))
     date_from = fields.Date()
     date_to = fields.Date()
     completed = fields.String(validate=validate.OneOf(("", "yes", "no")))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=100000))

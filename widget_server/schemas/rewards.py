@@ -2,7 +2,13 @@
 
 from marshmallow import Schema, fields, validate
 
-from ..services.coupons import MAX_GENERATE, MAX_RANDOM_SYMBOLS, MIN_RANDOM_SYMBOLS
+from ..services.coupons import (
+    MAX_GENERATE,
+    MAX_RANDOM_SYMBOLS,
+    MIN_RANDOM_SYMBOLS,
+    PREFIX_PATTERN,
+)
+from .common import VISITOR_ID, RowId
 from .public import EARLIEST_EVENT, visitor_id_field
 
 
@@ -10,7 +16,7 @@ class SpinSchema(Schema):
     """What the browser may say: who spins which wheel. Any other field (a slice) is refused."""
 
     visitor_id = visitor_id_field
-    campaign_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    campaign_id = RowId(required=True, strict=True)
     email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     #: The visitor ticked the wheel's consent box: the e-mail is kept on the visitor too.
     email_consent = fields.Boolean(load_default=False)
@@ -23,7 +29,7 @@ class OrderSchema(Schema):
     customer_id = fields.String(allow_none=True, validate=validate.Length(1, 200))
     visitor_id = fields.String(
         allow_none=True,
-        validate=validate.Regexp(r"^[A-Za-z0-9_\-]{8,64}$", error="Not a visitor id."),
+        validate=validate.Regexp(VISITOR_ID, error="Not a visitor id."),
     )
     total = fields.Decimal(
         required=True,
@@ -33,7 +39,7 @@ class OrderSchema(Schema):
     )
     currency = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{3}$", error="Use an ISO 4217 code such as EUR."),
+        validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Use an ISO 4217 code such as EUR."),
     )
     coupon_code = fields.String(allow_none=True, validate=validate.Length(1, 100))
     #: Later than now counts as now; before 2000 is a broken clock (as for events), refused.
@@ -57,9 +63,7 @@ class GenerateCodesSchema(Schema):
     count = fields.Integer(required=True, strict=True, validate=validate.Range(1, MAX_GENERATE))
     prefix = fields.String(
         load_default="",
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9_\-]{0,40}$", error="Up to 40 letters, digits, '_' or '-'."
-        ),
+        validate=validate.Regexp(PREFIX_PATTERN, error="Up to 40 letters, digits, '_' or '-'."),
     )
     #: Random symbols per code (5 bits each): at least 12, i.e. 60 bits.
     symbols = fields.Integer(

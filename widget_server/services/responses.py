@@ -9,7 +9,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
@@ -74,8 +74,10 @@ def _query(flt: ResponseFilter):
         query = query.where(Visitor.stage == flt.stage)
     if flt.date_from:
         query = query.where(Response.updated_at >= datetime.combine(flt.date_from, time(), UTC))
-    if flt.date_to:
-        end = datetime.combine(flt.date_to, time(), UTC) + timedelta(days=1)
+    # Up to the end of date_to; the last day a date can name (9999-12-31) has no next day to stop
+    # before, and nothing is later, so it bounds nothing.
+    if flt.date_to and flt.date_to < date.max:
+        end = datetime.combine(flt.date_to + timedelta(days=1), time(), UTC)
         query = query.where(Response.updated_at < end)
     if flt.completed == "yes":
         query = query.where(Response.completed.is_(True))
