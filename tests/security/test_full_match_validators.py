@@ -2,6 +2,9 @@
 newline, so ``"visitor_id": "abc12345\\n"`` was a second visitor. Each identifier with a trailing
 newline is now a 400 naming its field."""
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -14,6 +17,7 @@ from widget_server.schemas.common import DIMENSION, LOCALE, SLUG, VISITOR_ID
 from widget_server.services import coupons
 
 VISITOR = "visitor-0001"
+SERVICE = Path(__file__).resolve().parents[2] / "widget_server"
 
 
 def fields_of(response) -> dict:
@@ -35,6 +39,18 @@ def fields_of(response) -> dict:
 def test_shared_patterns_refuse_a_trailing_newline(pattern, value):
     assert pattern.match(value)
     assert not pattern.match(value + "\n")
+
+
+def test_no_pattern_in_the_service_is_anchored_with_a_dollar():
+    # A raw-string pattern ending in "$" is the bug this file is about; use \Z or fullmatch.
+    anchored = re.compile(r"""\br(["'])[^"']*\$\1""")
+    offenders = [
+        f"{path.relative_to(SERVICE.parent)}:{number}"
+        for path in sorted(SERVICE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if anchored.search(line)
+    ]
+    assert offenders == []
 
 
 def test_a_visitor_id_with_a_trailing_newline_is_not_a_second_visitor(client, make_site):

@@ -21,6 +21,25 @@ TRIGGER_TYPES = (
 METRICS = ab_policy.METRICS
 METHODS = ab_policy.METHODS
 ATTRIBUTE_OPS = ("equals", "in", "range")
+#: Bounds on URL patterns, which are matched against every decide's URL (services/targeting.py):
+#: the work per pattern grows with its pieces between stars and with the patterns per list.
+URL_PATTERN_MAX_LENGTH = 500
+URL_PATTERN_MAX_STARS = 10
+URL_PATTERNS_MAX = 50
+
+
+def _few_stars(pattern: str) -> None:
+    if pattern.count("*") > URL_PATTERN_MAX_STARS:
+        raise ValidationError(f"At most {URL_PATTERN_MAX_STARS} * in a pattern.")
+
+
+def url_patterns() -> fields.List:
+    """A list of ``url_include``/``url_exclude`` patterns, each bounded in length and stars."""
+    return fields.List(
+        fields.String(validate=[validate.Length(1, URL_PATTERN_MAX_LENGTH), _few_stars]),
+        validate=validate.Length(max=URL_PATTERNS_MAX),
+        load_default=list,
+    )
 
 
 class AttributeRuleSchema(Schema):
@@ -42,8 +61,8 @@ class AttributeRuleSchema(Schema):
 
 
 class TargetingSchema(Schema):
-    url_include = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=list)
-    url_exclude = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=list)
+    url_include = url_patterns()
+    url_exclude = url_patterns()
     devices = fields.List(fields.String(validate=validate.OneOf(DEVICES)))
     visitor = fields.String(
         load_default="any", validate=validate.OneOf(("any", "new", "returning"))

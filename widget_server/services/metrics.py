@@ -34,7 +34,7 @@ METRICS = ab_policy.METRICS
 #: Metrics whose value per visitor is a sum (revenue per visitor), not a 0/1 conversion.
 VALUE_METRICS = ab_policy.MEAN_METRICS
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def event_metrics(event: dict) -> tuple[str, ...]:
     email = data.get("email")
     if email is None and kind == "answer":
         email = data.get("value")
-    if isinstance(email, str) and _EMAIL.match(email.strip()):
+    if isinstance(email, str) and _EMAIL.fullmatch(email.strip()):
         found.append("email_capture")
     return tuple(found)
 

@@ -1,12 +1,11 @@
 """A site's running campaigns, compiled once and cached per worker for the hot paths.
 
 Decide and events need the site, its origins and its running campaigns on every request. They are
-read in one query, compiled (URL patterns to regexes, public content stripped of reward secrets),
+read in one query, compiled (URL patterns to matchers, public content stripped of reward secrets),
 and cached for ``CONFIG_CACHE_TTL_S`` seconds. Admin writes call :func:`invalidate`, which clears
 this worker's copy at once; other workers pick the change up within the TTL.
 """
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Campaign, Site
+from .targeting import UrlPattern
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class CampaignConfig:
     priority: int
     seed: str
     targeting: dict
-    url_include: tuple[re.Pattern, ...]
-    url_exclude: tuple[re.Pattern, ...]
+    url_include: tuple[UrlPattern, ...]
+    url_exclude: tuple[UrlPattern, ...]
     trigger: dict
     frequency: dict
     holdout: float
@@ -124,8 +124,8 @@ def compile_campaign(campaign: Campaign) -> CampaignConfig:
         priority=campaign.priority,
         seed=campaign.seed,
         targeting=targeting,
-        url_include=tuple(url_pattern(p) for p in targeting.get("url_include", ())),
-        url_exclude=tuple(url_pattern(p) for p in targeting.get("url_exclude", ())),
+        url_include=tuple(UrlPattern(p) for p in targeting.get("url_include", ())),
+        url_exclude=tuple(UrlPattern(p) for p in targeting.get("url_exclude", ())),
         trigger=campaign.trigger or {"type": "delay", "seconds": 3},
         frequency=campaign.frequency or {},
         holdout=float((campaign.ab or {}).get("holdout_percent", 0.0)) / 100.0,
@@ -141,18 +141,6 @@ def compile_campaign(campaign: Campaign) -> CampaignConfig:
         ),
         promoted_variant_id=campaign.promoted_variant_id,
     )
-
-
-def url_pattern(pattern: str) -> re.Pattern:
-    """Compile a targeting pattern: ``*`` matches anything; a leading ``/`` matches the path.
-
-    ``/products/*`` matches any product page on any host; ``https://shop.example/cart*`` matches
-    the full URL.
-    """
-    body = ".*".join(re.escape(part) for part in pattern.split("*"))
-    if pattern.startswith("/"):
-        return re.compile(rf"^(?:[a-z]+://[^/]+)?{body}(?:[?#].*)?$", re.IGNORECASE)
-    return re.compile(rf"^{body}$", re.IGNORECASE)
 
 
 def public_content(kind: str, content: dict) -> dict:
