@@ -31,7 +31,7 @@ def _secret_key() -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        INSTANCE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_urlsafe(48)
         path.write_text(key)
         path.chmod(0o600)
@@ -68,9 +68,14 @@ class Config:
     #: the connect timeout: a busy pool is a burst to wait out, a dead database is not.
     DB_POOL_TIMEOUT_S = _env("DB_POOL_TIMEOUT_S", 10)
     #: Proxies in front of the service whose X-Forwarded-For/-Proto/-Host are believed (rate
-    #: limits key on the client address). 0 when clients reach gunicorn directly: otherwise
-    #: any client could name its own address and dodge every per-address limit.
-    TRUSTED_PROXY_HOPS = _env("TRUSTED_PROXY_HOPS", 1)
+    #: limits key on the client address): 1 behind one load balancer. 0 (believe no header)
+    #: unless the deployment says so: otherwise a client reaching gunicorn directly could name
+    #: its own address and dodge every per-address limit.
+    TRUSTED_PROXY_HOPS = _env("TRUSTED_PROXY_HOPS", 0)
+    #: Hosts, addresses and networks (comma-separated: ``hooks.internal, 10.1.0.0/16``) that
+    #: webhooks may call although they are not public addresses. Empty: public addresses only,
+    #: so an admin cannot point a webhook at the server's own network or a cloud metadata service.
+    WEBHOOK_ALLOWED_HOSTS = _env("WEBHOOK_ALLOWED_HOSTS", "")
     #: Send the session cookie over HTTPS only (turn off for plain-HTTP local use).
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", False)
     SESSION_COOKIE_HTTPONLY = True

@@ -1,5 +1,8 @@
 """Extension objects, bound to an app by ``create_app`` with ``init_app``."""
 
+import os
+from pathlib import Path
+
 from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,6 +38,24 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+@event.listens_for(Engine, "do_connect")
+def _private_sqlite_file(dialect, connection_record, cargs, cparams) -> None:
+    """Create a new SQLite file readable by its owner only (0600, in a 0700 folder when the
+    folder is new too): it holds site secrets and visitors' e-mails, and SQLite would create it
+    with the umask's mode (world-readable, usually). Its -wal and -shm files take its mode."""
+    if dialect.name != "sqlite" or cparams.get("uri"):
+        return
+    database = str(cargs[0] if cargs else cparams.get("database", ""))
+    if database in ("", ":memory:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an existing database keeps the mode its operator gave it
 
 
 @event.listens_for(Engine, "connect")

@@ -337,3 +337,13 @@ def test_unsaved_preview_escapes_script_end_tags_in_the_content(page, make_site,
     html = page.post(f"/admin/campaigns/{campaign['id']}/preview", form).get_data(as_text=True)
     assert "<script>alert(1)" not in html
     assert "\\u003c/script\\u003e" in html
+
+
+def test_webhook_to_a_private_address_is_refused_next_to_its_field(page, make_site):
+    site = make_site()
+    form = {**CAMPAIGN_FORM, "ab.webhook_url": "http://169.254.169.254/latest/meta-data/"}
+    response = page.post(f"/admin/sites/{site['id']}/campaigns/new", form)
+    assert response.status_code == 400
+    [message] = field_messages(response.get_data(as_text=True), "ab.webhook_url")
+    assert message.startswith("169.254.169.254 is not a public address")
+    assert db.session.scalar(select(Campaign)) is None

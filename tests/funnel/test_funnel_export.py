@@ -75,7 +75,24 @@ def test_segments_csv_has_one_row_per_visitor_with_stage_scores_orders(
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
+        ("\ncmd", "'\ncmd"),
+        ("\n=1+1", "'\n=1+1"),
+        (" =1+1", "' =1+1"),
+        ("   @SUM(A1)", "'   @SUM(A1)"),
+        ("\u00a0+1", "'\u00a0+1"),
+        ("\u3000-1", "'\u3000-1"),
+        ("\uff1dHYPERLINK(1)", "'\uff1dHYPERLINK(1)"),
+        ("\uff0b1", "'\uff0b1"),
+        ("\uff0d1", "'\uff0d1"),
+        ("\uff20SUM(A1)", "'\uff20SUM(A1)"),
+        (" \uff1d1", "' \uff1d1"),
         ("plain", "plain"),
+        ("a=b", "a=b"),
+        ("mail@shop.example", "mail@shop.example"),
+        ("  spaced words", "  spaced words"),
+        ("line one\nline two", "line one\nline two"),
+        ("", ""),
+        ("   ", "   "),
         (-3.5, -3.5),
     ],
 )
@@ -158,7 +175,10 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver():
+def receiver(app):
+    """A receiver on 127.0.0.1, which the operator setting allows (webhooks call public
+    addresses only by default)."""
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
     _Receiver.received = []
     _Receiver.status = 200
     server = HTTPServer(("127.0.0.1", 0), _Receiver)

@@ -115,7 +115,10 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def webhook_receiver():
+def webhook_receiver(app):
+    """A receiver on 127.0.0.1, which the operator setting allows (webhooks call public
+    addresses only by default)."""
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
     _Receiver.received = []
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -157,7 +160,8 @@ class _HangingReceiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(admin, ab_test):
+def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(app, admin, ab_test):
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
     _HangingReceiver.release.clear()
     server = HTTPServer(("127.0.0.1", 0), _HangingReceiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -10,12 +10,13 @@ import os
 import random
 import uuid
 
+import flask
 import pytest
 
 from tests.conftest import BASE_TEST_CONFIG
 from tests.reliability.servers import Gunicorn, HalfSentRequest, free_port, migrate, seed_site
 from widget_server import create_app
-from widget_server.extensions import db
+from widget_server.extensions import client_ip, db, limiter
 
 REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORIGIN = "https://shop.example"
@@ -50,6 +51,8 @@ def _limited_server(url, redis_url=""):
             "FUNNELCAKE_RATELIMIT_ENABLED": "true",
             "FUNNELCAKE_RATELIMIT_PUBLIC": f"{LIMIT} per minute",
             "FUNNELCAKE_REDIS_URL": redis_url,
+            # The made-up client addresses arrive in X-Forwarded-For, as from one proxy.
+            "FUNNELCAKE_TRUSTED_PROXY_HOPS": "1",
         },
     )
 
@@ -140,6 +143,48 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     with limited.app_context():
         db.engine.dispose()
     assert statuses == expected
+
+
+def test_forged_forwarded_for_is_ignored_by_default(app, database_url, make_site, tmp_path):
+    # No TRUSTED_PROXY_HOPS set: a client's X-Forwarded-For (or -Proto) changes neither the
+    # address requests are keyed on nor the address the app sees, so it cannot dodge a limit.
+    site = make_site(origins=[ORIGIN])
+    config = {
+        **BASE_TEST_CONFIG,
+        "DATABASE_URL": database_url,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_PUBLIC": "2 per minute",
+    }
+    assert "TRUSTED_PROXY_HOPS" not in config
+    limited = create_app(config)
+    limited.instance_path = str(tmp_path)
+
+    @limited.get("/test-only/client")
+    @limiter.exempt
+    def seen_client():
+        seen = flask.request
+        return {"key": client_ip(), "remote_addr": seen.remote_addr, "scheme": seen.scheme}
+
+    client = limited.test_client()
+    forged = {"X-Forwarded-For": "198.51.100.1", "X-Forwarded-Proto": "https"}
+    seen = client.get(
+        "/test-only/client", headers=forged, environ_base={"REMOTE_ADDR": "203.0.113.77"}
+    ).json
+    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
+    statuses = [
+        client.post(
+            f"/api/v1/sites/{site['site_key']}/decide",
+            data=body,
+            content_type="text/plain",
+            headers={"Origin": ORIGIN, "X-Forwarded-For": f"198.51.100.{i}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.77"},
+        ).status_code
+        for i in range(3)
+    ]
+    with limited.app_context():
+        db.engine.dispose()
+    assert seen == {"key": "203.0.113.77", "remote_addr": "203.0.113.77", "scheme": "http"}
+    assert statuses == [200, 200, 429]
 
 
 def test_unreachable_redis_serves_requests_unlimited(app, database_url, make_site, tmp_path):

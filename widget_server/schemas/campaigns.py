@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ab import policy as ab_policy
 
 from ..models import CAMPAIGN_KINDS
-from .common import SLUG, RowId
+from .common import SLUG, RowId, webhook_url_field
 
 DEVICES = ("mobile", "tablet", "desktop")
 TRIGGER_TYPES = (
@@ -116,7 +116,7 @@ class ABSettingsSchema(Schema):
     min_lift = fields.Float(load_default=0.0, validate=validate.Range(min=0))
     max_duration_days = fields.Float(load_default=60.0, validate=validate.Range(min=1))
     max_visitors_per_variant = fields.Integer(load_default=20000, validate=validate.Range(min=100))
-    webhook_url = fields.Url(schemes={"http", "https"})
+    webhook_url = webhook_url_field()
 
 
 class VariantSchema(Schema):

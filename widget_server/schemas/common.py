@@ -3,9 +3,11 @@
 import json
 import re
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ..errors import PayloadTooLarge, ValidationFailed, validation_failed
+from ..services.webhooks import allowance_of, literal_refusal
 
 # Patterns end with \Z, not $: "$" also matches before a final newline, so "abc12345\n" passed
 # as a visitor id and became a second visitor. validate.Regexp calls re.match, which \Z makes a
@@ -83,6 +85,19 @@ def slug(**kwargs):
     return fields.String(
         validate=validate.Regexp(SLUG, error="Use 1-64 letters, digits, '_' or '-'."), **kwargs
     )
+
+
+def webhook_url_field(**kwargs):
+    """A URL the server will call: http(s), and neither localhost nor a literal address that is
+    not public (unless ``FUNNELCAKE_WEBHOOK_ALLOWED_HOSTS`` allows it). Host names are resolved
+    and checked again each time a webhook is sent."""
+    return fields.Url(schemes={"http", "https"}, validate=_callable_webhook_url, **kwargs)
+
+
+def _callable_webhook_url(url: str) -> None:
+    refusal = literal_refusal(url, allowance_of(current_app.config))
+    if refusal:
+        raise ValidationError(refusal)
 
 
 def patch_schema(schema_class: type[Schema]) -> Schema:

@@ -4,6 +4,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from .common import webhook_url_field
+
 
 def _origin(value: str) -> None:
     parts = urlsplit(value)
@@ -15,7 +17,7 @@ class SiteSettingsSchema(Schema):
     #: No new popup for this many hours after any popup was closed or completed.
     cooldown_hours = fields.Float(load_default=0.0, validate=validate.Range(0, 24 * 365))
     #: Called (signed) when a visitor changes funnel stage.
-    stage_webhook_url = fields.Url(schemes={"http", "https"})
+    stage_webhook_url = webhook_url_field()
     #: ``identify`` with a customer id needs its signature (HMAC with the site secret).
     require_signed_identify = fields.Boolean(load_default=False)
 

@@ -209,7 +209,7 @@ def ensure_demo_token(instance_dir: Path) -> str:
         if token_is_valid(token):
             return token
     token = create_token("demo")
-    instance_dir.mkdir(parents=True, exist_ok=True)
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text(token)
     path.chmod(0o600)
     return token

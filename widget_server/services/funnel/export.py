@@ -1,8 +1,10 @@
 """The segments export: one CSV row per visitor, streamed in constant memory.
 
 Rows are read with ``yield_per`` (a server-side cursor on PostgreSQL) and written out a chunk at
-a time. Every text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``,
-``-``, ``@``, a tab or a carriage return) is prefixed with ``'``.
+a time. Every text cell that a spreadsheet would run as a formula is prefixed with ``'``: one
+starting with ``=``, ``+``, ``-``, ``@`` or their full-width forms (which some spreadsheets read
+as the ASCII ones), also after leading whitespace (which spreadsheets trim on import), and one
+starting with a tab, carriage return or line feed.
 """
 
 import csv
@@ -17,13 +19,19 @@ from ...models import Campaign, Variant, Visitor
 from .scoring import scoring_of
 from .stages import site_stages
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: First characters (after any whitespace) that make a spreadsheet read a cell as a formula.
+FORMULA_CHARACTERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+#: A cell starting with one of these is neutralised whatever follows (OWASP's list, plus the
+#: line feed an import may drop like the carriage return).
+CONTROL_STARTS = ("\t", "\r", "\n")
 CHUNK_ROWS = 1000
 
 
 def neutralise(cell):
     """A text cell a spreadsheet would evaluate gets a leading ``'``; numbers pass unchanged."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+    if isinstance(cell, str) and (
+        cell.startswith(CONTROL_STARTS) or cell.lstrip()[:1] in FORMULA_CHARACTERS
+    ):
         return "'" + cell
     return cell
 
