@@ -5,9 +5,7 @@ Responses carry a strict Content-Security-Policy: scripts and styles only from `
 framing except the variant preview, which the editor frames from the same origin.
 """
 
-from datetime import UTC, datetime, timedelta
-
-from flask import Blueprint, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, g, redirect, request, session, url_for
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templates")
 
@@ -24,16 +22,14 @@ CSP = (
 
 
 def load_admin_user():
-    """The user of a live admin session (``g.admin_user``), or None."""
-    from ..services.admin_users import get_user
+    """The user of a live admin session (``g.admin_user``), or None.
 
-    g.admin_user = None
-    user_id = session.get("admin_user_id")
-    logged_in_at = session.get("admin_login_at")
-    if user_id and logged_in_at:
-        age = datetime.now(UTC) - datetime.fromtimestamp(logged_in_at, UTC)
-        if age < timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"]):
-            g.admin_user = get_user(user_id)
+    The signed cookie only names the session; the database says whether it is still live (not
+    logged out, not revoked, younger than ``ADMIN_SESSION_HOURS``).
+    """
+    from ..services.admin_users import session_user
+
+    g.admin_user = session_user(session.get("admin_session"))
     return g.admin_user
 
 
@@ -41,7 +37,7 @@ def load_admin_user():
 def require_login():
     """Send anyone without a live admin session to the login form, then back."""
     if load_admin_user() is None and request.endpoint not in PUBLIC_ENDPOINTS:
-        session.pop("admin_user_id", None)
+        session.pop("admin_session", None)
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target))
     return None

@@ -1,6 +1,7 @@
 """Log in and out of the admin page."""
 
 import time
+from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
@@ -11,10 +12,19 @@ from . import bp, load_admin_user
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of the admin page itself: never an open redirect to another host."""
-    if target and target.startswith("/admin") and not target.startswith("//"):
-        return target.rstrip("?")
-    return url_for("admin.index")
+    """A path of the admin page itself, else the start page: never another host, never a header.
+
+    Browsers drop tabs and line breaks from a URL and read ``\\`` as ``/`` (so ``/\\host`` and
+    ``/<TAB>/host`` lead off the site), and a line break in ``Location`` would start a header:
+    a target with a control character, a backslash, a scheme or a host is not followed.
+    """
+    if not target or any(char < " " or char in "\x7f\\" for char in target):
+        return url_for("admin.index")
+    parts = urlsplit(target)
+    on_admin_page = parts.path == "/admin" or parts.path.startswith("/admin/")
+    if parts.scheme or parts.netloc or not on_admin_page:
+        return url_for("admin.index")
+    return target.rstrip("?")
 
 
 def _clear_session() -> None:
@@ -37,8 +47,7 @@ def login():
         result = admin_users.authenticate(username, request.form.get("password", ""))
         if result.user is not None:
             _clear_session()  # a fresh session: nothing from before the login carries over
-            session["admin_user_id"] = result.user.id
-            session["admin_login_at"] = int(time.time())
+            session["admin_session"] = admin_users.start_session(result.user)
             return redirect(_safe_next(next_url))
         status = 401
         if result.locked_until is not None:
@@ -66,9 +75,19 @@ def csrf_refused(error):
 
 @bp.post("/logout")
 def logout():
-    """End the admin session."""
+    """End this admin session on the server too: a copy of its cookie stops working."""
+    admin_users.end_session(session.get("admin_session"))
     _clear_session()
     flash("You are logged out.", "info")
+    return redirect(url_for("admin.login"))
+
+
+@bp.post("/logout-everywhere")
+def logout_everywhere():
+    """End every session of this admin: other browsers, devices and copied cookies."""
+    admin_users.end_all_sessions(g.admin_user)
+    _clear_session()
+    flash("You are logged out everywhere.", "info")
     return redirect(url_for("admin.login"))
 
 

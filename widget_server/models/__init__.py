@@ -5,7 +5,7 @@ from .events import EVENT_TYPES, Event, Response
 from .funnel import FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
-from .sites import AdminToken, AdminUser, Site, WebhookDelivery
+from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "CAMPAIGN_STATUSES",
     "EVENT_TYPES",
     "EXPOSURE",
+    "AdminSession",
     "AdminToken",
     "AdminUser",
     "Assignment",

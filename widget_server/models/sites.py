@@ -62,6 +62,22 @@ class AdminUser(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AdminSession(db.Model):
+    """One live admin-page login; deleting the row ends it, whoever holds the cookie.
+
+    The signed cookie carries a random token and only its SHA-256 is stored, so a copy of the
+    database alone names no usable session.
+    """
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class WebhookDelivery(db.Model):
     """An outgoing signed webhook (promotion, stage change) and its delivery state."""
 

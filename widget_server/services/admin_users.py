@@ -1,17 +1,18 @@
-"""Admin-page accounts: hashed passwords, and a lockout after repeated failed logins."""
+"""Admin-page accounts: hashed passwords, server-side sessions, a lockout after failed logins."""
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
-from ..models import AdminUser
+from ..models import AdminSession, AdminUser
 from ..models.types import utcnow
 
 PASSWORD_METHOD = "scrypt"
@@ -57,43 +58,134 @@ def create_admin(username: str, password: str) -> AdminUser:
 
 
 def set_password(user: AdminUser, password: str) -> None:
-    """Replace a user's password and lift any lockout."""
+    """Replace a user's password, lift any lockout and end every session of the user."""
     _check_new_password(password)
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     user.failed_logins = 0
     user.locked_until = None
+    _delete_sessions(user.id)
     db.session.commit()
 
 
-def get_user(user_id: int) -> AdminUser | None:
-    return db.session.get(AdminUser, user_id)
-
-
 def authenticate(username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a login; the Nth failure in a row locks the account for a while.
+    """Check a login; the Nth failure in a row locks the account and ends its sessions.
 
     A locked account refuses even the right password until the lock ends, so guessing gains
     nothing; the lock is per account, the rate limit on the login form is per address.
+
+    Each attempt is counted before its password is checked, by one ``UPDATE ... RETURNING`` that
+    hands every attempt its own number, so parallel guesses cannot lose increments (a read, add and
+    write let 30 parallel failures leave a count of 2) and only the first N of a burst are checked
+    at all: the ones numbered beyond N fail unchecked and lock the account.
     """
     now = now or utcnow()
+    max_failures = current_app.config["ADMIN_MAX_FAILED_LOGINS"]
+    # The UPDATE is the transaction's first statement: SQLite cannot turn a read into a write
+    # once another connection has written, so no SELECT may come before it.
+    attempt = db.session.execute(
+        update(AdminUser)
+        .where(
+            AdminUser.username == username.strip(),
+            or_(AdminUser.locked_until.is_(None), AdminUser.locked_until <= now),
+        )
+        .values(failed_logins=AdminUser.failed_logins + 1)
+        .returning(AdminUser.id, AdminUser.failed_logins, AdminUser.password_hash)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    db.session.commit()
+    if attempt is None:
+        return _refused_without_attempt(username, password, now)
+    if attempt.failed_logins <= max_failures and check_password_hash(
+        attempt.password_hash, password
+    ):
+        _set_lock(attempt.id, None)
+        db.session.commit()
+        return LoginResult(db.session.get(AdminUser, attempt.id))
+    if attempt.failed_logins < max_failures:
+        return LoginResult(None)
+    locked_until = now + timedelta(minutes=current_app.config["ADMIN_LOCKOUT_MINUTES"])
+    _set_lock(attempt.id, locked_until)
+    _delete_sessions(attempt.id)
+    db.session.commit()
+    return LoginResult(None, locked_until)
+
+
+def _refused_without_attempt(username: str, password: str, now: datetime) -> LoginResult:
+    """An unknown user name (checked against a dummy hash, to take the same time) or a locked
+    account."""
     user = db.session.scalar(select(AdminUser).where(AdminUser.username == username.strip()))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return LoginResult(None)
     if user.locked_until is not None and user.locked_until > now:
         return LoginResult(None, user.locked_until)
-    if check_password_hash(user.password_hash, password):
-        user.failed_logins = 0
-        user.locked_until = None
-        db.session.commit()
-        return LoginResult(user)
-    user.failed_logins += 1
-    if user.failed_logins >= current_app.config["ADMIN_MAX_FAILED_LOGINS"]:
-        user.failed_logins = 0
-        user.locked_until = now + timedelta(minutes=current_app.config["ADMIN_LOCKOUT_MINUTES"])
+    return LoginResult(None)  # the lock was lifted (a new password) while this attempt ran
+
+
+def _set_lock(user_id: int, locked_until: datetime | None) -> None:
+    """Start a new count of failures, locked until ``locked_until`` (None: not locked)."""
+    db.session.execute(
+        update(AdminUser)
+        .where(AdminUser.id == user_id)
+        .values(failed_logins=0, locked_until=locked_until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _session_cutoff(now: datetime) -> datetime:
+    """Sessions started at or before this have expired (``ADMIN_SESSION_HOURS``)."""
+    return now - timedelta(hours=current_app.config["ADMIN_SESSION_HOURS"])
+
+
+def start_session(user: AdminUser, now: datetime | None = None) -> str:
+    """Record a new login of ``user`` and return its token for the signed session cookie.
+
+    Expired sessions of every user are deleted on the way, so the table holds live logins only.
+    """
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    db.session.execute(delete(AdminSession).where(AdminSession.created_at <= _session_cutoff(now)))
+    db.session.add(AdminSession(token_hash=_token_hash(token), user_id=user.id, created_at=now))
     db.session.commit()
-    locked = user.locked_until is not None and user.locked_until > now
-    return LoginResult(None, user.locked_until if locked else None)
+    return token
+
+
+def session_user(token: object, now: datetime | None = None) -> AdminUser | None:
+    """The user of a live session: one that was started, not ended, and is not too old."""
+    if not isinstance(token, str) or not token:
+        return None
+    now = now or utcnow()
+    return db.session.scalar(
+        select(AdminUser)
+        .join(AdminSession, AdminSession.user_id == AdminUser.id)
+        .where(
+            AdminSession.token_hash == _token_hash(token),
+            AdminSession.created_at > _session_cutoff(now),
+        )
+    )
+
+
+def end_session(token: object) -> None:
+    """Log out one session: its cookie, wherever a copy of it is, no longer opens the page."""
+    if isinstance(token, str) and token:
+        db.session.execute(
+            delete(AdminSession).where(AdminSession.token_hash == _token_hash(token))
+        )
+        db.session.commit()
+
+
+def end_all_sessions(user: AdminUser) -> None:
+    """Log ``user`` out everywhere: every browser and every copied cookie."""
+    _delete_sessions(user.id)
+    db.session.commit()
+
+
+def _delete_sessions(user_id: int) -> None:
+    db.session.execute(delete(AdminSession).where(AdminSession.user_id == user_id))
 
 
 def random_password() -> str:
