@@ -206,3 +206,11 @@ def test_coupon_prefix_and_imported_codes_with_a_trailing_newline_are_refused(ad
     assert imported.status_code == 201, imported.json
     assert imported.json["imported"] == 1 and list(imported.json["invalid"]) == ["line 2"]
     assert db.session.scalars(select(CouponCode.code)).all() == ["GOOD1"]
+
+
+def test_the_openapi_document_writes_the_patterns_for_ecma_regexes(client):
+    # JSON Schema patterns are ECMA-262: there "$" is the end of the text and "\Z" no anchor.
+    text = client.get("/api/v1/openapi.json").get_data(as_text=True)
+    patterns = set(re.findall(r'"pattern": ?"((?:[^"\\]|\\.)*)"', text))
+    assert patterns, "the document has no patterns to check"
+    assert all(p.endswith("$") and "\\\\Z" not in p for p in patterns), patterns

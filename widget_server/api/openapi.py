@@ -399,7 +399,7 @@ def build_spec() -> dict:
         paths.setdefault(path, {})[method] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return _numeric_bounds(spec.to_dict())
+    return _ecma_patterns(_numeric_bounds(spec.to_dict()))
 
 
 _BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
@@ -417,6 +417,21 @@ def _numeric_bounds(node):
         }
     if isinstance(node, list):
         return [_numeric_bounds(item) for item in node]
+    return node
+
+
+def _ecma_patterns(node):
+    """The schemas' patterns end with Python's ``\\Z`` (its ``$`` also matches before a final
+    newline); JSON Schema patterns are ECMA-262, where ``$`` is the end and ``\\Z`` is no anchor."""
+    if isinstance(node, dict):
+        return {
+            key: value.removesuffix("\\Z") + "$"
+            if key == "pattern" and isinstance(value, str) and value.endswith("\\Z")
+            else _ecma_patterns(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_ecma_patterns(item) for item in node]
     return node
 
 
