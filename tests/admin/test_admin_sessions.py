@@ -110,6 +110,15 @@ def test_log_out_everywhere_needs_the_csrf_token(app, owner):
     assert is_logged_in(laptop) and is_logged_in(phone)
 
 
+def test_log_out_everywhere_without_a_login_only_redirects_to_login(app, owner):
+    phone = logged_in_client(app)
+    stranger = browser_of(app)
+    response = stranger.post("/admin/logout-everywhere", data={"csrf_token": csrf_token(stranger)})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+    assert is_logged_in(phone)
+
+
 def test_every_page_offers_log_out_everywhere_as_a_form_post(app, owner):
     html = logged_in_client(app).get("/admin/sites").get_data(as_text=True)
     assert 'formaction="/admin/logout-everywhere"' in html
