@@ -212,7 +212,9 @@ def test_decide_queries_do_not_grow_with_campaigns(app, client, make_site, make_
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
     assert len(response.json["campaigns"]) == 8
-    assert len(statements) <= 8, statements
+    # With the config cache off (as in the tests) three are the site's configuration (site,
+    # running campaigns, funnel stages), which production reads once per TTL.
+    assert len(statements) <= 9, statements
 
 
 def test_unknown_site_answers_404(client):

@@ -18,6 +18,8 @@ from sqlalchemy.orm import selectinload
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Campaign, Site
+from .funnel.rules import Facts, stage_for
+from .funnel.stages import site_stages
 from .targeting import UrlPattern
 
 
@@ -57,11 +59,22 @@ class SiteConfig:
     allowed_origins: frozenset[str]
     settings: dict
     campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+    #: The stage of a visitor with no facts yet (no answers, orders or attributes): decide
+    #: targets them as in it, as the funnel figures count them, without a row written for each.
+    entry_stage: str | None = None
 
     @cached_property
     def campaign_of_variant(self) -> dict[int, int]:
         """Variant id -> campaign id of the running campaigns (facts that never change)."""
         return {v.id: c.id for c in self.campaigns for v in c.variants}
+
+    @cached_property
+    def _promoted(self) -> dict[int, int]:
+        return {c.id: c.promoted_variant_id for c in self.campaigns if c.promoted_variant_id}
+
+    def promoted_variant_of(self, campaign_id: int) -> int | None:
+        """The winner every visitor of a running campaign is shown since its promotion."""
+        return self._promoted.get(campaign_id)
 
 
 _cache: dict[str, tuple[float, SiteConfig | None]] = {}
@@ -113,6 +126,7 @@ def _load(site_key: str) -> SiteConfig | None:
         allowed_origins=frozenset(o.lower().rstrip("/") for o in site.allowed_origins or ()),
         settings=dict(site.settings or {}),
         campaigns=tuple(compile_campaign(c) for c in campaigns),
+        entry_stage=stage_for(site_stages(site.id), Facts()),
     )
 
 
