@@ -163,5 +163,5 @@ def coupon_generate(pool_id):
             f"pool_{pool.id}.{k}": v for k, v in (err.fields or {"count": [err.message]}).items()
         }
         return _pools_page(site, fields, None, 400)
-    flash(f"{made:,} codes generated into “{pool.name}”.", "success")
+    flash(f"{made:,} {'code' if made == 1 else 'codes'} generated into “{pool.name}”.", "success")
     return redirect(url_for("admin.coupons", site_id=site.id))
