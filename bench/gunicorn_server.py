@@ -11,19 +11,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_gunicorn(database_url: str, instance_dir: str, port: int, workers: int):
-    """gunicorn with ``workers`` sync workers on 127.0.0.1:``port`` (rate limits off), once it
+    """gunicorn with the production configuration (``widget_server/gunicorn_conf.py``) and
+    ``workers`` workers on 127.0.0.1:``port`` (rate limits and promotion rounds off), once it
     answers ``/readyz``; exits the benchmark if it does not start."""
     env = {
         **os.environ,
         "FUNNELCAKE_DATABASE_URL": database_url,
         "FUNNELCAKE_RATELIMIT_ENABLED": "false",
         "FUNNELCAKE_INSTANCE_DIR": instance_dir,
+        "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
     }
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            "python:widget_server.gunicorn_conf",
             "-w",
             str(workers),
             "-b",
