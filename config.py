@@ -57,8 +57,10 @@ class Config:
     FUNNEL_FIGURES_TTL_S = _env("FUNNEL_FIGURES_TTL_S", 30.0)
     #: A visitor counts as "new" until this many minutes after their first decide.
     NEW_VISITOR_WINDOW_MIN = _env("NEW_VISITOR_WINDOW_MIN", 30)
-    #: Seconds between evaluation rounds run by the server (0 = off; see `funnelcake evaluate`).
-    EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 0.0)
+    #: Seconds between the automatic promotion rounds the server runs (one round per interval
+    #: for the whole installation, however many workers; 0 = off, e.g. when a cron job runs
+    #: `funnelcake evaluate` instead). Off under TESTING.
+    EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 300.0)
     #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
     #: Connections each worker process keeps open, and how many more it may open in a burst.

@@ -413,12 +413,51 @@ def _deliver_webhooks() -> int:
 
 # -- the background scheduler -----------------------------------------------------------------
 
+#: The ``evaluator_locks`` row whose ``locked_until`` is when the servers' next round is due.
+SCHEDULE_NAME = "evaluate-schedule"
+#: Where ``create_app`` leaves the running evaluator, in ``app.extensions``.
+EXTENSION_KEY = "funnelcake.evaluator"
+
+
+@dataclass
+class BackgroundEvaluator:
+    """One process's evaluator thread; setting ``stop`` ends it after its current round."""
+
+    thread: threading.Thread
+    stop: threading.Event
+    interval_s: float
+
+
+def claim_scheduled_round(interval_s: float, now: datetime | None = None) -> bool:
+    """Claim the installation's next background round if it is due, and move the due time on.
+
+    Every gunicorn worker runs an evaluator thread: without this each would run a round of its
+    own every interval, one after the other under the round's lock. One conditional UPDATE
+    (compare-and-set) of a single row lets exactly one of them through per interval.
+    """
+    now = now or utcnow()
+    insert_ignoring_conflicts(EvaluatorLock, [{"name": SCHEDULE_NAME}], ["name"])
+    claimed = db.session.execute(
+        update(EvaluatorLock)
+        .where(
+            EvaluatorLock.name == SCHEDULE_NAME,
+            (EvaluatorLock.locked_until.is_(None)) | (EvaluatorLock.locked_until <= now),
+        )
+        .values(
+            holder=f"{socket.gethostname()}:{os.getpid()}",
+            locked_until=now + timedelta(seconds=interval_s),
+        )
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
 
 def start_background_evaluator(app, stop: threading.Event | None = None) -> threading.Thread:
-    """Run a round every ``EVALUATE_INTERVAL_S`` seconds in a daemon thread of this process.
+    """Run the installation's round every ``EVALUATE_INTERVAL_S`` seconds from a daemon thread.
 
-    Every gunicorn worker may start one: the lock makes the round run once per installation.
-    Setting ``stop`` ends the thread after its current round.
+    Every gunicorn worker starts one; :func:`claim_scheduled_round` picks the one that runs each
+    round and the round's lock keeps rounds from overlapping. The thread is also left in
+    ``app.extensions[EXTENSION_KEY]``; setting ``stop`` ends it after its current round.
     """
     interval = float(app.config["EVALUATE_INTERVAL_S"])
     stop = stop or threading.Event()
@@ -427,6 +466,8 @@ def start_background_evaluator(app, stop: threading.Event | None = None) -> thre
         while not stop.wait(interval):
             with app.app_context():
                 try:
+                    if not claim_scheduled_round(interval):
+                        continue  # another worker runs this round
                     report = run_round()
                     if report.acquired and (report.promoted or report.stopped):
                         log.info("evaluation round: %s", report.as_json())
@@ -436,5 +477,6 @@ def start_background_evaluator(app, stop: threading.Event | None = None) -> thre
                     db.session.remove()
 
     thread = threading.Thread(target=loop, name="funnelcake-evaluator", daemon=True)
+    app.extensions[EXTENSION_KEY] = BackgroundEvaluator(thread, stop, interval)
     thread.start()
     return thread
