@@ -190,8 +190,8 @@ def generate_codes(pool: CouponPool, count: int, prefix: str = "", symbols: int 
     """Add ``count`` random codes ``PREFIX`` + groups of 4 symbols (``DEMO-K7QX-M2ZP-9TAH``).
 
     Set-based, so the documented maximum fits in one request: 100,000 codes are ten statements,
-    about 3 s of database CPU on PostgreSQL and 2 s on SQLite (it was 30 s and 12 s, a code and
-    a symbol at a time, past gunicorn's timeout).
+    about 4 s on PostgreSQL and 1 s on SQLite (it was 30 s and 12 s, a code and a symbol at a
+    time, at gunicorn's timeout).
 
     :raise ValueError: a count, prefix or length out of range.
     """
