@@ -1,6 +1,6 @@
 """Speed of ab/: one 3-variant campaign (all statistics and the policy), and 1,000 campaigns.
 
-Run: ``python -m pytest bench/bench_ab.py -p no:cacheprovider --benchmark-only``
+Run: ``python -m pytest bench/bench_ab.py -p no:cacheprovider -n 0 --dist no --benchmark-only``
 (targets: one campaign under 1 ms, 1,000 campaigns under 1 s).
 """
 

@@ -363,6 +363,23 @@ def event_batches(
     return [made[i : i + batch_size] for i in range(0, events, batch_size)]
 
 
+def decided(base_url, site_key, visitor_id, origin, deadline_s=60.0) -> None:
+    """Decide for the visitor as the snippet does before any event: the server folds events
+    only into assignments it made. Retried until it answers 200 (a fault test may be running)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            body = {"visitor_id": visitor_id, "url": f"{origin or 'https://shop.example'}/"}
+            answer = post_public(base_url, site_key, "decide", body, origin=origin, timeout_s=30)
+            if answer.status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"decide for {visitor_id} never answered 200")
+        time.sleep(0.3)
+
+
 class Storefront(threading.Thread):
     """One visitor's browser: sends batches one after another until ``stop`` is set.
 
@@ -383,6 +400,7 @@ class Storefront(threading.Thread):
 
     def run(self):
         deadline = time.monotonic() + 120
+        decided(self.server.base_url, self.site["site_key"], self.visitor_id, self.origin)
         while not self.stop.is_set() and time.monotonic() < deadline:
             (batch,) = event_batches(
                 self.client_name,

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from tests.conftest import _postgres_database
 from tests.reliability.servers import (
     Gunicorn,
+    decided,
     event_batches,
     in_process_app,
     migrate,
@@ -59,6 +60,7 @@ def _client(served, index, answers, lock):
     the same moment, so two workers insert the same ids concurrently.
     """
     batches = event_batches(f"client-{index:02d}", served.campaign, EVENTS_PER_CLIENT, BATCH_SIZE)
+    decided(served.server.base_url, served.site["site_key"], batches[0][0]["visitor_id"], ORIGIN)
     got = []
     if index % 2 == 0:
         for position, batch in enumerate(batches):
