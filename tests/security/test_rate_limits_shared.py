@@ -111,6 +111,21 @@ def test_without_redis_each_worker_counts_alone(shop_db):
     assert statuses.count(200) == 2 * LIMIT
 
 
+def decides_with_forwarded_addresses(client, site) -> list[int]:
+    """Three decides from one address (203.0.113.77), each naming another in X-Forwarded-For."""
+    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
+    return [
+        client.post(
+            f"/api/v1/sites/{site['site_key']}/decide",
+            data=body,
+            content_type="text/plain",
+            headers={"Origin": ORIGIN, "X-Forwarded-For": f"198.51.100.{i}"},
+            environ_base={"REMOTE_ADDR": "203.0.113.77"},
+        ).status_code
+        for i in range(3)
+    ]
+
+
 @pytest.mark.parametrize("hops, expected", [(0, [200, 200, 429]), (1, [200, 200, 200])])
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     app, database_url, make_site, tmp_path, hops, expected
@@ -129,17 +144,7 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     )
     limited.instance_path = str(tmp_path)
     client = limited.test_client()
-    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
-    statuses = [
-        client.post(
-            f"/api/v1/sites/{site['site_key']}/decide",
-            data=body,
-            content_type="text/plain",
-            headers={"Origin": ORIGIN, "X-Forwarded-For": f"198.51.100.{i}"},
-            environ_base={"REMOTE_ADDR": "203.0.113.77"},
-        ).status_code
-        for i in range(3)
-    ]
+    statuses = decides_with_forwarded_addresses(client, site)
     with limited.app_context():
         db.engine.dispose()
     assert statuses == expected
@@ -170,17 +175,7 @@ def test_forged_forwarded_for_is_ignored_by_default(app, database_url, make_site
     seen = client.get(
         "/test-only/client", headers=forged, environ_base={"REMOTE_ADDR": "203.0.113.77"}
     ).json
-    body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
-    statuses = [
-        client.post(
-            f"/api/v1/sites/{site['site_key']}/decide",
-            data=body,
-            content_type="text/plain",
-            headers={"Origin": ORIGIN, "X-Forwarded-For": f"198.51.100.{i}"},
-            environ_base={"REMOTE_ADDR": "203.0.113.77"},
-        ).status_code
-        for i in range(3)
-    ]
+    statuses = decides_with_forwarded_addresses(client, site)
     with limited.app_context():
         db.engine.dispose()
     assert seen == {"key": "203.0.113.77", "remote_addr": "203.0.113.77", "scheme": "http"}
