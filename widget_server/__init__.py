@@ -29,7 +29,11 @@ MIGRATIONS_DIR = _bundled("migrations")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: configuration, extensions, blueprints and CLI; touches no database."""
+    """Build the app: configuration, extensions, blueprints and CLI; touches no database.
+
+    Nothing more: the background promotion rounds are started by the servers (``funnelcake
+    demo``, gunicorn's ``post_worker_init``), so building an app starts no thread.
+    """
     app = Flask(
         __name__,
         static_folder=str(STATIC_DIR),
@@ -73,10 +77,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(admin_api_bp)
     csrf.exempt(orders_bp)
     _register_commands(app)
-    if app.config["EVALUATE_INTERVAL_S"] and not app.config.get("TESTING"):
-        from .services.evaluation import start_background_evaluator
-
-        start_background_evaluator(app)
 
     @app.get("/healthz")
     def healthz():
