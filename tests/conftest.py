@@ -18,7 +18,6 @@ from werkzeug.serving import make_server
 
 from widget_server import create_app
 from widget_server.extensions import db, normalise_database_url
-from widget_server.services import site_config
 from widget_server.services.tokens import create_token
 
 POSTGRES_URL = os.environ.get(
@@ -98,7 +97,6 @@ def app(database_url, tmp_path):
         empty_all_tables()
         db.session.remove()
         db.engine.dispose()
-    site_config.invalidate()
 
 
 @pytest.fixture
@@ -235,4 +233,3 @@ def live_server(tmp_path):
     thread.join(timeout=5)
     with app.app_context():
         db.engine.dispose()
-    site_config.invalidate()

@@ -10,15 +10,33 @@ from config import INSTANCE_DIR, Config
 from .errors import register_error_handlers
 from .extensions import csrf, db, limiter, migrate, normalise_database_url
 
+PACKAGE_DIR = Path(__file__).resolve().parent
 #: Top of the source tree: ``static/`` (the snippet) and ``migrations/`` live beside the package.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+def _bundled(name: str) -> Path:
+    """The installed package's copy of a top-level folder (setup.py puts it in the wheel), or
+    the source tree's when running from a checkout or an editable install."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else PROJECT_ROOT / name
+
+
+#: The snippet, the admin page's assets and the demo store's stylesheet.
+STATIC_DIR = _bundled("static")
+#: Alembic's environment and versions, for ``funnelcake db upgrade`` and the demo.
+MIGRATIONS_DIR = _bundled("migrations")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: configuration, extensions, blueprints and CLI; touches no database."""
+    """Build the app: configuration, extensions, blueprints and CLI; touches no database.
+
+    Nothing more: the background promotion rounds are started by the servers (``funnelcake
+    demo``, gunicorn's ``post_worker_init``), so building an app starts no thread.
+    """
     app = Flask(
         __name__,
-        static_folder=str(PROJECT_ROOT / "static"),
+        static_folder=str(STATIC_DIR),
         static_url_path="/static",
         instance_path=str(INSTANCE_DIR),
     )
@@ -35,7 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     limiter.init_app(app)
     csrf.init_app(app)
     register_error_handlers(app)
@@ -59,10 +77,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(admin_api_bp)
     csrf.exempt(orders_bp)
     _register_commands(app)
-    if app.config["EVALUATE_INTERVAL_S"] and not app.config.get("TESTING"):
-        from .services.evaluation import start_background_evaluator
-
-        start_background_evaluator(app)
 
     @app.get("/healthz")
     def healthz():

@@ -59,7 +59,7 @@ def demo_command(host, port, no_serve):
     """Create the SQLite database and a demo store, then serve it with the API."""
     from .services.admin_users import ensure_demo_admin
     from .services.demo import ensure_demo_site, ensure_demo_token
-    from .services.evaluation import EXTENSION_KEY
+    from .services.evaluation import background_interval_s, start_configured_evaluator
 
     upgrade(directory=current_app.extensions["migrate"].directory)
     base = f"http://{host}:{port}"
@@ -74,9 +74,9 @@ def demo_command(host, port, no_serve):
     username, password = ensure_demo_admin(Path(current_app.instance_path))
     click.echo(f"Admin page:  {base}/admin/")
     click.echo(f"Admin login: {username} / {password}")
-    evaluator = current_app.extensions.get(EXTENSION_KEY)
-    if evaluator is not None:
-        click.echo(f"Promotion:   a round every {evaluator.interval_s:g} s promotes clear winners")
+    interval_s = background_interval_s(current_app)
+    if interval_s:
+        click.echo(f"Promotion:   a round every {interval_s:g} s promotes clear winners")
     else:
         click.echo(
             "Promotion:   off; set FUNNELCAKE_EVALUATE_INTERVAL_S or run `funnelcake evaluate`"
@@ -85,7 +85,9 @@ def demo_command(host, port, no_serve):
         # Not app.run(): Flask ignores it inside a CLI command, and the demo must serve.
         from werkzeug.serving import run_simple
 
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        app = current_app._get_current_object()
+        start_configured_evaluator(app)
+        run_simple(host, port, app, threaded=True)
 
 
 @cli.command("evaluate")

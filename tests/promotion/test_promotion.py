@@ -181,12 +181,14 @@ def test_no_background_rounds_under_testing_or_without_an_interval(database_url)
 
     from tests.conftest import BASE_TEST_CONFIG
     from widget_server import create_app
+    from widget_server.services.evaluation import start_configured_evaluator
 
     def evaluators():
         return [t for t in threading.enumerate() if t.name == "funnelcake-evaluator"]
 
     before = len(evaluators())
     config = {**BASE_TEST_CONFIG, "DATABASE_URL": database_url}
-    create_app({**config, "EVALUATE_INTERVAL_S": 30})
-    create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 0})
+    assert start_configured_evaluator(create_app({**config, "EVALUATE_INTERVAL_S": 30})) is None
+    off = create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 0})
+    assert start_configured_evaluator(off) is None
     assert len(evaluators()) == before

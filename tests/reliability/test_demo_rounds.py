@@ -1,5 +1,6 @@
-"""Promotion rounds run out of the box in the demo: ``funnelcake demo`` on the default
-configuration starts the evaluator, and a served demo really runs rounds."""
+"""Promotion rounds run out of the box in the servers: ``funnelcake demo`` on the default
+configuration starts the evaluator and a served demo really runs rounds; so do gunicorn workers
+under the shipped configuration (its ``post_worker_init`` hook; ``create_app`` starts nothing)."""
 
 import os
 import sqlite3
@@ -9,7 +10,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from tests.reliability.servers import free_port
+from tests.reliability.servers import Gunicorn, free_port, migrate
 from widget_server.services.evaluation import SCHEDULE_NAME
 
 
@@ -59,6 +60,30 @@ def test_served_demo_promotion_rounds_really_run(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_gunicorn_workers_run_promotion_rounds_under_the_shipped_configuration(tmp_path):
+    database = tmp_path / "funnelcake.db"
+    migrate(f"sqlite:///{database}")
+    server = Gunicorn(
+        f"sqlite:///{database}",
+        workers=2,
+        env={
+            "GUNICORN_CMD_ARGS": "--config python:widget_server.gunicorn_conf",
+            "FUNNELCAKE_EVALUATE_INTERVAL_S": "0.5",
+        },
+    )
+    try:
+        deadline = time.monotonic() + 60
+        expected = {SCHEDULE_NAME, "evaluate"}
+        rounds: set[str] = set()
+        while rounds != expected and time.monotonic() < deadline:
+            assert server.process.poll() is None, server.log()
+            time.sleep(0.5)
+            rounds = locks_taken(database)
+        assert rounds == expected, server.log()
+    finally:
+        server.stop()
 
 
 def locks_taken(database: Path) -> set[str]:

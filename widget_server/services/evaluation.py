@@ -415,7 +415,7 @@ def _deliver_webhooks() -> int:
 
 #: The ``evaluator_locks`` row whose ``locked_until`` is when the servers' next round is due.
 SCHEDULE_NAME = "evaluate-schedule"
-#: Where ``create_app`` leaves the running evaluator, in ``app.extensions``.
+#: Where :func:`start_background_evaluator` leaves the running evaluator, in ``app.extensions``.
 EXTENSION_KEY = "funnelcake.evaluator"
 
 
@@ -450,6 +450,28 @@ def claim_scheduled_round(interval_s: float, now: datetime | None = None) -> boo
     ).rowcount
     db.session.commit()
     return claimed == 1
+
+
+def background_interval_s(app) -> float:
+    """Seconds between the background rounds a server of this app runs; 0 when they are off
+    (``EVALUATE_INTERVAL_S`` at 0, e.g. with a cron job instead, or under ``TESTING``)."""
+    if app.config.get("TESTING"):
+        return 0.0
+    return float(app.config["EVALUATE_INTERVAL_S"] or 0)
+
+
+def start_configured_evaluator(app) -> BackgroundEvaluator | None:
+    """Start this process's background rounds if the configuration asks for them.
+
+    The servers call it (``funnelcake demo``, and gunicorn's ``post_worker_init`` in each worker),
+    never ``create_app``: building an app for a test, a shell or another command starts no
+    thread. Calling it again for the same app leaves the running evaluator alone.
+    """
+    if not background_interval_s(app):
+        return None
+    if EXTENSION_KEY not in app.extensions:
+        start_background_evaluator(app)
+    return app.extensions[EXTENSION_KEY]
 
 
 def start_background_evaluator(app, stop: threading.Event | None = None) -> threading.Thread:

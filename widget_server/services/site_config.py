@@ -3,7 +3,8 @@
 Decide and events need the site, its origins and its running campaigns on every request. They are
 read in one query, compiled (URL patterns to matchers, public content stripped of reward secrets),
 and cached for ``CONFIG_CACHE_TTL_S`` seconds. Admin writes call :func:`invalidate`, which clears
-this worker's copy at once; other workers pick the change up within the TTL.
+this worker's copy at once; other workers pick the change up within the TTL. The cache lives on
+the app (``app.extensions``), so two apps in one process (tests, a second site) never share it.
 """
 
 import threading
@@ -77,8 +78,43 @@ class SiteConfig:
         return self._promoted.get(campaign_id)
 
 
-_cache: dict[str, tuple[float, SiteConfig | None]] = {}
-_lock = threading.Lock()
+#: Where each app keeps its :class:`SiteConfigCache`, in ``app.extensions``.
+EXTENSION_KEY = "funnelcake.site_config"
+
+
+class SiteConfigCache:
+    """One app's compiled site configurations, each with the monotonic time it expires at."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, SiteConfig | None]] = {}
+
+    def get(self, site_key: str, now: float) -> tuple[bool, SiteConfig | None]:
+        """``(found, config)``: found is False when the site is not cached or has expired
+        (a cached ``None`` remembers an unknown key for the TTL too)."""
+        cached = self._entries.get(site_key)
+        if cached and cached[0] > now:
+            return True, cached[1]
+        return False, None
+
+    def put(self, site_key: str, expires_at: float, config: SiteConfig | None) -> None:
+        with self._lock:
+            self._entries[site_key] = (expires_at, config)
+
+    def drop(self, site_key: str | None = None) -> None:
+        with self._lock:
+            if site_key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(site_key, None)
+
+
+def app_cache() -> SiteConfigCache:
+    """The current app's cache, made on its first use."""
+    found = current_app.extensions.get(EXTENSION_KEY)
+    if found is None:
+        found = current_app.extensions.setdefault(EXTENSION_KEY, SiteConfigCache())
+    return found
 
 
 def get_site_config(site_key: str) -> SiteConfig:
@@ -88,26 +124,21 @@ def get_site_config(site_key: str) -> SiteConfig:
     """
     ttl = current_app.config["CONFIG_CACHE_TTL_S"]
     now = time.monotonic()
-    cached = _cache.get(site_key)
-    if cached and cached[0] > now:
-        config = cached[1]
-    else:
+    cache = app_cache()
+    found, config = cache.get(site_key, now)
+    if not found:
         config = _load(site_key)
         if ttl > 0:
-            with _lock:
-                _cache[site_key] = (now + ttl, config)
+            cache.put(site_key, now + ttl, config)
     if config is None:
         raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
     return config
 
 
 def invalidate(site_key: str | None = None) -> None:
-    """Forget the cached configuration of one site (or all), after an admin change."""
-    with _lock:
-        if site_key is None:
-            _cache.clear()
-        else:
-            _cache.pop(site_key, None)
+    """Forget the current app's cached configuration of one site (or all), after an admin
+    change."""
+    app_cache().drop(site_key)
 
 
 def _load(site_key: str) -> SiteConfig | None:
