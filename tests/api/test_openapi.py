@@ -118,6 +118,12 @@ def test_csv_exports_answer_text_csv(document):
         assert answer["responses"]["200"]["content"] == {"text/csv": {"schema": {"type": "string"}}}
 
 
+def test_the_orders_webhook_documents_its_signature_header(document):
+    parameters = document["paths"]["/api/v1/sites/{site_key}/orders"]["post"]["parameters"]
+    header = [p for p in parameters if p["in"] == "header"]
+    assert [(p["name"], p["required"]) for p in header] == [("X-Funnelcake-Signature", True)]
+
+
 def test_funnel_query_parameters_are_documented(document):
     parameters = document["paths"]["/api/v1/admin/sites/{site_id}/funnel"]["get"]["parameters"]
     assert [(p["name"], p["in"]) for p in parameters] == [

@@ -31,7 +31,8 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 @dataclass(frozen=True)
 class Operation:
-    """What a view's URL rule cannot say: its bodies and its success status."""
+    """What neither a view's URL rule nor its docstring says: bodies, query string, headers,
+    the success status and the answers' schemas."""
 
     #: The marshmallow schema (class or instance) the view loads its body with.
     body: object = None
@@ -40,6 +41,8 @@ class Operation:
     text_bodies: tuple[str, ...] = ()
     #: The marshmallow schema the view loads its query string with.
     query: object = None
+    #: Request headers the view requires, by name, with what they hold.
+    headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
     #: The schema of the success answer; without one, a JSON object.
     answer: object = None
@@ -49,7 +52,7 @@ class Operation:
 
 
 def documented(**operation):
-    """Record a view's bodies and success status for the document (see :class:`Operation`)."""
+    """Record for the document what the view reads and answers (see :class:`Operation`)."""
 
     def record(view):
         view.openapi = Operation(**operation)
@@ -128,13 +131,14 @@ def _operation(view, parameters: list[dict]) -> dict:
     documentation = getattr(view, "openapi", Operation())
     docstring = inspect.cleandoc(view.__doc__ or "")
     summary = " ".join(docstring.split("\n\n")[0].split())
-    answer = {"schema": documentation.answer or _OBJECT}
-    if documentation.answer_type != "application/json":
-        answer = {"schema": _TEXT}
+    if documentation.answer_type == "application/json":
+        answer = documentation.answer or _OBJECT
+    else:
+        answer = _TEXT  # a CSV export
     responses = {
         str(documentation.status): {
             "description": summary,
-            "content": {documentation.answer_type: answer},
+            "content": {documentation.answer_type: {"schema": answer}},
         }
     }
     for status, text in _RAISE.findall(docstring):
@@ -153,6 +157,9 @@ def _operation(view, parameters: list[dict]) -> dict:
         operation["description"] = description
     if documentation.query is not None:
         operation["parameters"].append({"in": "query", "schema": documentation.query})
+    for name, meaning in documentation.headers.items():
+        header = {"name": name, "in": "header", "required": True, "description": meaning}
+        operation["parameters"].append({**header, "schema": dict(_TEXT)})
     if documentation.body is not None:
         content = {media: {"schema": documentation.body} for media in documentation.body_types}
         content.update({media: {"schema": _TEXT} for media in documentation.text_bodies})

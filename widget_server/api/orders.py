@@ -17,7 +17,12 @@ order_schema = OrderSchema()
 
 
 @bp.post("/orders")
-@documented(body=order_schema, answer=OrderAnswerSchema, status=201)
+@documented(
+    body=order_schema,
+    headers={orders.SIGNATURE_HEADER: "sha256=<hex HMAC-SHA256 of the body with the site secret>"},
+    answer=OrderAnswerSchema,
+    status=201,
+)
 def receive_order(site_key):
     """Store an order once (idempotent by ``order_id``), redeem its coupon, count conversions.
 
