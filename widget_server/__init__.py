@@ -78,14 +78,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(orders_bp)
     _register_commands(app)
 
+    from .api.openapi import documented
+    from .schemas.common import HealthSchema
+
     @app.get("/healthz")
+    @documented(answer=HealthSchema)
     def healthz():
         """Answer while the process is up."""
         return jsonify(status="ok")
 
     @app.get("/readyz")
+    @documented(answer=HealthSchema, other_answers={503: HealthSchema})
     def readyz():
-        """Answer 200 when the database is reachable, 503 otherwise."""
+        """Answer 200 when the database is reachable, 503 otherwise.
+
+        :raise 503: the database is not reachable.
+        """
         from .services.health import database_ready
 
         if database_ready():

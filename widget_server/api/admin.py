@@ -19,8 +19,24 @@ from ..services import catalog, coupons, evaluation, funnel, responses, results
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
 from ..services.tokens import token_is_valid
+from .openapi import documented
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
+
+# One instance per body, named in the OpenAPI document by the view that loads it.
+site_schema = SiteSchema()
+site_patch_schema = SiteSchema(partial=True)
+campaign_schema = CampaignSchema()
+campaign_patch_schema = patch_schema(CampaignUpdateSchema)
+variant_schema = VariantSchema()
+variant_patch_schema = VariantSchema(partial=True)
+promote_schema = PromoteSchema()
+stages_schema = StagesSchema()
+funnel_query_schema = FunnelQuerySchema()
+response_query_schema = ResponseQuerySchema()
+pool_schema = PoolSchema()
+import_codes_schema = ImportCodesSchema()
+generate_codes_schema = GenerateCodesSchema()
 
 
 @bp.before_request
@@ -46,9 +62,10 @@ def list_sites():
 
 
 @bp.post("/sites")
+@documented(body=site_schema, status=201)
 def create_site():
     """Create a site; the answer is the only one that shows its secret besides GET one site."""
-    data = load_or_raise(SiteSchema(), _body())
+    data = load_or_raise(site_schema, _body())
     return jsonify(site_json(catalog.create_site(data), with_secret=True)), 201
 
 
@@ -59,10 +76,11 @@ def get_site(site_id):
 
 
 @bp.patch("/sites/<int:site_id>")
+@documented(body=site_patch_schema)
 def update_site(site_id):
     """Change a site's name, origins or settings."""
     site = catalog.get_site(site_id)
-    data = load_or_raise(SiteSchema(partial=True), _body())
+    data = load_or_raise(site_patch_schema, _body())
     return jsonify(site_json(catalog.update_site(site, data)))
 
 
@@ -74,10 +92,11 @@ def list_campaigns(site_id):
 
 
 @bp.post("/sites/<int:site_id>/campaigns")
+@documented(body=campaign_schema, status=201)
 def create_campaign(site_id):
     """Create a campaign (draft), optionally with its variants."""
     site = catalog.get_site(site_id)
-    data = load_or_raise(CampaignSchema(), _body())
+    data = load_or_raise(campaign_schema, _body())
     return jsonify(campaign_json(catalog.create_campaign(site, data))), 201
 
 
@@ -88,10 +107,11 @@ def get_campaign(campaign_id):
 
 
 @bp.patch("/campaigns/<int:campaign_id>")
+@documented(body=campaign_patch_schema)
 def update_campaign(campaign_id):
     """Change a campaign's rules or settings (not its kind)."""
     campaign = catalog.get_campaign(campaign_id)
-    data = load_or_raise(patch_schema(CampaignUpdateSchema), _body())
+    data = load_or_raise(campaign_patch_schema, _body())
     return jsonify(campaign_json(catalog.update_campaign(campaign, data)))
 
 
@@ -113,18 +133,20 @@ def campaign_results(campaign_id):
 
 
 @bp.post("/campaigns/<int:campaign_id>/promote")
+@documented(body=promote_schema, status=201)
 def promote_variant(campaign_id):
     """Promote a variant by hand: it takes all non-holdout traffic from the next decide on.
 
     :raise 409: the campaign is not running or paused, or a variant is already promoted.
     """
     campaign = catalog.get_campaign(campaign_id)
-    data = load_or_raise(PromoteSchema(), _body())
+    data = load_or_raise(promote_schema, _body())
     decision = evaluation.promote_by_hand(campaign, data["variant_id"])
     return jsonify(evaluation.decision_json(decision)), 201
 
 
 @bp.post("/campaigns/<int:campaign_id>/undo")
+@documented(status=201)
 def undo_decision(campaign_id):
     """Undo the latest promotion or stop: the previous weights come back.
 
@@ -143,10 +165,11 @@ def list_decisions(campaign_id):
 
 
 @bp.post("/campaigns/<int:campaign_id>/variants")
+@documented(body=variant_schema, status=201)
 def add_variant(campaign_id):
     """Add a variant to a campaign."""
     campaign = catalog.get_campaign(campaign_id)
-    data = load_or_raise(VariantSchema(), _body())
+    data = load_or_raise(variant_schema, _body())
     return jsonify(variant_json(catalog.add_variant(campaign, data))), 201
 
 
@@ -157,10 +180,11 @@ def get_variant(variant_id):
 
 
 @bp.patch("/variants/<int:variant_id>")
+@documented(body=variant_patch_schema)
 def update_variant(variant_id):
     """Change a variant's name, weight or content."""
     variant = catalog.get_variant(variant_id)
-    data = load_or_raise(VariantSchema(partial=True), _body())
+    data = load_or_raise(variant_patch_schema, _body())
     return jsonify(variant_json(catalog.update_variant(variant, data)))
 
 
@@ -176,17 +200,19 @@ def get_funnel_stages(site_id):
 
 
 @bp.put("/sites/<int:site_id>/funnel/stages")
+@documented(body=stages_schema)
 def put_funnel_stages(site_id):
     """Replace the site's funnel; every staged visitor is restaged (cause ``rules``).
 
     :raise 400: a stage or rule is invalid; ``fields`` names it, e.g. ``stages.2.rule.all.0.gte``.
     """
     site = catalog.get_site(site_id)
-    data = load_or_raise(StagesSchema(), _body())
+    data = load_or_raise(stages_schema, _body())
     return jsonify(_stages_json(funnel.replace_stages(site, data["stages"])))
 
 
 @bp.get("/sites/<int:site_id>/funnel")
+@documented(query=funnel_query_schema)
 def get_funnel(site_id):
     """Visitors per stage, weekly stage conversion, repeat-customer figures, CSAT and NPS.
 
@@ -195,7 +221,7 @@ def get_funnel(site_id):
     ``FUNNEL_FIGURES_TTL_S`` old plus one recomputation (``computed_at``).
     """
     site = catalog.get_site(site_id)
-    query = load_or_raise(FunnelQuerySchema(), request.args.to_dict())
+    query = load_or_raise(funnel_query_schema, request.args.to_dict())
     return jsonify(cached_funnel_figures(site.id, query.get("campaign_id"), query["weeks"]))
 
 
@@ -212,6 +238,7 @@ def get_visitor_funnel(site_id, visitor_key):
 
 
 @bp.get("/sites/<int:site_id>/segments.csv")
+@documented(answer_type="text/csv")
 def export_segments(site_id):
     """Stream one CSV row per visitor: stage, scores, orders, total spent, attributes."""
     site = catalog.get_site(site_id)
@@ -223,6 +250,8 @@ def export_segments(site_id):
 
 
 @bp.get("/sites/<int:site_id>/responses.csv")
+# ``page`` is read (the admin page's table shares the filters) but the CSV has every row.
+@documented(query=ResponseQuerySchema(exclude=("page",)), answer_type="text/csv")
 def export_responses(site_id):
     """Stream the site's survey responses as CSV, one column per question with ``campaign_id``.
 
@@ -233,7 +262,7 @@ def export_responses(site_id):
     :raise 400: a filter is malformed (the error names it).
     """
     site = catalog.get_site(site_id)
-    query = load_or_raise(ResponseQuerySchema(), request.args.to_dict())
+    query = load_or_raise(response_query_schema, request.args.to_dict())
     flt = responses.ResponseFilter.from_query(site.id, query)
     return Response(
         stream_with_context(responses.csv_rows(flt)),
@@ -262,13 +291,14 @@ def list_coupon_pools(site_id):
 
 
 @bp.post("/sites/<int:site_id>/coupon-pools")
+@documented(body=pool_schema, status=201)
 def create_coupon_pool(site_id):
     """Create an empty coupon pool; fill it with import or generate.
 
     :raise 409: the site already has a pool of this name.
     """
     site = catalog.get_site(site_id)
-    data = load_or_raise(PoolSchema(), _body())
+    data = load_or_raise(pool_schema, _body())
     pool = coupons.create_pool(site, data["name"])
     return jsonify(_pool_json(pool, coupons.Stock())), 201
 
@@ -281,6 +311,7 @@ def get_coupon_pool(pool_id):
 
 
 @bp.post("/coupon-pools/<int:pool_id>/import")
+@documented(body=import_codes_schema, text_bodies=("text/csv",), status=201)
 def import_coupon_codes(pool_id):
     """Import codes from a ``text/csv`` body (a ``code`` column, or the first) or JSON
     ``{"codes": [...]}``; duplicates and invalid rows are reported, not imported."""
@@ -288,7 +319,7 @@ def import_coupon_codes(pool_id):
     if request.mimetype == "text/csv":
         codes = coupons.codes_from_csv(request.get_data(as_text=True))
     else:
-        data = load_or_raise(ImportCodesSchema(), _body())
+        data = load_or_raise(import_codes_schema, _body())
         codes = list(enumerate(data["codes"], start=1))
     result = coupons.import_codes(pool, codes)
     body = {
@@ -301,10 +332,11 @@ def import_coupon_codes(pool_id):
 
 
 @bp.post("/coupon-pools/<int:pool_id>/generate")
+@documented(body=generate_codes_schema, status=201)
 def generate_coupon_codes(pool_id):
     """Add ``count`` random single-use codes (``prefix`` + at least 60 random bits)."""
     pool = coupons.get_pool(pool_id)
-    data = load_or_raise(GenerateCodesSchema(), _body())
+    data = load_or_raise(generate_codes_schema, _body())
     generated = coupons.generate_codes(pool, data["count"], data["prefix"], data["symbols"])
     body = {"generated": generated, "pool": _pool_json(pool, coupons.stock([pool.id])[pool.id])}
     return jsonify(body), 201

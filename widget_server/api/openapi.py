@@ -1,359 +1,68 @@
-"""The OpenAPI document of the HTTP API, served at ``/api/v1/openapi.json``.
+"""The OpenAPI document of the HTTP API, served at ``/api/v1/openapi.json``, built from the app.
 
-Request bodies come from the marshmallow schemas the views validate with, so the document cannot
-drift from the validation; ``tests/api/test_openapi.py`` fails when a route is not listed here.
+Every URL rule under ``/api/v1/`` (and the health checks) is an operation: its path and path
+parameters come from the rule, its summary and error statuses from the view's docstring (the first
+paragraph; ``:raise 409: ...`` fields), its bodies from the marshmallow schemas the view names with
+:func:`documented`, its security from its blueprint. A view without :func:`documented` is listed
+all the same (a JSON object answered with 200), so no route goes undocumented.
 """
+
+import inspect
+import re
+from dataclasses import dataclass, field
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Blueprint, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
+from werkzeug.routing import Rule
 
-from ..schemas.campaigns import (
-    CampaignSchema,
-    CampaignUpdateSchema,
-    PromoteSchema,
-    VariantSchema,
-)
-from ..schemas.common import patch_schema
-from ..schemas.funnel import StagesSchema
-from ..schemas.public import DecideSchema, EventBatchSchema, IdentifySchema
-from ..schemas.rewards import (
-    GenerateCodesSchema,
-    ImportCodesSchema,
-    OrderSchema,
-    PoolSchema,
-    SpinSchema,
-)
-from ..schemas.sites import SiteSchema
+from ..schemas.common import MAX_ID, ErrorSchema
 
 bp = Blueprint("openapi", __name__)
 
-ERROR_BODY = {
-    "type": "object",
-    "required": ["error"],
-    "additionalProperties": False,
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "fields"],
-            "additionalProperties": False,
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "fields": {
-                    "type": "object",
-                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        }
-    },
-}
-JSON_OBJECT = {"type": "object"}
-_ID = {"type": "integer", "minimum": 1}
-_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
-
-#: Answers of the calls other programs parse (the snippet's, the shop's, a load balancer's);
-#: the admin API's answers are documented as objects. Checked by schemathesis in tests/security.
-RESPONSES: dict[tuple[str, str], dict] = {
-    ("post", "/api/v1/sites/{site_key}/decide"): {
-        "type": "object",
-        "required": ["visitor_id", "campaigns"],
-        "properties": {
-            "visitor_id": {"type": "string"},
-            "campaigns": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["campaign_id", "variant_id", "kind", "trigger", "content"],
-                    "properties": {
-                        "campaign_id": _ID,
-                        "variant_id": _ID,
-                        "kind": {"type": "string", "enum": ["survey", "wheel"]},
-                        "priority": {"type": "integer"},
-                        "trigger": {"type": "object"},
-                        "content": {"type": "object"},
-                    },
-                },
-            },
-            "skipped": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["campaign_id", "reason"],
-                    "properties": {"campaign_id": _ID, "reason": {"type": "string"}},
-                },
-            },
-        },
-    },
-    ("post", "/api/v1/sites/{site_key}/events"): {
-        "type": "object",
-        "required": ["accepted", "duplicates"],
-        "properties": {
-            "accepted": {"type": "integer", "minimum": 0},
-            "duplicates": {"type": "integer", "minimum": 0},
-        },
-    },
-    ("post", "/api/v1/sites/{site_key}/identify"): {
-        "type": "object",
-        "required": ["visitor_id", "stage"],
-        "properties": {
-            "visitor_id": {"type": "string"},
-            "stage": {"type": "string", "nullable": True},
-        },
-    },
-    ("post", "/api/v1/sites/{site_key}/spin"): {
-        "type": "object",
-        "required": ["campaign_id", "variant_id", "slice_index", "label", "code"],
-        "properties": {
-            "campaign_id": _ID,
-            "variant_id": _ID,
-            "slice_index": {"type": "integer", "minimum": 0},
-            "label": {"type": "string"},
-            "code": {"type": "string", "nullable": True},
-            "repeated": {"type": "boolean"},
-        },
-    },
-    ("post", "/api/v1/sites/{site_key}/orders"): {
-        "type": "object",
-        "required": ["order_id", "total", "currency", "conversions"],
-        "properties": {
-            "order_id": {"type": "string"},
-            "customer_id": {"type": "string", "nullable": True},
-            "coupon_code": {"type": "string", "nullable": True},
-            "total": {"type": "string"},
-            "currency": {"type": "string"},
-            "conversions": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    ("get", "/healthz"): _STATUS,
-    ("get", "/readyz"): _STATUS,
-}
-#: Calls that answer something other than JSON.
-CSV = {"text/csv": {"schema": {"type": "string"}}}
-RESPONSE_CONTENT = {
-    ("get", "/api/v1/admin/sites/{site_id}/segments.csv"): CSV,
-    ("get", "/api/v1/admin/sites/{site_id}/responses.csv"): CSV,
-}
-#: Answers besides the success and the error body.
-EXTRA_RESPONSES = {
-    ("get", "/readyz"): {
-        "503": {
-            "description": "The database is not reachable",
-            "content": {"application/json": {"schema": _STATUS}},
-        }
-    }
-}
-
-#: (method, path, request schema or None, success status, summary, security)
-OPERATIONS: list[tuple[str, str, object, str, str, str | None]] = [
-    (
-        "post",
-        "/api/v1/sites/{site_key}/decide",
-        DecideSchema,
-        "200",
-        "Campaigns this visitor may see now, with sticky variants",
-        None,
-    ),
-    (
-        "post",
-        "/api/v1/sites/{site_key}/events",
-        EventBatchSchema,
-        "202",
-        "Store a batch of events (idempotent by event id)",
-        None,
-    ),
-    ("get", "/api/v1/admin/sites", None, "200", "List sites", "admin"),
-    ("post", "/api/v1/admin/sites", SiteSchema, "201", "Create a site", "admin"),
-    ("get", "/api/v1/admin/sites/{site_id}", None, "200", "Show a site", "admin"),
-    (
-        "patch",
-        "/api/v1/admin/sites/{site_id}",
-        SiteSchema(partial=True),
-        "200",
-        "Change a site",
-        "admin",
-    ),
-    ("get", "/api/v1/admin/sites/{site_id}/campaigns", None, "200", "List campaigns", "admin"),
-    (
-        "post",
-        "/api/v1/admin/sites/{site_id}/campaigns",
-        CampaignSchema,
-        "201",
-        "Create a campaign",
-        "admin",
-    ),
-    ("get", "/api/v1/admin/campaigns/{campaign_id}", None, "200", "Show a campaign", "admin"),
-    (
-        "patch",
-        "/api/v1/admin/campaigns/{campaign_id}",
-        patch_schema(CampaignUpdateSchema),
-        "200",
-        "Change a campaign",
-        "admin",
-    ),
-    ("post", "/api/v1/admin/campaigns/{campaign_id}/start", None, "200", "Start", "admin"),
-    ("post", "/api/v1/admin/campaigns/{campaign_id}/pause", None, "200", "Pause", "admin"),
-    ("post", "/api/v1/admin/campaigns/{campaign_id}/complete", None, "200", "Complete", "admin"),
-    (
-        "post",
-        "/api/v1/admin/campaigns/{campaign_id}/variants",
-        VariantSchema,
-        "201",
-        "Add a variant",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/campaigns/{campaign_id}/results",
-        None,
-        "200",
-        "Results per variant, SRM check and the current decision",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/admin/campaigns/{campaign_id}/promote",
-        PromoteSchema,
-        "201",
-        "Promote a variant by hand",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/admin/campaigns/{campaign_id}/undo",
-        None,
-        "201",
-        "Undo the latest promotion or stop",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/campaigns/{campaign_id}/decisions",
-        None,
-        "200",
-        "The decision log",
-        "admin",
-    ),
-    ("get", "/api/v1/admin/variants/{variant_id}", None, "200", "Show a variant", "admin"),
-    (
-        "patch",
-        "/api/v1/admin/variants/{variant_id}",
-        VariantSchema(partial=True),
-        "200",
-        "Change a variant",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/sites/{site_key}/identify",
-        IdentifySchema,
-        "200",
-        "Link the visitor to a customer, merge the customer's visitors, set attributes",
-        None,
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/funnel/stages",
-        None,
-        "200",
-        "The site's funnel stages and entry rules",
-        "admin",
-    ),
-    (
-        "put",
-        "/api/v1/admin/sites/{site_id}/funnel/stages",
-        StagesSchema,
-        "200",
-        "Replace the funnel stages; visitors are restaged",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/funnel",
-        None,
-        "200",
-        "Visitors per stage, weekly conversion, repeat-customer figures, CSAT, NPS",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/visitors/{visitor_key}/funnel",
-        None,
-        "200",
-        "One visitor's stage, scores, orders, attributes and complete stage history",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/segments.csv",
-        None,
-        "200",
-        "CSV of visitors with stage, scores, orders and attributes (streamed)",
-        "admin",
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/responses.csv",
-        None,
-        "200",
-        "CSV of survey responses (filters: campaign_id, variant_id, stage, date_from, date_to)",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/sites/{site_key}/spin",
-        SpinSchema,
-        "200",
-        "Spin a wheel: the server picks the slice and the code (once per visitor)",
-        None,
-    ),
-    (
-        "post",
-        "/api/v1/sites/{site_key}/orders",
-        OrderSchema,
-        "201",
-        "Report an order (signed: X-Funnelcake-Signature); once per order_id (a replay is a 409)",
-        None,
-    ),
-    (
-        "get",
-        "/api/v1/admin/sites/{site_id}/coupon-pools",
-        None,
-        "200",
-        "Coupon pools with stock",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/admin/sites/{site_id}/coupon-pools",
-        PoolSchema,
-        "201",
-        "Create a coupon pool",
-        "admin",
-    ),
-    ("get", "/api/v1/admin/coupon-pools/{pool_id}", None, "200", "A pool and its stock", "admin"),
-    (
-        "post",
-        "/api/v1/admin/coupon-pools/{pool_id}/import",
-        ImportCodesSchema,
-        "201",
-        "Import codes (JSON list, or a text/csv body)",
-        "admin",
-    ),
-    (
-        "post",
-        "/api/v1/admin/coupon-pools/{pool_id}/generate",
-        GenerateCodesSchema,
-        "201",
-        "Generate random codes (at least 60 bits each)",
-        "admin",
-    ),
-    ("get", "/healthz", None, "200", "The process is up", None),
-    ("get", "/readyz", None, "200", "The database is reachable", None),
-]
+#: The snippet sends its JSON as ``text/plain`` (no CORS preflight); the server parses either.
+SNIPPET_BODY = ("application/json", "text/plain")
+#: Blueprints whose every call needs a security scheme of the document.
+SECURITY = {"admin_api": [{"admin": []}]}
+_OBJECT = {"type": "object"}
+_TEXT = {"type": "string"}
+_ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def build_spec() -> dict:
+@dataclass(frozen=True)
+class Operation:
+    """What neither a view's URL rule nor its docstring says: bodies, query string, headers,
+    the success status and the answers' schemas."""
+
+    #: The marshmallow schema (class or instance) the view loads its body with.
+    body: object = None
+    body_types: tuple[str, ...] = ("application/json",)
+    #: Media types of bodies the view also reads as plain text (a CSV import).
+    text_bodies: tuple[str, ...] = ()
+    #: The marshmallow schema the view loads its query string with.
+    query: object = None
+    #: Request headers the view requires, by name, with what they hold.
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+    #: The schema of the success answer; without one, a JSON object.
+    answer: object = None
+    answer_type: str = "application/json"
+    #: Schemas of the answers to ``:raise NNN:`` statuses that are not the error body.
+    other_answers: dict[int, object] = field(default_factory=dict)
+
+
+def documented(**operation):
+    """Record for the document what the view reads and answers (see :class:`Operation`)."""
+
+    def record(view):
+        view.openapi = Operation(**operation)
+        return view
+
+    return record
+
+
+def build_spec(app: Flask) -> dict:
+    """The OpenAPI 3 document of ``app``'s API, as a JSON-ready dict."""
     spec = APISpec(
         title="Funnelcake",
         version="1",
@@ -362,44 +71,100 @@ def build_spec() -> dict:
         info={"description": "Survey and spin-the-wheel popups with A/B tests (SPEC §4)."},
     )
     spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
-    spec.components.schema("Error", ERROR_BODY)
+    spec.components.schema("Error", schema=ErrorSchema)
     paths: dict[str, dict] = {}
-    for method, path, schema, status, summary, security in OPERATIONS:
-        operation = {
-            "summary": summary,
-            "parameters": [_path_parameter(name) for name in _path_names(path)],
-            "responses": {
-                status: {
-                    "description": summary,
-                    "content": RESPONSE_CONTENT.get(
-                        (method, path),
-                        {
-                            "application/json": {
-                                "schema": RESPONSES.get((method, path), JSON_OBJECT)
-                            }
-                        },
-                    ),
-                },
-                **EXTRA_RESPONSES.get((method, path), {}),
-                "default": {
-                    "description": "Error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                },
-            },
-        }
-        if schema is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": schema}},
-            }
-        if security:
-            operation["security"] = [{security: []}]
-        paths.setdefault(path, {})[method] = operation
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not _is_api(rule):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for path, parameters in _paths(rule):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                operation = _operation(view, parameters)
+                if rule.endpoint.partition(".")[0] in SECURITY:
+                    operation["security"] = SECURITY[rule.endpoint.partition(".")[0]]
+                paths.setdefault(path, {})[method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return _ecma_patterns(_numeric_bounds(spec.to_dict()))
+
+
+def _is_api(rule: Rule) -> bool:
+    if rule.rule == "/api/v1/openapi.json":
+        return False
+    return rule.rule.startswith("/api/v1/") or rule.rule in ("/healthz", "/readyz")
+
+
+_VARIABLE = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
+
+
+def _paths(rule: Rule) -> list[tuple[str, list[dict]]]:
+    """The rule's OpenAPI paths with their path parameters; ``any(a, b)`` is one path per choice,
+    as each is its own call for a client (start, pause, complete)."""
+    paths = [("", [])]
+    position = 0
+    for match in _VARIABLE.finditer(rule.rule):
+        converter, arguments, name = match.groups()
+        literal = rule.rule[position : match.start()]
+        position = match.end()
+        if converter == "any":
+            choices = [choice.strip(" '\"") for choice in arguments.split(",")]
+            paths = [(p + literal + c, params) for p, params in paths for c in choices]
+        else:
+            parameter = _path_parameter(name, converter)
+            paths = [(p + literal + "{" + name + "}", [*ps, parameter]) for p, ps in paths]
+    return [(p + rule.rule[position:], params) for p, params in paths]
+
+
+def _path_parameter(name: str, converter: str | None) -> dict:
+    # Ids are PostgreSQL integers; a larger one is refused (400) or unknown (404), never a 500.
+    if converter == "int":
+        schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    else:
+        schema = dict(_TEXT)
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+_RAISE = re.compile(r"^:raise (\d{3}):\s*(.*(?:\n[ \t]+.*)*)", re.MULTILINE)
+
+
+def _operation(view, parameters: list[dict]) -> dict:
+    documentation = getattr(view, "openapi", Operation())
+    docstring = inspect.cleandoc(view.__doc__ or "")
+    summary = " ".join(docstring.split("\n\n")[0].split())
+    if documentation.answer_type == "application/json":
+        answer = documentation.answer or _OBJECT
+    else:
+        answer = _TEXT  # a CSV export
+    responses = {
+        str(documentation.status): {
+            "description": summary,
+            "content": {documentation.answer_type: {"schema": answer}},
+        }
+    }
+    for status, text in _RAISE.findall(docstring):
+        schema = documentation.other_answers.get(int(status), _ERROR)
+        responses[status] = {
+            "description": " ".join(text.split()),
+            "content": {"application/json": {"schema": schema}},
+        }
+    responses["default"] = {
+        "description": "Error",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    operation = {"summary": summary, "parameters": list(parameters), "responses": responses}
+    description = _RAISE.sub("", docstring.partition("\n\n")[2]).strip()
+    if description:
+        operation["description"] = description
+    if documentation.query is not None:
+        operation["parameters"].append({"in": "query", "schema": documentation.query})
+    for name, meaning in documentation.headers.items():
+        header = {"name": name, "in": "header", "required": True, "description": meaning}
+        operation["parameters"].append({**header, "schema": dict(_TEXT)})
+    if documentation.body is not None:
+        content = {media: {"schema": documentation.body} for media in documentation.body_types}
+        content.update({media: {"schema": _TEXT} for media in documentation.text_bodies})
+        operation["requestBody"] = {"required": True, "content": content}
+    return operation
 
 
 _BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
@@ -442,25 +207,10 @@ def _schema_name(schema) -> str:
     return name + "Patch" if getattr(schema, "partial", False) else name
 
 
-def _path_names(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
-def _path_parameter(name: str) -> dict:
-    # Ids are PostgreSQL integers; a larger one is refused (400) or unknown (404), never a 500.
-    if name in ("site_key", "visitor_key"):
-        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-    schema = {**_ID, "maximum": 2**31 - 1}
-    return {"name": name, "in": "path", "required": True, "schema": schema}
-
-
-_cached: dict | None = None
-
-
 @bp.get("/api/v1/openapi.json")
 def openapi_document():
-    """Serve the OpenAPI 3 document of the API."""
-    global _cached
-    if _cached is None:
-        _cached = build_spec()
-    return jsonify(_cached)
+    """Serve the OpenAPI 3 document of the API (built once per app)."""
+    document = current_app.extensions.get("openapi_document")
+    if document is None:
+        document = current_app.extensions["openapi_document"] = build_spec(current_app)
+    return jsonify(document)

@@ -7,8 +7,9 @@ must be signed with the site secret (``X-Funnelcake-Signature: sha256=<hex HMAC-
 from flask import Blueprint, jsonify, request
 
 from ..schemas.common import load_or_raise, parse_json_body
-from ..schemas.rewards import OrderSchema
+from ..schemas.rewards import OrderAnswerSchema, OrderSchema
 from ..services import orders
+from .openapi import documented
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v1/sites/<site_key>")
 
@@ -16,6 +17,12 @@ order_schema = OrderSchema()
 
 
 @bp.post("/orders")
+@documented(
+    body=order_schema,
+    headers={orders.SIGNATURE_HEADER: "sha256=<hex HMAC-SHA256 of the body with the site secret>"},
+    answer=OrderAnswerSchema,
+    status=201,
+)
 def receive_order(site_key):
     """Store an order once (idempotent by ``order_id``), redeem its coupon, count conversions.
 

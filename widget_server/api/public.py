@@ -10,13 +10,21 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import APIError, NotFound
 from ..extensions import client_ip, limiter
 from ..schemas.common import load_or_raise, parse_json_body
-from ..schemas.public import DecideSchema, EventBatchSchema, IdentifySchema
-from ..schemas.rewards import SpinSchema
+from ..schemas.public import (
+    DecideAnswerSchema,
+    DecideSchema,
+    EventBatchAnswerSchema,
+    EventBatchSchema,
+    IdentifyAnswerSchema,
+    IdentifySchema,
+)
+from ..schemas.rewards import SpinAnswerSchema, SpinSchema
 from ..services import funnel, ingestion, signatures
 from ..services.decide import decide as decide_offers
 from ..services.site_config import get_site_config
 from ..services.spin import spin as spin_wheel
 from .cors import add_cors_headers, check_origin
+from .openapi import SNIPPET_BODY, documented
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1/sites/<site_key>")
 
@@ -77,6 +85,7 @@ def cors(response):
 
 
 @bp.route("/decide", methods=["POST", "OPTIONS"])
+@documented(body=decide_schema, body_types=SNIPPET_BODY, answer=DecideAnswerSchema)
 def decide():
     """Answer the campaigns this visitor is eligible for on this page, with sticky variants."""
     if request.method == "OPTIONS":
@@ -90,6 +99,9 @@ def decide():
 
 
 @bp.route("/events", methods=["POST", "OPTIONS"])
+@documented(
+    body=event_batch_schema, body_types=SNIPPET_BODY, answer=EventBatchAnswerSchema, status=202
+)
 def events():
     """Store a batch of events; ids already stored count as duplicates.
 
@@ -106,6 +118,7 @@ def events():
 
 
 @bp.route("/identify", methods=["POST", "OPTIONS"])
+@documented(body=identify_schema, body_types=SNIPPET_BODY, answer=IdentifyAnswerSchema)
 def identify():
     """Link the visitor to a customer (merging the customer's visitors) and store attributes.
 
@@ -123,6 +136,7 @@ def identify():
 @bp.route("/spin", methods=["POST", "OPTIONS"])
 @limiter.limit(_spin_limit, override_defaults=False)
 @limiter.limit(_spin_limit, key_func=_spin_visitor_key, override_defaults=False)
+@documented(body=spin_schema, body_types=SNIPPET_BODY, answer=SpinAnswerSchema)
 def spin():
     """Spin a wheel: the server picks the slice and the code; asking again answers the first spin.
 

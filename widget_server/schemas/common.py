@@ -4,7 +4,7 @@ import json
 import re
 
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from ..errors import PayloadTooLarge, ValidationFailed, validation_failed
 from ..services.webhooks import allowance_of, literal_refusal
@@ -139,3 +139,38 @@ def parse_json_body(request, max_bytes: int | None = None):
             "The body must be a JSON object.", {"_schema": ["Must be an object."]}
         )
     return payload
+
+
+class AnswerSchema(Schema):
+    """An answer documented for the clients that parse it; never loaded. Clients must accept
+    fields added later, so the document leaves ``additionalProperties`` open."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ErrorDetailSchema(Schema):
+    class Meta:
+        unknown = RAISE  # documented as additionalProperties: false
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    #: The fields at fault, by dotted path (``stages.2.rule``), each with its messages.
+    field_messages = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), required=True, data_key="fields"
+    )
+
+
+class ErrorSchema(Schema):
+    """The body of every failure, as :func:`widget_server.errors.error_response` writes it."""
+
+    class Meta:
+        unknown = RAISE
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class HealthSchema(AnswerSchema):
+    """The answer of ``/healthz`` and ``/readyz``."""
+
+    status = fields.String(required=True)

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..models import EVENT_TYPES
 from .campaigns import DEVICES
-from .common import SLUG, VISITOR_ID, RowId
+from .common import SLUG, VISITOR_ID, AnswerSchema, RowId
 
 visitor_id_field = fields.String(
     required=True,
@@ -122,3 +122,37 @@ class IdentifySchema(Schema):
     email_consent = fields.Boolean(allow_none=True)
     #: Merged into the visitor's attributes; an attribute sent as null is removed.
     attributes = fields.Dict(allow_none=True, validate=_attributes)
+
+
+class OfferSchema(AnswerSchema):
+    """A campaign the visitor may see now, with the variant it is assigned to."""
+
+    campaign_id = RowId(required=True)
+    variant_id = RowId(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("survey", "wheel")))
+    priority = fields.Integer()
+    trigger = fields.Dict(required=True)
+    content = fields.Dict(required=True)
+
+
+class SkippedSchema(AnswerSchema):
+    """Why a campaign was not offered (``debug: true``)."""
+
+    campaign_id = RowId(required=True)
+    reason = fields.String(required=True)
+
+
+class DecideAnswerSchema(AnswerSchema):
+    visitor_id = fields.String(required=True)
+    campaigns = fields.List(fields.Nested(OfferSchema), required=True)
+    skipped = fields.List(fields.Nested(SkippedSchema))
+
+
+class EventBatchAnswerSchema(AnswerSchema):
+    accepted = fields.Integer(required=True, validate=validate.Range(min=0))
+    duplicates = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class IdentifyAnswerSchema(AnswerSchema):
+    visitor_id = fields.String(required=True)
+    stage = fields.String(required=True, allow_none=True)

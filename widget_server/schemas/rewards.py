@@ -8,7 +8,7 @@ from ..services.coupons import (
     MIN_RANDOM_SYMBOLS,
     PREFIX_PATTERN,
 )
-from .common import VISITOR_ID, RowId
+from .common import VISITOR_ID, AnswerSchema, RowId
 from .public import EARLIEST_EVENT, visitor_id_field
 
 
@@ -71,3 +71,22 @@ class GenerateCodesSchema(Schema):
         strict=True,
         validate=validate.Range(MIN_RANDOM_SYMBOLS, MAX_RANDOM_SYMBOLS),
     )
+
+
+class SpinAnswerSchema(AnswerSchema):
+    campaign_id = RowId(required=True)
+    variant_id = RowId(required=True)
+    slice_index = fields.Integer(required=True, validate=validate.Range(min=0))
+    label = fields.String(required=True)
+    code = fields.String(required=True, allow_none=True)
+    repeated = fields.Boolean()
+
+
+class OrderAnswerSchema(AnswerSchema):
+    order_id = fields.String(required=True)
+    customer_id = fields.String(allow_none=True)
+    coupon_code = fields.String(allow_none=True)
+    #: A decimal written as text, e.g. "19.90".
+    total = fields.String(required=True)
+    currency = fields.String(required=True)
+    conversions = fields.List(fields.Dict(), required=True)
