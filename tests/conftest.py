@@ -1,4 +1,5 @@
-"""Fixtures shared by the service's tests: an app on SQLite and on PostgreSQL, clients, factories.
+"""Fixtures shared by the service's tests: an app on SQLite and on PostgreSQL, clients, factories,
+a live server, a browser and a webhook receiver. Plain helpers are in ``tests/helpers.py``.
 
 Every test that uses ``app`` runs once per database backend. PostgreSQL tests use a database of
 their own, created from ``FUNNELCAKE_TEST_POSTGRES_URL`` (default
@@ -8,35 +9,38 @@ that a failure.
 """
 
 import os
+import shutil
 import threading
 import uuid
+from datetime import timedelta
+from functools import partial
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from widget_server import create_app
+from tests.helpers import (
+    BACKENDS,
+    POSTGRES_URL,
+    AdminClient,
+    configured_app,
+    create_campaign,
+    create_site,
+    migrate,
+    postgres_missing,
+    serving,
+)
 from widget_server.extensions import db, normalise_database_url
+from widget_server.models.types import utcnow
+from widget_server.services.funnel import figures
 from widget_server.services.platform.tokens import create_token
 
-POSTGRES_URL = os.environ.get(
-    "FUNNELCAKE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-REQUIRE_POSTGRES = os.environ.get("FUNNELCAKE_REQUIRE_POSTGRES") == "1"
-
-BASE_TEST_CONFIG = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret",
-    "RATELIMIT_ENABLED": False,
-    "CONFIG_CACHE_TTL_S": 0.0,
-    "EVALUATE_INTERVAL_S": 0,
-    "REDIS_URL": "",
-}
+# --- databases and apps -------------------------------------------------------------------------
 
 
 def _postgres_database(request) -> str:
-    """Create a throw-away PostgreSQL database and return its URL."""
+    """Create a throw-away PostgreSQL database, dropped after ``request``'s scope; its URL."""
     admin_url = normalise_database_url(POSTGRES_URL)
     try:
         engine = create_engine(
@@ -46,10 +50,7 @@ def _postgres_database(request) -> str:
             name = f"fc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as err:  # any connection failure means "not here"
-        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {err.__class__.__name__}"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " (FUNNELCAKE_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
+        postgres_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {err.__class__.__name__}")
 
     def drop():
         with engine.connect() as conn:
@@ -60,18 +61,28 @@ def _postgres_database(request) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory):
-    """A migrated database per backend for the session; tables are emptied after each test."""
+def _migrated_database(request, tmp_path_factory) -> str:
+    """A new migrated database on the backend ``request.param`` names, for its fixture's scope."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'funnelcake.db'}"
     else:
         url = _postgres_database(request)
-    app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": url})
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        db.engine.dispose()
+    migrate(url)
     return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated database per backend for the session; ``app`` empties its tables after each
+    test."""
+    return _migrated_database(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request, tmp_path_factory):
+    """A migrated database per backend for one module's servers (gunicorn): nothing empties it,
+    what one test stores is there for the next."""
+    return _migrated_database(request, tmp_path_factory)
 
 
 def empty_all_tables() -> None:
@@ -89,7 +100,7 @@ def empty_all_tables() -> None:
 @pytest.fixture
 def app(database_url, tmp_path):
     """The app on one backend, inside an app context; its tables are emptied afterwards."""
-    app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": database_url})
+    app = configured_app(database_url)
     app.instance_path = str(tmp_path)
     with app.app_context():
         yield app
@@ -97,6 +108,28 @@ def app(database_url, tmp_path):
         empty_all_tables()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(app, database_url, tmp_path):
+    """Make more apps on the test's database, with other settings (``make_app(RATELIMIT_ENABLED=
+    True)``); their connections are closed afterwards.
+
+    They are made after ``app``: the rate limiter is one object, and the app made last decides
+    whether limits are on.
+    """
+    made = []
+
+    def make(**settings):
+        other = configured_app(database_url, **settings)
+        other.instance_path = str(tmp_path)
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -109,21 +142,7 @@ def runner(app):
     return app.test_cli_runner()
 
 
-class AdminClient:
-    """The test client with an admin bearer token on every call."""
-
-    def __init__(self, client, token):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def get(self, path, **kwargs):
-        return self.client.get(path, headers=self.headers, **kwargs)
-
-    def post(self, path, json=None, **kwargs):
-        return self.client.post(path, json=json, headers=self.headers, **kwargs)
-
-    def patch(self, path, json=None, **kwargs):
-        return self.client.patch(path, json=json, headers=self.headers, **kwargs)
+# --- made through the admin API -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -132,104 +151,171 @@ def admin(app, client):
     return AdminClient(client, create_token("tests"))
 
 
-def survey_content(steps=None, **extra) -> dict:
-    """A small valid survey: one single-choice question and one scale."""
-    content = {
-        "steps": steps
-        or [
-            {
-                "id": "q1",
-                "type": "single_choice",
-                "question": "How did you find us?",
-                "options": [
-                    {"id": "search", "label": "Search"},
-                    {"id": "friend", "label": "A friend"},
-                ],
-            },
-            {
-                "id": "q2",
-                "type": "scale",
-                "question": "How likely are you to buy?",
-                "dimension": "intentional",
-            },
-        ],
-        "thank_you": {"title": "Thanks!"},
-    }
-    content.update(extra)
-    return content
-
-
 @pytest.fixture
 def make_site(admin):
-    """Create a site through the admin API and return its JSON."""
-
-    def make(name="Shop", origins=("https://shop.example",), **settings):
-        response = admin.post(
-            "/api/v1/admin/sites",
-            json={
-                "name": name,
-                "allowed_origins": list(origins),
-                "settings": settings,
-            },
-        )
-        assert response.status_code == 201, response.json
-        return response.json
-
-    return make
+    """Create a site through the admin API and return its JSON (``tests.helpers.create_site``)."""
+    return partial(create_site, admin)
 
 
 @pytest.fixture
 def make_campaign(admin):
-    """Create (and by default start) a survey campaign through the admin API."""
+    """Create (and by default start) a survey campaign through the admin API
+    (``tests.helpers.create_campaign``)."""
+    return partial(create_campaign, admin)
 
-    def make(site, start=True, variants=None, **fields):
-        body = {
-            "name": "Survey",
-            "kind": "survey",
-            "trigger": {"type": "immediate"},
-            **fields,
-            "variants": variants
-            or [{"name": "A", "is_control": True, "content": survey_content()}],
-        }
-        response = admin.post(f"/api/v1/admin/sites/{site['id']}/campaigns", json=body)
-        assert response.status_code == 201, response.json
-        campaign = response.json
-        if start:
-            started = admin.post(f"/api/v1/admin/campaigns/{campaign['id']}/start")
-            assert started.status_code == 200, started.json
-            campaign = started.json
-        return campaign
 
-    return make
+# --- clocks -------------------------------------------------------------------------------------
+
+
+class Clock:
+    """A frozen UTC clock that moves only when told."""
+
+    def __init__(self):
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def clock(monkeypatch):
+    """The clock the funnel figures' snapshots (and the admin page's age of them) read, frozen."""
+    frozen = Clock()
+    monkeypatch.setattr(figures, "utcnow", frozen)
+    return frozen
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """A migrated SQLite database file; each live server starts on a copy (migrating is slow)."""
+    path = tmp_path_factory.mktemp("migrated") / "funnelcake.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def live_server(tmp_path, migrated_sqlite_file):
     """The app served over HTTP on 127.0.0.1 in a thread, on its own SQLite file database.
 
     Yields an object with ``url`` and ``app``; the demo site is created, its origin allowed.
     """
     from widget_server.demo.store import ensure_demo_site
 
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": url})
+    database = tmp_path / "live.db"
+    shutil.copy(migrated_sqlite_file, database)
+    app = configured_app(f"sqlite:///{database}")
     app.instance_path = str(tmp_path)
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    with app.app_context():
-        ensure_demo_site([base])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
 
     class Live:
         pass
 
-    live = Live()
-    live.url, live.app = base, app
-    yield live
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+        live = Live()
+        live.url, live.app = f"http://127.0.0.1:{server.server_port}", app
+        with app.app_context():
+            ensure_demo_site([live.url])
+        yield live
     with app.app_context():
         db.engine.dispose()
+
+
+class WebhookReceiver:
+    """What a webhook receiver got: ``received`` lists ``(headers, body)`` of each POST; it
+    answers ``status``, and only once ``answering`` is set (clear it to make it hang)."""
+
+    def __init__(self):
+        self.received: list[tuple[dict, bytes]] = []
+        self.status = 200
+        self.answering = threading.Event()
+        self.answering.set()
+        self.url = ""
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        receiver = self.server.receiver
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        receiver.received.append((dict(self.headers), body))
+        receiver.answering.wait(30)
+        self.send_response(receiver.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_receiver(app):
+    """A webhook receiver on 127.0.0.1, which the operator setting allows (webhooks call public
+    addresses only by default); its ``url`` takes any path after it."""
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
+    receiver = WebhookReceiver()
+    server = HTTPServer(("127.0.0.1", 0), _WebhookHandler)
+    server.receiver = receiver
+    receiver.url = f"http://127.0.0.1:{server.server_port}/hook"
+    with serving(server):
+        try:
+            yield receiver
+        finally:
+            receiver.answering.set()  # a hanging answer would hold the server's shutdown
+
+
+# --- the browser --------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, shared by the tests of a module."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no {CHROMIUM} (make test installs it)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Open a page in a fresh context (its own storage), closed after the test.
+
+    ``page.errors`` collects the uncaught exceptions the page saw, ``page.console_errors`` its
+    console errors (a CSP refusal is one).
+    """
+    contexts = []
+
+    def make(**context_options):
+        context = browser.new_context(**context_options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors, page.console_errors = [], []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+
+        def on_console(message):
+            # The demo pages have no favicon; Chromium reports its 404 as a console error.
+            if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+                page.console_errors.append(message.text)
+
+        page.on("console", on_console)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

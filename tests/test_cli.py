@@ -1,14 +1,12 @@
 """The funnelcake command: demo setup is idempotent, tokens work against the admin API."""
 
-import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 from sqlalchemy import func, select
 
+from tests.helpers import free_port, server_environment, wait_for_server
 from widget_server.extensions import db
 from widget_server.models import Campaign, Site
 
@@ -57,33 +55,23 @@ def test_demo_store_pages_carry_the_snippet(app, runner, client):
 
 def test_demo_command_serves_the_store_until_stopped(tmp_path):
     """The README's first command: ``python -m widget_server demo`` answers on its port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "FUNNELCAKE_INSTANCE_DIR": str(tmp_path)}
-    env.pop("FUNNELCAKE_DATABASE_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "widget_server", "demo", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "demo.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "widget_server", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=server_environment(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo/", timeout=2) as page:
-                    html = page.read().decode()
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the demo never answered"
-                time.sleep(0.3)
+        wait_for_server(base, server, log_path.read_text)
+        with urllib.request.urlopen(f"{base}/demo/", timeout=10) as page:
+            html = page.read().decode()
         assert 'data-site="pk_demo_store"' in html
         assert (tmp_path / "funnelcake.db").exists()
     finally:
         server.terminate()
         server.wait(timeout=10)
-        server.stdout.close()

@@ -5,8 +5,6 @@ import threading
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import BASE_TEST_CONFIG
-from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models import Site
 from widget_server.services.campaigns import site_config
@@ -16,10 +14,10 @@ from widget_server.services.promotion.evaluation import EXTENSION_KEY
 SERVER_CONFIG = {"TESTING": False, "EVALUATE_INTERVAL_S": 30}
 
 
-def test_create_app_starts_no_thread(database_url):
+def test_create_app_starts_no_thread(make_app):
     before = set(threading.enumerate())
 
-    app = create_app({**BASE_TEST_CONFIG, **SERVER_CONFIG, "DATABASE_URL": database_url})
+    app = make_app(**SERVER_CONFIG)
 
     assert set(threading.enumerate()) - before == set()
     assert EXTENSION_KEY not in app.extensions
@@ -38,9 +36,9 @@ def test_commands_other_than_the_demo_start_no_evaluator(app, runner, monkeypatc
     assert EXTENSION_KEY not in app.extensions
 
 
-def test_two_apps_keep_separate_site_config_caches(app, database_url, make_site, monkeypatch):
+def test_two_apps_keep_separate_site_config_caches(app, make_app, make_site, monkeypatch):
     monkeypatch.setitem(app.config, "CONFIG_CACHE_TTL_S", 60.0)
-    other = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": database_url, "CONFIG_CACHE_TTL_S": 60})
+    other = make_app(CONFIG_CACHE_TTL_S=60)
     site_key = make_site(origins=["https://first.example"])["site_key"]
 
     def origins_seen_by(an_app) -> set[str]:
@@ -53,16 +51,12 @@ def test_two_apps_keep_separate_site_config_caches(app, database_url, make_site,
         )
         db.session.commit()
 
-    try:
-        assert origins_seen_by(app) == {"https://first.example"}
-        set_origins_behind_the_caches("https://second.example")
-        assert origins_seen_by(app) == {"https://first.example"}  # cached in this app
-        assert origins_seen_by(other) == {"https://second.example"}  # not in the other
+    assert origins_seen_by(app) == {"https://first.example"}
+    set_origins_behind_the_caches("https://second.example")
+    assert origins_seen_by(app) == {"https://first.example"}  # cached in this app
+    assert origins_seen_by(other) == {"https://second.example"}  # not in the other
 
-        set_origins_behind_the_caches("https://third.example")
-        site_config.invalidate(site_key)  # this app's cache only
-        assert origins_seen_by(app) == {"https://third.example"}
-        assert origins_seen_by(other) == {"https://second.example"}
-    finally:
-        with other.app_context():
-            db.engine.dispose()
+    set_origins_behind_the_caches("https://third.example")
+    site_config.invalidate(site_key)  # this app's cache only
+    assert origins_seen_by(app) == {"https://third.example"}
+    assert origins_seen_by(other) == {"https://second.example"}

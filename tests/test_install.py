@@ -1,11 +1,9 @@
 """``pip install .`` gives a working ``funnelcake demo``: the wheel carries the snippet, the admin
 page's assets and the migrations, and the installed command serves them from any directory."""
 
-import os
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.error
 import urllib.request
 import venv
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.servers import free_port
+from tests.helpers import free_port, server_environment, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What pip prints when it cannot download the build requirements (setuptools, wheel).
@@ -99,11 +97,9 @@ def test_installed_wheel_serves_the_demo_from_an_empty_directory(tmp_path):
     environment = install_in_fresh_venv(wheel, tmp_path / "venv")
     workdir = tmp_path / "empty"
     workdir.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("FUNNELCAKE_") and k not in {"PYTHONPATH", "PYTHONHOME"}
-    }
+    env = server_environment()
+    env.pop("PYTHONPATH", None)  # the installed wheel, not this checkout
+    env.pop("PYTHONHOME", None)
     where = subprocess.run(
         [str(environment / "bin" / "python"), "-c", "import widget_server as w; print(w.__file__)"],
         cwd=workdir,
@@ -126,16 +122,7 @@ def test_installed_wheel_serves_the_demo_from_an_empty_directory(tmp_path):
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert demo.poll() is None, f"the demo exited:\n{log_path.read_text()}"
-            try:
-                if get(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"the demo did not answer:\n{log_path.read_text()}"
-            time.sleep(0.2)
+        wait_for_server(base, demo, log_path.read_text)
 
         status, content_type, body = get(f"{base}/static/widget.js")
         assert (status, content_type.split(";")[0]) == (200, "text/javascript")

@@ -1,4 +1,5 @@
-"""Fixtures of the admin-page tests: an admin user and a test client logged in as them."""
+"""Fixtures of the admin-page tests: an admin user, a test client logged in as them, and a live
+server where they can log in from the browser."""
 
 import pytest
 
@@ -32,3 +33,11 @@ def page(client, owner):
     response = log_in(client)
     assert response.status_code == 302, response.get_data(as_text=True)
     return PageClient(client)
+
+
+@pytest.fixture
+def owner_site(live_server):
+    """The live server (``live_server``) with the admin-page user ``owner``."""
+    with live_server.app.app_context():
+        create_admin("owner", PASSWORD)
+    return live_server

@@ -4,77 +4,16 @@ Screenshots land in ``test-artifacts/admin/`` (git-ignored) at desktop and phone
 """
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.admin.helpers import PASSWORD
+from tests.admin.helpers import WIDTHS, log_in_page, shoot
+from tests.helpers import until
 from widget_server import PROJECT_ROOT
-from widget_server.services.platform.admin_users import create_admin
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "admin"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 SCRIPT = "<script>window.__pwned = 1</script><b>bold?</b>"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("no /usr/bin/chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def owner_site(live_server):
-    with live_server.app.app_context():
-        create_admin("owner", PASSWORD)
-    return live_server
-
-
-def shoot(page, name: str) -> None:
-    """Save the page at desktop and phone widths (full page)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for label, size in WIDTHS.items():
-        page.set_viewport_size(size)
-        page.wait_for_timeout(150)
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(WIDTHS["desktop"])
-
-
-def log_in(page, base):
-    page.goto(f"{base}/admin/sites")
-    assert "/admin/login" in page.url
-    page.fill("input[name=username]", "owner")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/admin/sites")
-
-
-def until(check, page, timeout_ms=10_000, reload=False) -> bool:
-    """Poll ``check`` (reloading the page between tries with ``reload``) until it is true."""
-    for _ in range(timeout_ms // 250):
-        if check():
-            return True
-        if reload:
-            page.reload()
-        page.wait_for_timeout(250)
-    return check()
 
 
 def frame_has_dialog(frame) -> bool:
@@ -85,16 +24,13 @@ def frame_has_dialog(frame) -> bool:
     )
 
 
-def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_site):
+def test_store_owner_creates_previews_starts_and_reads_a_survey(new_page, owner_site):
     base = owner_site.url
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
-    console_errors = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page = new_page(viewport=WIDTHS["desktop"])
 
     page.goto(f"{base}/admin/login")
     shoot(page, "01-login")
-    log_in(page, base)
+    log_in_page(page, base)
     shoot(page, "02-sites")
 
     page.click("text=Demo store")
@@ -136,7 +72,7 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     assert frame.locator("script[data-preview]").count() == 1
     preview = json.loads(frame.locator("#funnelcake-preview").text_content())
     assert preview["content"]["steps"][1]["question"] == "Anything else?"
-    assert until(lambda: frame_has_dialog(frame), page)
+    assert until(lambda: frame_has_dialog(frame), interval_s=0.25, page=page)
     assert "What stopped you from buying?" in frame.get_by_role("dialog").inner_text()
     shoot(page, "05-variant-editor")
     page.click("button.primary:text('Save variant')")
@@ -153,7 +89,7 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     campaign_id = int(page.url.rstrip("/").split("/")[-1])
 
     # A visitor answers it on the demo store, with the real snippet.
-    visitor = context.new_page()
+    visitor = page.context.new_page()
     visitor.goto(f"{base}/demo/")
     dialog = visitor.get_by_role("dialog")
     dialog.wait_for(timeout=10_000)
@@ -162,7 +98,7 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     visitor.get_by_role("button", name="Next").click()
     dialog.get_by_role("textbox").fill(SCRIPT)
     visitor.get_by_role("button", name="Next").click()
-    assert until(lambda: "Thank you" in dialog.inner_text(), visitor)
+    assert until(lambda: "Thank you" in dialog.inner_text(), interval_s=0.25, page=visitor)
     shoot(visitor, "07-demo-store-answered")
     assert visitor.evaluate("window.__pwned") is None
     visitor.close()
@@ -170,7 +106,7 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     # The owner sees the response, the answer as text.
     page.goto(f"{base}/admin/sites/1/responses?campaign_id={campaign_id}")
     cell = page.locator("dl.answers dd").filter(has_text="bold?")
-    assert until(lambda: cell.count() == 1, page, reload=True)
+    assert until(lambda: cell.count() == 1, act=page.reload, interval_s=0.25, page=page)
     assert cell.inner_text() == SCRIPT  # shown as text
     assert page.locator("dl.answers dd").filter(has_text="A friend").count() == 1
     assert page.locator("dl.answers b").count() == 0
@@ -198,16 +134,14 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(browser, owner_s
     assert page.locator("text=Why no purchase?").count() == 1
     shoot(page, "14-campaigns-after")
 
-    csp_violations = [e for e in console_errors if "Content Security Policy" in e]
+    csp_violations = [e for e in page.console_errors if "Content Security Policy" in e]
     assert csp_violations == []
-    context.close()
 
 
-def test_live_preview_refresh_leaves_the_focus_in_the_editor(browser, owner_site):
+def test_live_preview_refresh_leaves_the_focus_in_the_editor(new_page, owner_site):
     base = owner_site.url
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
-    log_in(page, base)
+    page = new_page(viewport=WIDTHS["desktop"])
+    log_in_page(page, base)
     page.goto(f"{base}/admin/variants/2")  # the demo's loyalty survey
     question = page.locator("textarea[name='content.steps.0.question']")
     question.click()
@@ -215,14 +149,12 @@ def test_live_preview_refresh_leaves_the_focus_in_the_editor(browser, owner_site
     page.wait_for_timeout(2500)  # the refresh and the snippet's own focus move into its popup
     page.keyboard.type(" Yes.")
     assert question.input_value().endswith(" Really? Yes.")
-    context.close()
 
 
-def test_form_posted_without_its_csrf_token_is_refused_and_explained(browser, owner_site):
+def test_form_posted_without_its_csrf_token_is_refused_and_explained(new_page, owner_site):
     base = owner_site.url
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
-    log_in(page, base)
+    page = new_page(viewport=WIDTHS["desktop"])
+    log_in_page(page, base)
     page.goto(f"{base}/admin/campaigns/2")
     page.fill("input[name=name]", "Renamed by a forged form")
     page.evaluate("document.querySelector('form.settings input[name=csrf_token]').remove()")
@@ -234,18 +166,15 @@ def test_form_posted_without_its_csrf_token_is_refused_and_explained(browser, ow
     shoot(page, "15-csrf-refused")
     page.goto(f"{base}/admin/campaigns/2")
     assert page.locator("input[name=name]").input_value() == "Loyalty questionnaire"
-    context.close()
 
 
-def test_answering_on_the_demo_store_with_the_real_snippet(browser, owner_site):
+def test_answering_on_the_demo_store_with_the_real_snippet(new_page, owner_site):
     if not (PROJECT_ROOT / "static" / "widget.js").exists():
         pytest.skip("static/widget.js is not written yet")
     base = owner_site.url
-    context = browser.new_context(viewport=WIDTHS["desktop"])
-    page = context.new_page()
+    page = new_page(viewport=WIDTHS["desktop"])
     page.goto(f"{base}/demo/")
     dialog = page.locator("[role=dialog]")
     dialog.first.wait_for(timeout=8000)
     page.keyboard.press("Tab")
     shoot(page, "12-demo-store-popup")
-    context.close()

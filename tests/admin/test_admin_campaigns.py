@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import survey_content
+from tests.helpers import survey_content
 from widget_server.admin import forms
 from widget_server.extensions import db
 from widget_server.models import Campaign, Variant

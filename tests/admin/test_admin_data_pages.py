@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.admin.helpers import PASSWORD, log_in
-from tests.api.helpers import decide, event, send_events
+from tests.helpers import decide, event, send_events
 from widget_server.admin import charts
 from widget_server.extensions import db
 from widget_server.models import AdminUser, Campaign
@@ -107,7 +107,7 @@ def test_results_page_shows_the_results_service_figures(
 
 
 def test_promote_and_undo_buttons(page, client, make_site, make_campaign):
-    from tests.conftest import survey_content
+    from tests.helpers import survey_content
 
     site = make_site()
     campaign = make_campaign(

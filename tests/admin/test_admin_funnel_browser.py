@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from tests.admin.test_admin_browser import WIDTHS, browser, log_in, owner_site, shoot  # noqa: F401
+from tests.admin.helpers import WIDTHS, log_in_page, shoot
 from widget_server.extensions import db
 from widget_server.models import Site, StageChange, Visitor
 from widget_server.models.types import utcnow
@@ -90,10 +90,10 @@ def seed_funnel(app) -> int:
         return site_id
 
 
-def test_funnel_chart_counts_everyone_and_keeps_every_caption_inside(browser, owner_site):  # noqa: F811
+def test_funnel_chart_counts_everyone_and_keeps_every_caption_inside(new_page, owner_site):
     site_id = seed_funnel(owner_site.app)
-    page = browser.new_page(viewport=WIDTHS["desktop"])
-    log_in(page, owner_site.url)
+    page = new_page(viewport=WIDTHS["desktop"])
+    log_in_page(page, owner_site.url)
     page.goto(f"{owner_site.url}/admin/sites/{site_id}/funnel")
     shoot(page, "20-funnel-entry-stage")
 
@@ -110,12 +110,11 @@ def test_funnel_chart_counts_everyone_and_keeps_every_caption_inside(browser, ow
         shares = [float(share) for share in re.findall(r"([\d.]+)% of visitors", captions)]
         assert len(shares) == 7  # six stages and the retired one, each once
         assert round(sum(shares), 1) == 100.0
-    page.close()
 
 
-def test_campaign_form_dropdowns_show_their_longest_choice(browser, owner_site):  # noqa: F811
-    page = browser.new_page(viewport=WIDTHS["desktop"])
-    log_in(page, owner_site.url)
+def test_campaign_form_dropdowns_show_their_longest_choice(new_page, owner_site):
+    page = new_page(viewport=WIDTHS["desktop"])
+    log_in_page(page, owner_site.url)
     page.goto(f"{owner_site.url}/admin/sites/1/campaigns/new")
     shoot(page, "21-campaign-form-dropdowns")
 
@@ -127,4 +126,3 @@ def test_campaign_form_dropdowns_show_their_longest_choice(browser, owner_site):
     widest, room = trigger["trigger.type"]
     assert widest <= room, f"trigger cut off at 390 px ({widest:.0f} > {room:.0f})"
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"]["width"]
-    page.close()

@@ -5,31 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.helpers import decide
-from tests.conftest import survey_content
 from tests.funnel.helpers import place_order
+from tests.helpers import decide, survey_content
 from widget_server.admin.funnel import age_words
-from widget_server.models.types import utcnow
-from widget_server.services.funnel import figures as figures_module
 from widget_server.services.funnel.figures import snapshots
-
-
-class Clock:
-    """A frozen UTC clock that moves only when told."""
-
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The clock the figure snapshots and the page's age read, frozen."""
-    frozen = Clock()
-    monkeypatch.setattr(figures_module, "utcnow", frozen)
-    return frozen
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.admin.test_admin_data_pages import answer, text_survey
-from tests.api.helpers import event, post_public, send_events
+from tests.helpers import event, post_public, send_events
 from widget_server.extensions import db
 from widget_server.models import Response
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import survey_content
+from tests.helpers import survey_content
 
 
 def test_admin_api_refuses_missing_token(client):

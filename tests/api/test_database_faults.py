@@ -2,9 +2,7 @@
 
 import pytest
 
-from tests.api.helpers import decide, post_public
-from tests.conftest import BASE_TEST_CONFIG
-from widget_server import create_app
+from tests.helpers import configured_app, decide, post_public
 from widget_server.extensions import db
 
 
@@ -14,18 +12,9 @@ def assert_unavailable(response):
     assert response.get_json()["error"]["code"] == "unavailable"
 
 
-def test_every_pooled_connection_busy_answers_503(database_url, tmp_path, make_site):
+def test_every_pooled_connection_busy_answers_503(make_app, make_site):
     site = make_site()
-    app = create_app(
-        {
-            **BASE_TEST_CONFIG,
-            "DATABASE_URL": database_url,
-            "DB_POOL_SIZE": 1,
-            "DB_MAX_OVERFLOW": 0,
-            "DB_POOL_TIMEOUT_S": 0.2,
-        }
-    )
-    app.instance_path = str(tmp_path)
+    app = make_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_S=0.2)
     with app.app_context():
         held = db.engine.connect()  # the pool's only connection, busy elsewhere
         try:
@@ -34,15 +23,12 @@ def test_every_pooled_connection_busy_answers_503(database_url, tmp_path, make_s
             held.close()
         # Once the connection is free again, the same request is served.
         assert decide(app.test_client(), site).status_code == 200
-        db.engine.dispose()
 
 
 @pytest.mark.parametrize("path", ["decide", "events", "identify", "spin"])
 def test_unreachable_postgresql_answers_503(path, tmp_path):
     # Nothing listens on port 9: the connection is refused at once.
-    app = create_app(
-        {**BASE_TEST_CONFIG, "DATABASE_URL": "postgresql://funnelcake@127.0.0.1:9/none"}
-    )
+    app = configured_app("postgresql://funnelcake@127.0.0.1:9/none")
     app.instance_path = str(tmp_path)
     site = {"site_key": "pk_any"}
     body = {"visitor_id": "v-1", "url": "https://shop.example/"}

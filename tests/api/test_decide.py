@@ -3,11 +3,17 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from tests.api.helpers import ORIGIN, decide, event, post_public, send_events
-from tests.conftest import survey_content
+from tests.helpers import (
+    ORIGIN,
+    decide,
+    event,
+    post_public,
+    send_events,
+    statements_sent,
+    survey_content,
+)
 from widget_server.extensions import db
 from widget_server.models import Assignment, Visitor
 
@@ -201,20 +207,12 @@ def test_decide_queries_do_not_grow_with_campaigns(app, client, make_site, make_
     for i in range(8):
         make_campaign(site, name=f"c{i}")
     decide(client, site, "warm-up-visitor")
-    statements = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    sa_event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements_sent() as sent:
         response = decide(client, site, "counted-visitor")
-    finally:
-        sa_event.remove(db.engine, "before_cursor_execute", count)
     assert len(response.json["campaigns"]) == 8
     # With the config cache off (as in the tests) three are the site's configuration (site,
     # running campaigns, funnel stages), which production reads once per TTL.
-    assert len(statements) <= 9, statements
+    assert len(sent) <= 9, sent
 
 
 def test_unknown_site_answers_404(client):

@@ -1,13 +1,12 @@
 """decide with aged data: every branch that depends on time, run against rows as old as real
-visitors' rows get (``tests.aging.time_passes``), not only rows written a moment ago."""
+visitors' rows get (``tests.helpers.time_passes``), not only rows written a moment ago."""
 
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.aging import time_passes
-from tests.api.helpers import decide, event, send_events
+from tests.helpers import decide, event, send_events, time_passes
 from widget_server.extensions import db
 from widget_server.models import Visitor
 

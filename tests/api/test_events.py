@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, post_public, send_events
+from tests.helpers import decide, event, post_public, send_events
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event, Response
 

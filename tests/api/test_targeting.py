@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.api.helpers import decide
+from tests.helpers import decide
 from widget_server.schemas.campaigns import URL_PATTERN_MAX_STARS, URL_PATTERNS_MAX
 from widget_server.services.campaigns import site_config
 from widget_server.services.campaigns.url_patterns import UrlPattern, fold

@@ -1,9 +1,10 @@
-"""Driving the funnel the way production does: events, identify and orders over HTTP."""
+"""Driving the funnel the way production does (events, identify and orders over HTTP) and
+reading it through the admin API."""
 
 from flask import current_app
 from sqlalchemy import select
 
-from tests.api.helpers import decide, event, post_public, send_events
+from tests.helpers import decide, event, post_public, send_events
 from tests.rewards.helpers import post_order
 from widget_server.demo.store import loyalty_questionnaire
 from widget_server.extensions import db
@@ -78,4 +79,14 @@ def identify(client, site, body, **kwargs):
     return post_public(client, site, "identify", body, **kwargs)
 
 
-__all__ = ["decide", "event", "send_events"]
+def figures(admin, site, **query) -> dict:
+    """The site's funnel figures from the admin API."""
+    response = admin.get(f"/api/v1/admin/sites/{site['id']}/funnel", query_string=query)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def put_stages(admin, site, stages) -> None:
+    """Replace the site's funnel stages through the admin API."""
+    response = admin.put(f"/api/v1/admin/sites/{site['id']}/funnel/stages", json={"stages": stages})
+    assert response.status_code == 200, response.json

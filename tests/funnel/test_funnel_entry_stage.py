@@ -4,37 +4,24 @@ Regression for issue 12 part 10: 1,200 of 1,204 visitors were counted nowhere ("
 "Intends to buy again" 100%) although the default funnel's ``new_visitor`` rule always holds.
 """
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from tests.funnel.helpers import answer_survey, decide, identify, loyalty_campaign, place_order
+from tests.funnel.helpers import (
+    answer_survey,
+    figures,
+    identify,
+    loyalty_campaign,
+    place_order,
+    put_stages,
+)
+from tests.helpers import decide
 from widget_server.extensions import db
 from widget_server.models import StageChange, Visitor
 from widget_server.services.funnel.figures import shares_pct
 
 LOYAL = {"emotional": 5, "intentional": 5}  # scale answers: emotional and intentional 5
-
-
-@pytest.fixture
-def site(make_site):
-    return make_site()
-
-
-def figures(admin, site):
-    response = admin.get(f"/api/v1/admin/sites/{site['id']}/funnel")
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def put_stages(admin, site, stages):
-    response = admin.client.put(
-        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
-        json={"stages": stages},
-        headers=admin.headers,
-    )
-    assert response.status_code == 200, response.json
 
 
 def visitors_by_stage(body) -> dict:

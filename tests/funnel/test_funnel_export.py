@@ -6,9 +6,7 @@ import hashlib
 import hmac
 import io
 import json
-import threading
 import tracemalloc
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import insert, select
@@ -160,42 +158,10 @@ def test_export_streams_in_constant_memory(admin, make_site):
     assert large_peak < small_peak * 1.5 + 256 * 1024, (small_peak, large_peak)
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-    status = 200
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver(app):
-    """A receiver on 127.0.0.1, which the operator setting allows (webhooks call public
-    addresses only by default)."""
-    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
-    _Receiver.received = []
-    _Receiver.status = 200
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, _Receiver
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
 def test_stage_change_webhook_is_recorded_then_delivered_signed(
-    admin, client, runner, make_site, receiver
+    admin, client, runner, make_site, webhook_receiver
 ):
-    server, handler = receiver
-    url = f"http://127.0.0.1:{server.server_port}/hooks/stage"
-    site = make_site(stage_webhook_url=url)
+    site = make_site(stage_webhook_url=webhook_receiver.url)
     secret = admin.get(f"/api/v1/admin/sites/{site['id']}").json["secret"]
     identify(
         client,
@@ -214,14 +180,14 @@ def test_stage_change_webhook_is_recorded_then_delivered_signed(
         ("pending", "new_visitor"),
         ("pending", "customer"),
     ]
-    assert handler.received == []  # nothing was sent inside the requests
+    assert webhook_receiver.received == []  # nothing was sent inside the requests
 
     result = runner.invoke(args=["deliver-webhooks"])
 
     assert result.exit_code == 0, result.output
     assert "delivered 2" in result.output
-    assert len(handler.received) == 2
-    headers, body = handler.received[1]
+    assert len(webhook_receiver.received) == 2
+    headers, body = webhook_receiver.received[1]
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Funnelcake-Signature"] == expected
     payload = json.loads(body)
@@ -241,20 +207,21 @@ def test_stage_change_webhook_is_recorded_then_delivered_signed(
     assert runner.invoke(args=["deliver-webhooks"]).output.startswith("delivered 0")
 
 
-def test_failed_delivery_is_retried_on_a_later_round(admin, client, runner, make_site, receiver):
-    server, handler = receiver
-    site = make_site(stage_webhook_url=f"http://127.0.0.1:{server.server_port}/h")
+def test_failed_delivery_is_retried_on_a_later_round(
+    admin, client, runner, make_site, webhook_receiver
+):
+    site = make_site(stage_webhook_url=webhook_receiver.url)
     identify(client, site, {"visitor_id": "visitor-retry01"})
-    handler.status = 500
+    webhook_receiver.status = 500
 
     assert "retrying 1" in runner.invoke(args=["deliver-webhooks"]).output
     db.session.expire_all()
     delivery = db.session.scalar(select(WebhookDelivery))
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "HTTP 500")
 
-    handler.status = 204
+    webhook_receiver.status = 204
     assert "delivered 1" in runner.invoke(args=["deliver-webhooks"]).output
-    assert len(handler.received) == 2
+    assert len(webhook_receiver.received) == 2
 
 
 def test_no_webhook_without_a_url(client, make_site):

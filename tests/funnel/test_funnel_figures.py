@@ -6,21 +6,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from tests.funnel.helpers import answer_survey, decide, identify, place_order, visitor
+from tests.funnel.helpers import (
+    answer_survey,
+    figures,
+    identify,
+    place_order,
+    put_stages,
+    visitor,
+)
+from tests.helpers import decide
 from widget_server.extensions import db
 from widget_server.models import Assignment, StageChange
 from widget_server.models.types import utcnow
-
-
-@pytest.fixture
-def site(make_site):
-    return make_site()
-
-
-def figures(admin, site, **query):
-    response = admin.get(f"/api/v1/admin/sites/{site['id']}/funnel", query_string=query)
-    assert response.status_code == 200, response.json
-    return response.json
 
 
 def test_repeat_customer_figures_equal_hand_computation(admin, client, site):
@@ -110,7 +107,7 @@ def test_csat_and_nps_from_survey_answers(admin, client, site, make_campaign):
 
 
 def test_figures_per_variant_of_a_campaign(admin, client, site, make_campaign):
-    from tests.conftest import survey_content
+    from tests.helpers import survey_content
 
     campaign = make_campaign(
         site,
@@ -255,12 +252,7 @@ def test_replacing_stages_drops_the_snapshot(admin, app, client, site):
     app.config["FUNNEL_FIGURES_TTL_S"] = 60.0
     assert [s["key"] for s in figures(admin, site)["stages"]][0] == "new_visitor"
     stages = [{"key": "everyone", "name": "Everyone", "rule": {}}]
-    response = admin.client.put(
-        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
-        json={"stages": stages},
-        headers=admin.headers,
-    )
-    assert response.status_code == 200
+    put_stages(admin, site, stages)
     assert [s["key"] for s in figures(admin, site)["stages"]] == ["everyone"]
 
 

@@ -4,15 +4,13 @@ from sqlalchemy import func, select
 
 from tests.funnel.helpers import (
     answer_survey,
-    decide,
-    event,
     history,
     identify,
     loyalty_campaign,
     place_order,
-    send_events,
     visitor,
 )
+from tests.helpers import decide, event, send_events
 from widget_server.extensions import db
 from widget_server.models import Assignment, Order, Response
 

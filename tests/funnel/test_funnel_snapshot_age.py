@@ -4,49 +4,19 @@ The clock the snapshots read (``figures.utcnow``) is frozen and moved by hand, s
 ages without the test sleeping; ``computed_at`` shows which computation answered.
 """
 
-from datetime import timedelta
-
 import pytest
 
-from tests.funnel.helpers import identify, place_order
-from widget_server.models.types import utcnow
+from tests.funnel.helpers import figures, identify, place_order
 from widget_server.services.funnel import figures as figures_module
 from widget_server.services.funnel.figures import snapshots
 
 TTL_S = 30.0
 
 
-class Clock:
-    """A frozen UTC clock that moves only when told."""
-
-    def __init__(self):
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The clock the figure snapshots (and the page's age) read, frozen."""
-    frozen = Clock()
-    monkeypatch.setattr(figures_module, "utcnow", frozen)
-    return frozen
-
-
 @pytest.fixture
 def site(make_site, app):
     app.config["FUNNEL_FIGURES_TTL_S"] = TTL_S
     return make_site()
-
-
-def figures(admin, site):
-    response = admin.get(f"/api/v1/admin/sites/{site['id']}/funnel")
-    assert response.status_code == 200, response.json
-    return response.json
 
 
 @pytest.fixture

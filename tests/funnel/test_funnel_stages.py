@@ -3,27 +3,20 @@
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import event as sa_event
 
 from tests.funnel.helpers import (
     answer_survey,
-    decide,
     history,
     identify,
     loyalty_campaign,
     place_order,
     visitor,
 )
-from widget_server.extensions import db
+from tests.helpers import decide, event, send_events, statements_sent
 
 LOVES = {"emotional": 5, "intentional": 4, "action": "yes"}
 LIKES = {"emotional": 4, "intentional": 2, "action": "would"}
 MEH = {"emotional": 2, "action": "no"}
-
-
-@pytest.fixture
-def site(make_site):
-    return make_site()
 
 
 def test_scripted_cohort_lands_in_expected_stages(client, site, make_campaign):
@@ -130,8 +123,6 @@ def test_completing_a_stage_survey_makes_next_stage_popup_eligible(client, site,
 
 def test_answer_batch_restages_with_fixed_number_of_queries(client, site, make_campaign):
     """Ten visitors' answers in one batch cost no more queries than one visitor's."""
-    from tests.api.helpers import event, send_events
-
     survey = loyalty_campaign(make_campaign, site)
     variant_id = survey["variants"][0]["id"]
 
@@ -145,14 +136,9 @@ def test_answer_batch_restages_with_fixed_number_of_queries(client, site, make_c
     def queries_for(keys):
         for key in keys:
             decide(client, site, key)
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        sa_event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with statements_sent() as sent:
             assert send_events(client, site, batch(keys)).status_code == 202
-        finally:
-            sa_event.remove(db.engine, "before_cursor_execute", listener)
-        return len(statements)
+        return len(sent)
 
     one = queries_for(["visitor-solo0001"])
     ten = queries_for([f"visitor-many{i:04d}" for i in range(10)])
@@ -179,11 +165,7 @@ def test_default_stages_are_listed_and_replaced_with_restaging(admin, client, si
         {"key": "fans", "name": "Fans", "rule": {"score": "emotional", "gte": 4.5}},
         {"key": "gold", "name": "Gold", "rule": {"attribute": "plan", "equals": "gold"}},
     ]
-    response = admin.client.put(
-        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
-        json={"stages": stages},
-        headers=admin.headers,
-    )
+    response = admin.put(f"/api/v1/admin/sites/{site['id']}/funnel/stages", json={"stages": stages})
     assert response.status_code == 200, response.json
     assert response.json == {"stages": stages}
     assert visitor(site, "visitor-restage").stage == "everyone"
@@ -221,11 +203,7 @@ def test_default_stages_are_listed_and_replaced_with_restaging(admin, client, si
     ],
 )
 def test_invalid_stages_answer_400_naming_the_field(admin, site, stages, field):
-    response = admin.client.put(
-        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
-        json={"stages": stages},
-        headers=admin.headers,
-    )
+    response = admin.put(f"/api/v1/admin/sites/{site['id']}/funnel/stages", json={"stages": stages})
     assert response.status_code == 400
     assert field in response.json["error"]["fields"], response.json
 
@@ -285,14 +263,9 @@ def test_order_restages_with_fixed_number_of_queries(client, site):
     """An order's funnel work is a constant handful of statements, however many orders before."""
 
     def statements_for_order(key):
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        sa_event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with statements_sent() as sent:
             place_order(site, key, "10.00")
-        finally:
-            sa_event.remove(db.engine, "before_cursor_execute", listener)
-        return len(statements)
+        return len(sent)
 
     identify(client, site, {"visitor_id": "visitor-counted1"})
     first = statements_for_order("visitor-counted1")

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import update
 
-from tests.conftest import survey_content
+from tests.helpers import survey_content
 from widget_server.extensions import db
 from widget_server.models import Campaign
 

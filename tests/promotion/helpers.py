@@ -2,7 +2,7 @@
 
 import random
 
-from tests.api.helpers import decide, event, send_events
+from tests.helpers import decide, event, send_events
 
 
 def visit(client, site, campaign_id, visitor_ids):

@@ -6,12 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, text
 
 from tests.promotion.helpers import simulate
@@ -101,36 +98,8 @@ def test_round_does_not_decide_a_campaign_promoted_while_it_ran(
     assert {v["id"]: v["weight"] for v in shown["variants"]} == {a: 1.0, b: 1.0}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_receiver(app):
-    """A receiver on 127.0.0.1, which the operator setting allows (webhooks call public
-    addresses only by default)."""
-    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.received
-    server.shutdown()
-    server.server_close()
-
-
 def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_receiver):
-    url, received = webhook_receiver
-    site, campaign, (a, b) = ab_test(webhook_url=url)
+    site, campaign, (a, b) = ab_test(webhook_url=webhook_receiver.url)
     secret = admin.get(f"/api/v1/admin/sites/{site['id']}").json["secret"]
 
     response = admin.post(
@@ -138,7 +107,7 @@ def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_r
     )
 
     assert response.status_code == 201
-    [(headers, body)] = received
+    [(headers, body)] = webhook_receiver.received
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Funnelcake-Signature"] == expected
     payload = json.loads(body)
@@ -148,34 +117,13 @@ def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_r
     assert delivery.status == "delivered"
 
 
-class _HangingReceiver(BaseHTTPRequestHandler):
-    release = threading.Event()
-
-    def do_POST(self):
-        self.release.wait(30)  # never answers in time
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(app, admin, ab_test):
-    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
-    _HangingReceiver.release.clear()
-    server = HTTPServer(("127.0.0.1", 0), _HangingReceiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/hook"
-        site, campaign, (a, b) = ab_test(webhook_url=url)
-        response = admin.post(
-            f"/api/v1/admin/campaigns/{campaign['id']}/promote", json={"variant_id": b}
-        )
-        assert response.status_code == 201  # answered after one short try, not 30 s
-        delivery = db.session.scalars(select(WebhookDelivery)).one()
-        assert (delivery.status, delivery.attempts) == ("pending", 1)
-        assert "timed out" in delivery.last_error
-    finally:
-        _HangingReceiver.release.set()
-        server.shutdown()
-        server.server_close()
+def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(admin, ab_test, webhook_receiver):
+    webhook_receiver.answering.clear()  # never answers in time
+    site, campaign, (a, b) = ab_test(webhook_url=webhook_receiver.url)
+    response = admin.post(
+        f"/api/v1/admin/campaigns/{campaign['id']}/promote", json={"variant_id": b}
+    )
+    assert response.status_code == 201  # answered after one short try, not 30 s
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "timed out" in delivery.last_error

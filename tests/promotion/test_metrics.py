@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.api.helpers import event, send_events
+from tests.helpers import event, send_events
 from tests.promotion.helpers import visit
 from widget_server.extensions import db
 from widget_server.models.types import utcnow
@@ -31,7 +31,7 @@ def ab_campaign(make_site, make_campaign, survey_content_two):
 
 @pytest.fixture
 def survey_content_two():
-    from tests.conftest import survey_content
+    from tests.helpers import survey_content
 
     return survey_content()
 

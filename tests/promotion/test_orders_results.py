@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.api.helpers import event, post_public, send_events
+from tests.helpers import event, post_public, send_events
 from tests.promotion.conftest import QUICK_AB
 from tests.promotion.helpers import visit
 from tests.rewards.conftest import pool_slice, slice_, wheel_content

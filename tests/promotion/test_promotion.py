@@ -176,19 +176,16 @@ def test_server_runs_rounds_in_the_background_on_its_interval(client, app, ab_te
     assert (decision.action, decision.winner_variant_id) == ("promote", b)
 
 
-def test_no_background_rounds_under_testing_or_without_an_interval(database_url):
+def test_no_background_rounds_under_testing_or_without_an_interval(make_app):
     import threading
 
-    from tests.conftest import BASE_TEST_CONFIG
-    from widget_server import create_app
     from widget_server.services.promotion.evaluation import start_configured_evaluator
 
     def evaluators():
         return [t for t in threading.enumerate() if t.name == "funnelcake-evaluator"]
 
     before = len(evaluators())
-    config = {**BASE_TEST_CONFIG, "DATABASE_URL": database_url}
-    assert start_configured_evaluator(create_app({**config, "EVALUATE_INTERVAL_S": 30})) is None
-    off = create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 0})
+    assert start_configured_evaluator(make_app(EVALUATE_INTERVAL_S=30)) is None
+    off = make_app(TESTING=False, EVALUATE_INTERVAL_S=0)
     assert start_configured_evaluator(off) is None
     assert len(evaluators()) == before

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import survey_content
+from tests.helpers import survey_content
 from tests.promotion.helpers import simulate, visit
 from widget_server.extensions import db
 from widget_server.models import Campaign, Decision

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from ab import policy
-from tests.api.helpers import event, send_events
+from tests.helpers import event, send_events
 from tests.promotion.helpers import simulate, visit
 from tests.promotion.test_metrics import direct_count
 from widget_server.extensions import db

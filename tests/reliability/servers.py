@@ -17,39 +17,29 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
 
-import pytest
-from flask_migrate import upgrade
-
-from tests.conftest import BASE_TEST_CONFIG, REQUIRE_POSTGRES
-from widget_server import create_app
+from tests.helpers import (
+    ORIGIN,
+    AdminClient,
+    configured_app,
+    create_campaign,
+    create_site,
+    free_port,
+    postgres_missing,
+    server_environment,
+    until,
+    wait_for_server,
+)
+from widget_server import PROJECT_ROOT
 from widget_server.extensions import db
 from widget_server.services.platform.tokens import create_token
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def in_process_app(database_url: str):
-    """An app object on ``database_url`` for seeding and checking from the test process."""
-    return create_app({**BASE_TEST_CONFIG, "DATABASE_URL": database_url})
-
-
-def migrate(database_url: str) -> None:
-    """Bring a fresh database to the current schema (what ``funnelcake db upgrade`` does)."""
-    app = in_process_app(database_url)
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        db.engine.dispose()
+#: gunicorn's settings as shipped (``widget_server/gunicorn_conf.py``), instead of its defaults.
+SHIPPED_CONFIG = {"GUNICORN_CMD_ARGS": "--config python:widget_server.gunicorn_conf"}
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -100,26 +90,22 @@ def post_public(base_url, site_key, endpoint, body, origin=None, headers=None, t
 
 
 class Gunicorn:
-    """``gunicorn 'widget_server:create_app()'`` in a child process, configured by environment."""
+    """``gunicorn 'widget_server:create_app()'`` in a child process, configured by environment;
+    a context manager that stops it."""
 
     def __init__(self, database_url: str, workers: int = 2, env: dict | None = None):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.instance_dir = Path(tempfile.mkdtemp(prefix="fc-gunicorn-"))
         self.log_path = self.instance_dir / "gunicorn.log"
-        environment = {
-            key: value for key, value in os.environ.items() if not key.startswith("FUNNELCAKE_")
-        }
-        environment.update(
-            {
-                "FUNNELCAKE_DATABASE_URL": database_url,
-                "FUNNELCAKE_SECRET_KEY": "reliability-tests",
-                "FUNNELCAKE_INSTANCE_DIR": str(self.instance_dir),
-                "FUNNELCAKE_RATELIMIT_ENABLED": "false",
-                "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
-                **(env or {}),
-            }
+        environment = server_environment(
+            self.instance_dir,
+            DATABASE_URL=database_url,
+            SECRET_KEY="reliability-tests",
+            RATELIMIT_ENABLED="false",
+            EVALUATE_INTERVAL_S="0",
         )
+        environment.update(env or {})
         command = [
             sys.executable,
             "-m",
@@ -138,24 +124,21 @@ class Gunicorn:
         ]
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT
+            command, cwd=PROJECT_ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT
         )
         self.workers = workers
-        self._wait_until_up()
+        try:
+            wait_for_server(self.base_url, self.process, self.log, timeout_s=30)
+            self.wait_for_workers()
+        except BaseException:
+            self.stop()
+            raise
 
-    def _wait_until_up(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited at start:\n{self.log()}")
-            try:
-                if request(self.base_url, "GET", "/healthz", timeout_s=2).status == 200:
-                    if len(self.worker_pids()) == self.workers:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not come up:\n{self.log()}")
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -165,13 +148,11 @@ class Gunicorn:
         return children_of(self.process.pid)
 
     def wait_for_workers(self, timeout_s: float = 30.0) -> None:
-        """Wait until the master has replaced every dead worker and they answer."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if len(self.worker_pids()) == self.workers:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("gunicorn did not restore its workers")
+        """Wait until the master runs all its workers (it replaces a dead one)."""
+        full = until(
+            lambda: len(self.worker_pids()) == self.workers, timeout_s=timeout_s, interval_s=0.1
+        )
+        assert full, f"gunicorn did not start all its workers:\n{self.log()}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -277,13 +258,11 @@ class HalfSentRequest:
     def worker(self, timeout_s: float = 10.0) -> int:
         """The worker that accepted this connection (waits until one has)."""
         client_port = self.sock.getsockname()[1]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            pid = worker_holding(self.server, client_port)
-            if pid is not None:
-                return pid
-            time.sleep(0.02)
-        raise RuntimeError("no worker accepted the connection")
+        pid = until(
+            lambda: worker_holding(self.server, client_port), timeout_s=timeout_s, interval_s=0.02
+        )
+        assert pid, "no worker accepted the connection"
+        return pid
 
     def finish(self) -> tuple[int, dict]:
         """Send the rest; the status and headers of the answer."""
@@ -299,44 +278,19 @@ class HalfSentRequest:
 # --- seeding ------------------------------------------------------------------------------------
 
 
-def seed_site(database_url: str, origins=("https://shop.example",), campaign: bool = True):
+def seed_site(database_url: str, origins=(ORIGIN,), campaign: bool = True):
     """Create a site (and a running one-variant survey) through the admin API, in process.
 
     Returns ``(site, campaign)`` as the admin API answers them (``campaign`` None when not asked).
     """
-    app = in_process_app(database_url)
+    app = configured_app(database_url)
     with app.app_context():
-        headers = {"Authorization": f"Bearer {create_token('reliability')}"}
-        client = app.test_client()
-        site = client.post(
-            "/api/v1/admin/sites",
-            json={"name": "Shop", "allowed_origins": list(origins)},
-            headers=headers,
-        )
-        assert site.status_code == 201, site.json
-        made = None
-        if campaign:
-            from tests.conftest import survey_content
-
-            created = client.post(
-                f"/api/v1/admin/sites/{site.json['id']}/campaigns",
-                json={
-                    "name": "Survey",
-                    "kind": "survey",
-                    "trigger": {"type": "immediate"},
-                    "variants": [{"name": "A", "is_control": True, "content": survey_content()}],
-                },
-                headers=headers,
-            )
-            assert created.status_code == 201, created.json
-            started = client.post(
-                f"/api/v1/admin/campaigns/{created.json['id']}/start", headers=headers
-            )
-            assert started.status_code == 200, started.json
-            made = started.json
+        admin = AdminClient(app.test_client(), create_token("reliability"))
+        site = create_site(admin, origins=origins)
+        made = create_campaign(admin, site) if campaign else None
         db.session.remove()
         db.engine.dispose()
-    return site.json, made
+    return site, made
 
 
 def new_visitor_id(prefix: str) -> str:
@@ -366,18 +320,16 @@ def event_batches(
 def decided(base_url, site_key, visitor_id, origin, deadline_s=60.0) -> None:
     """Decide for the visitor as the snippet does before any event: the server folds events
     only into assignments it made. Retried until it answers 200 (a fault test may be running)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
+    body = {"visitor_id": visitor_id, "url": f"{origin or 'https://shop.example'}/"}
+
+    def answered() -> bool:
         try:
-            body = {"visitor_id": visitor_id, "url": f"{origin or 'https://shop.example'}/"}
             answer = post_public(base_url, site_key, "decide", body, origin=origin, timeout_s=30)
-            if answer.status == 200:
-                return
         except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"decide for {visitor_id} never answered 200")
-        time.sleep(0.3)
+            return False
+        return answer.status == 200
+
+    assert until(answered, timeout_s=deadline_s, interval_s=0.3), f"no decide for {visitor_id}"
 
 
 class Storefront(threading.Thread):
@@ -430,6 +382,25 @@ class Storefront(threading.Thread):
                 time.sleep(0.3)
 
 
+@contextmanager
+def storefronts(served, count: int, name: str, origin: str):
+    """``count`` storefronts sending to ``served.server`` for ``served.site`` and its
+    ``served.campaign`` while the block runs; stopped and waited for when it ends."""
+    stop = threading.Event()
+    clients = [
+        Storefront(served.server, served.site, served.campaign, f"{name}-{i}", stop, origin)
+        for i in range(count)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        yield clients
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(timeout=60)
+
+
 # --- a private PostgreSQL cluster ---------------------------------------------------------------
 
 
@@ -441,13 +412,6 @@ def postgres_bin_dir() -> Path | None:
         if (Path(path) / "initdb").exists() and (Path(path) / "pg_ctl").exists()
     ]
     return max(found, key=lambda p: int(p.parent.name), default=None) if found else None
-
-
-def skip_or_fail(reason: str):
-    """Skip, or fail under ``FUNNELCAKE_REQUIRE_POSTGRES=1`` (CI must run these tests)."""
-    if REQUIRE_POSTGRES:
-        pytest.fail(reason + " (FUNNELCAKE_REQUIRE_POSTGRES=1)")
-    pytest.skip(reason)
 
 
 class PrivatePostgres:
@@ -508,7 +472,7 @@ def private_postgres() -> PrivatePostgres:
     """Start a private cluster, or skip (fail in CI) saying what is missing."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        skip_or_fail("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql")
+        postgres_missing("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        skip_or_fail("running as root without runuser to start PostgreSQL as 'postgres'")
+        postgres_missing("running as root without runuser to start PostgreSQL as 'postgres'")
     return PrivatePostgres(bin_dir)

@@ -4,8 +4,6 @@ The database is a private cluster this module starts on a free port (the shared 
 is never stopped: other tests use it), served by gunicorn with two workers.
 """
 
-import os
-import threading
 import time
 import uuid
 from types import SimpleNamespace
@@ -13,14 +11,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import ORIGIN, configured_app, migrate, until
 from tests.reliability.servers import (
     Gunicorn,
-    Storefront,
-    in_process_app,
-    migrate,
     private_postgres,
     request,
     seed_site,
+    storefronts,
 )
 from widget_server.demo.store import ensure_demo_site
 from widget_server.extensions import db
@@ -29,7 +26,6 @@ from widget_server.models import Event
 OUTAGE_S = 10
 #: Far above the 2 s connect timeout, far below a hang: not a timing test, a "no hang" test.
 MAX_ANSWER_S = 5
-ORIGIN = "https://shop.example"
 CLIENTS = 6
 
 
@@ -37,22 +33,19 @@ CLIENTS = 6
 def cluster():
     """A private PostgreSQL with a site and a running survey, served by gunicorn."""
     postgres = private_postgres()
-    server = None
     try:
         migrate(postgres.url)
         site, campaign = seed_site(postgres.url, origins=[ORIGIN])
-        server = Gunicorn(postgres.url, workers=2)
-        app = in_process_app(postgres.url)
-        with app.app_context():
-            ensure_demo_site([server.base_url])
-            db.session.remove()
-            db.engine.dispose()
-        yield SimpleNamespace(
-            postgres=postgres, server=server, site=site, campaign=campaign, app=app
-        )
+        with Gunicorn(postgres.url, workers=2) as server:
+            app = configured_app(postgres.url)
+            with app.app_context():
+                ensure_demo_site([server.base_url])
+                db.session.remove()
+                db.engine.dispose()
+            yield SimpleNamespace(
+                postgres=postgres, server=server, site=site, campaign=campaign, app=app
+            )
     finally:
-        if server is not None:
-            server.stop()
         postgres.destroy()
 
 
@@ -65,24 +58,15 @@ def _stored(cluster, *conditions) -> int:
 
 
 def test_stopped_database_answers_503_fast_and_loses_nothing(cluster):
-    stop = threading.Event()
-    clients = [
-        Storefront(cluster.server, cluster.site, cluster.campaign, f"outage-{i}", stop, ORIGIN)
-        for i in range(CLIENTS)
-    ]
-    for client in clients:
-        client.start()
-    time.sleep(1.0)
-    cluster.postgres.stop()
-    outage_started = time.monotonic()
-    time.sleep(2.0)
-    ready_during = request(cluster.server.base_url, "GET", "/readyz", timeout_s=30)
-    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_started)))
-    cluster.postgres.start()
-    time.sleep(2.0)
-    stop.set()
-    for client in clients:
-        client.join(timeout=60)
+    with storefronts(cluster, CLIENTS, "outage", ORIGIN) as clients:
+        time.sleep(1.0)
+        cluster.postgres.stop()
+        outage_started = time.monotonic()
+        time.sleep(2.0)
+        ready_during = request(cluster.server.base_url, "GET", "/readyz", timeout_s=30)
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_started)))
+        cluster.postgres.start()
+        time.sleep(2.0)
     ready_after = request(cluster.server.base_url, "GET", "/readyz", timeout_s=30)
 
     answers = [a for c in clients for a in c.answers]
@@ -107,27 +91,6 @@ def test_stopped_database_answers_503_fast_and_loses_nothing(cluster):
     assert _stored(cluster, Event.site_id == cluster.site["id"]) == len(acknowledged)
 
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists("/usr/bin/chromium"):
-        pytest.skip("no /usr/bin/chromium (make test installs it)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        yield browser.new_page()
-        browser.close()
-
-
 def _queue_text(page) -> str:
     """The snippet's stored event queue (``fc_q``, docs/wire-contract.md), as stored."""
     return page.evaluate("localStorage.getItem('fc_q') || ''")
@@ -138,7 +101,8 @@ def _conversions(cluster, names) -> int:
 
 
 @pytest.mark.browser
-def test_snippet_keeps_its_queue_while_the_database_is_down(cluster, page):
+def test_snippet_keeps_its_queue_while_the_database_is_down(cluster, new_page):
+    page = new_page()
     # The page's timers run on a controllable clock: after the restart the test jumps over the
     # snippet's backoff instead of sleeping through it.
     page.clock.install()
@@ -149,9 +113,7 @@ def test_snippet_keeps_its_queue_while_the_database_is_down(cluster, page):
     page.wait_for_function("typeof window.funnelcake === 'function'")  # the snippet ran
     before = f"before-{uuid.uuid4().hex[:8]}"
     page.evaluate(f"funnelcake('track', '{before}')")
-    deadline = time.monotonic() + 15
-    while _conversions(cluster, [before]) == 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    until(lambda: _conversions(cluster, [before]) > 0, timeout_s=15, interval_s=0.2)
     assert _conversions(cluster, [before]) == 1
 
     cluster.postgres.stop()
@@ -168,10 +130,12 @@ def test_snippet_keeps_its_queue_while_the_database_is_down(cluster, page):
     assert any(status != 202 for status in during), during  # it tried, failed, kept them
     cluster.postgres.start()
 
-    deadline = time.monotonic() + 30
-    while _conversions(cluster, names) < len(names) and time.monotonic() < deadline:
-        page.clock.fast_forward(65_000)  # the longest backoff the snippet waits
-        time.sleep(0.5)
+    until(
+        lambda: _conversions(cluster, names) == len(names),
+        act=lambda: page.clock.fast_forward(65_000),  # the longest backoff the snippet waits
+        timeout_s=30,
+        interval_s=0.5,
+    )
     assert _conversions(cluster, names) == len(names)
     page.clock.fast_forward(65_000)
     page.wait_for_function("(localStorage.getItem('fc_q') || '[]') === '[]'", timeout=10_000)

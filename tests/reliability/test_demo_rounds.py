@@ -2,31 +2,25 @@
 configuration starts the evaluator and a served demo really runs rounds; so do gunicorn workers
 under the shipped configuration (its ``post_worker_init`` hook; ``create_app`` starts nothing)."""
 
-import os
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
-from tests.reliability.servers import Gunicorn, free_port, migrate
+from tests.helpers import free_port, migrate, server_environment, until
+from tests.reliability.servers import SHIPPED_CONFIG, Gunicorn
 from widget_server.services.promotion.evaluation import SCHEDULE_NAME
 
-
-def environment(tmp_path: Path, **settings) -> dict:
-    """This process's environment without any FUNNELCAKE_ setting, in a fresh instance folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELCAKE_")}
-    env["FUNNELCAKE_INSTANCE_DIR"] = str(tmp_path)
-    env.update({f"FUNNELCAKE_{name}": value for name, value in settings.items()})
-    return env
+#: A round claims the schedule row, then takes the round's lease row (SQLite).
+ROUND_LOCKS = {SCHEDULE_NAME, "evaluate"}
 
 
 def test_demo_on_the_default_configuration_runs_promotion_rounds(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "widget_server", "demo", "--no-serve"],
         cwd=tmp_path,
-        env=environment(tmp_path),
+        env=server_environment(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
@@ -43,20 +37,17 @@ def test_served_demo_promotion_rounds_really_run(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "widget_server", "demo", "--port", str(port)],
         cwd=tmp_path,
-        env=environment(tmp_path, EVALUATE_INTERVAL_S="0.5"),
+        env=server_environment(tmp_path, EVALUATE_INTERVAL_S="0.5"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
+
+    def rounds_ran() -> bool:
+        assert server.poll() is None, "the demo exited"
+        return locks_taken(tmp_path / "funnelcake.db") == ROUND_LOCKS
+
     try:
-        deadline = time.monotonic() + 90
-        # A round claims the schedule row, then takes the round's lease row (SQLite).
-        expected = {SCHEDULE_NAME, "evaluate"}
-        rounds: set[str] = set()
-        while rounds != expected and time.monotonic() < deadline:
-            assert server.poll() is None, "the demo exited"
-            time.sleep(0.5)
-            rounds = locks_taken(tmp_path / "funnelcake.db")
-        assert rounds == expected
+        assert until(rounds_ran, timeout_s=90, interval_s=0.5)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -65,25 +56,14 @@ def test_served_demo_promotion_rounds_really_run(tmp_path):
 def test_gunicorn_workers_run_promotion_rounds_under_the_shipped_configuration(tmp_path):
     database = tmp_path / "funnelcake.db"
     migrate(f"sqlite:///{database}")
-    server = Gunicorn(
-        f"sqlite:///{database}",
-        workers=2,
-        env={
-            "GUNICORN_CMD_ARGS": "--config python:widget_server.gunicorn_conf",
-            "FUNNELCAKE_EVALUATE_INTERVAL_S": "0.5",
-        },
-    )
-    try:
-        deadline = time.monotonic() + 60
-        expected = {SCHEDULE_NAME, "evaluate"}
-        rounds: set[str] = set()
-        while rounds != expected and time.monotonic() < deadline:
+    env = {**SHIPPED_CONFIG, "FUNNELCAKE_EVALUATE_INTERVAL_S": "0.5"}
+    with Gunicorn(f"sqlite:///{database}", workers=2, env=env) as server:
+
+        def rounds_ran() -> bool:
             assert server.process.poll() is None, server.log()
-            time.sleep(0.5)
-            rounds = locks_taken(database)
-        assert rounds == expected, server.log()
-    finally:
-        server.stop()
+            return locks_taken(database) == ROUND_LOCKS
+
+        assert until(rounds_ran, timeout_s=60, interval_s=0.5), server.log()
 
 
 def locks_taken(database: Path) -> set[str]:

@@ -2,20 +2,14 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
-import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import _postgres_database
+from tests.helpers import ORIGIN, configured_app
 from tests.reliability.servers import (
-    Gunicorn,
     decided,
     event_batches,
-    in_process_app,
-    migrate,
     post_public,
-    seed_site,
 )
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event, Response
@@ -23,21 +17,6 @@ from widget_server.models import Assignment, Event, Response
 CLIENTS = 50
 EVENTS_PER_CLIENT = 200
 BATCH_SIZE = 20
-ORIGIN = "https://shop.example"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(request, tmp_path_factory):
-    """A migrated database with a site and a running survey, served by gunicorn (2 workers)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('duplicates') / 'funnelcake.db'}"
-    else:
-        url = _postgres_database(request)
-    migrate(url)
-    site, campaign = seed_site(url, origins=[ORIGIN])
-    server = Gunicorn(url, workers=2)
-    yield SimpleNamespace(url=url, site=site, campaign=campaign, server=server)
-    server.stop()
 
 
 def _send(served, batch):
@@ -95,7 +74,7 @@ def test_every_batch_sent_twice_stores_each_event_once(served):
     assert sum(a["duplicates"] for a in answers) == total
     impressions_sent = sum(1 for e in sent if e["type"] == "impression")
 
-    app = in_process_app(served.url)
+    app = configured_app(served.url)
     with app.app_context():
         site_id = served.site["id"]
         stored = db.session.scalar(

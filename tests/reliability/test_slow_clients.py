@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import _postgres_database
+from tests.helpers import ORIGIN, until
 from tests.reliability.servers import (
+    SHIPPED_CONFIG,
     Gunicorn,
-    migrate,
     new_visitor_id,
     post_public,
     request,
@@ -26,10 +26,8 @@ from tests.reliability.servers import (
 )
 from widget_server import gunicorn_conf
 
-ORIGIN = "https://shop.example"
 WORKERS = 2
 SLOW_CLIENTS = 3 * WORKERS
-SHIPPED_CONFIG = {"GUNICORN_CMD_ARGS": "--config python:widget_server.gunicorn_conf"}
 
 
 class SlowClient(threading.Thread):
@@ -82,26 +80,19 @@ def slow_clients():
 
 def wait_until_held(server: Gunicorn, clients: list[SlowClient], timeout_s: float = 3.0) -> None:
     """Wait until a worker holds the server side of every slow client's connection."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(worker_holding(server, client.port) is not None for client in clients):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the workers did not take every slow connection")
+    held = until(
+        lambda: all(worker_holding(server, client.port) is not None for client in clients),
+        timeout_s=timeout_s,
+    )
+    assert held, "the workers did not take every slow connection"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def shipped(request, tmp_path_factory):
-    """gunicorn with the shipped configuration (2 workers) on a migrated database with a site."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('slow') / 'funnelcake.db'}"
-    else:
-        url = _postgres_database(request)
-    migrate(url)
-    site, campaign = seed_site(url, origins=[ORIGIN])
-    server = Gunicorn(url, workers=WORKERS, env=SHIPPED_CONFIG)
-    yield SimpleNamespace(server=server, site=site, campaign=campaign)
-    server.stop()
+@pytest.fixture(scope="module")
+def shipped(module_database_url):
+    """gunicorn with the shipped configuration (2 workers) on a database with a site."""
+    site, campaign = seed_site(module_database_url, origins=[ORIGIN])
+    with Gunicorn(module_database_url, workers=WORKERS, env=SHIPPED_CONFIG) as server:
+        yield SimpleNamespace(server=server, site=site, campaign=campaign)
 
 
 def test_service_answers_within_a_second_while_slow_clients_outnumber_workers(
@@ -133,9 +124,11 @@ def test_client_that_never_finishes_its_request_head_is_disconnected(shipped, sl
     clients = slow_clients(shipped.server, count=2)
     limit_s = gunicorn_conf.keepalive
 
-    deadline = time.monotonic() + limit_s + 5
-    while time.monotonic() < deadline and any(c.hung_up_after_s is None for c in clients):
-        time.sleep(0.2)
+    until(
+        lambda: all(c.hung_up_after_s is not None for c in clients),
+        timeout_s=limit_s + 5,
+        interval_s=0.2,
+    )
 
     for client in clients:
         assert client.hung_up_after_s is not None, "a slow client was never disconnected"
@@ -146,11 +139,8 @@ def test_sync_workers_without_the_configuration_are_starved_by_the_same_clients(
     tmp_path, slow_clients
 ):
     """The control: the attack is real against gunicorn's defaults, so the test above can fail."""
-    server = Gunicorn(f"sqlite:///{tmp_path / 'funnelcake.db'}", workers=WORKERS)
-    try:
+    with Gunicorn(f"sqlite:///{tmp_path / 'funnelcake.db'}", workers=WORKERS) as server:
         slow_clients(server)
         time.sleep(0.5)
         with pytest.raises(OSError):  # a timeout: nobody reads the request
             request(server.base_url, "GET", "/healthz", timeout_s=1)
-    finally:
-        server.stop()

@@ -9,51 +9,24 @@ client sends it again, as the snippet does.
 import os
 import signal
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
-from types import SimpleNamespace
 
 import psycopg
-import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import _postgres_database
-from tests.reliability.servers import (
-    Gunicorn,
-    Storefront,
-    in_process_app,
-    migrate,
-    seed_site,
-    workers_mid_request,
-)
+from tests.helpers import ORIGIN, configured_app, until
+from tests.reliability.servers import storefronts, workers_mid_request
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event
 
-ORIGIN = "https://shop.example"
 CLIENTS = 4
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(request, tmp_path_factory):
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("killed") / "funnelcake.db"
-        url = f"sqlite:///{path}"
-    else:
-        url = _postgres_database(request)
-    migrate(url)
-    site, campaign = seed_site(url, origins=[ORIGIN])
-    server = Gunicorn(url, workers=2)
-    yield SimpleNamespace(
-        url=url, backend=request.param, site=site, campaign=campaign, server=server
-    )
-    server.stop()
 
 
 @contextmanager
 def writes_blocked(served):
     """Hold a lock that makes every ingesting request wait, mid-transaction."""
-    if served.backend == "sqlite":
+    if served.url.startswith("sqlite"):
         connection = sqlite3.connect(served.url.removeprefix("sqlite:///"), timeout=15)
         connection.isolation_level = None
         connection.execute("BEGIN IMMEDIATE")  # the one writer's lock: inserts wait for it
@@ -81,42 +54,28 @@ def writes_blocked(served):
             connection.rollback()
 
 
-def _wait_for(condition, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_killed_worker_loses_no_acknowledged_event(served):
-    stop = threading.Event()
-    clients = [
-        Storefront(served.server, served.site, served.campaign, f"kill-{i}", stop, ORIGIN)
-        for i in range(CLIENTS)
-    ]
-    for client in clients:
-        client.start()
-    try:
-        _wait_for(lambda: all(c.acknowledged for c in clients))
+    with storefronts(served, CLIENTS, "kill", ORIGIN) as clients:
+        assert until(lambda: all(c.acknowledged for c in clients), interval_s=0.02), "timed out"
         with writes_blocked(served) as someone_waits:
-            _wait_for(lambda: workers_mid_request(served.server) and someone_waits())
+            assert until(
+                lambda: workers_mid_request(served.server) and someone_waits(), interval_s=0.02
+            ), "timed out"
             time.sleep(0.2)  # SQLite shows no waiters: let the request reach its insert
             victim = workers_mid_request(served.server)[0]
             os.kill(victim, signal.SIGKILL)
-        _wait_for(lambda: victim not in served.server.worker_pids())
+        assert until(lambda: victim not in served.server.worker_pids(), interval_s=0.02), (
+            "timed out"
+        )
         served.server.wait_for_workers()  # the master replaces it
         time.sleep(1.0)  # more traffic through the replacement worker
-    finally:
-        stop.set()
-        for client in clients:
-            client.join(timeout=60)
 
     assert all(not c.is_alive() for c in clients)
     # The killed request broke its client's connection (so it was mid-request, unacknowledged).
     assert sum(c.connection_errors for c in clients) >= 1
     assert all(a.status == 202 for c in clients for a in c.answers)
     acknowledged = {event_id for c in clients for event_id in c.acknowledged}
-    app = in_process_app(served.url)
+    app = configured_app(served.url)
     with app.app_context():
         stored = set(
             db.session.scalars(select(Event.event_uuid).where(Event.site_id == served.site["id"]))

@@ -4,7 +4,7 @@ import hashlib
 import hmac
 import json
 
-from tests.api.helpers import decide, post_public
+from tests.helpers import decide, post_public
 
 
 def spin(client, site, campaign_id, visitor_id="visitor-0001", **extra):

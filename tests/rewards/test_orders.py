@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, post_public, send_events
+from tests.helpers import decide, event, post_public, send_events
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import decided_spin, post_order, signature
 from widget_server.extensions import db

@@ -4,8 +4,7 @@ import json
 
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, send_events
-from tests.conftest import survey_content
+from tests.helpers import decide, event, send_events, survey_content
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import spin
 from widget_server.demo.store import WHEEL_NAME, ensure_demo_site

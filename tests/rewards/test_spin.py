@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, post_public, send_events
+from tests.helpers import decide, event, post_public, send_events
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import decided_spin, spin
 from widget_server.extensions import db
@@ -207,30 +207,14 @@ def test_spin_counts_once_for_the_spin_metric_of_the_variant(client, make_site, 
     assert (figures.visitors, figures.conversions) == (1, 1)
 
 
-def test_spin_rate_limited_per_visitor(app, database_url, make_site, make_wheel):
-    from tests.conftest import BASE_TEST_CONFIG
-    from widget_server import create_app
-
+def test_spin_rate_limited_per_visitor(make_app, make_site, make_wheel):
     site = make_site()
     wheel = make_wheel(site, [slice_("Nothing", 1)])
-    limited = create_app(
-        {
-            **BASE_TEST_CONFIG,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_SPIN": "2 per minute",
-        }
-    )
-    client = limited.test_client()
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_SPIN="2 per minute").test_client()
 
     def ask(visitor_id, ip):
-        return client.post(
-            f"/api/v1/sites/{site['site_key']}/spin",
-            data=f'{{"visitor_id": "{visitor_id}", "campaign_id": {wheel["id"]}}}',
-            content_type="text/plain",
-            headers={"Origin": "https://shop.example"},
-            environ_base={"REMOTE_ADDR": ip},
-        )
+        body = {"visitor_id": visitor_id, "campaign_id": wheel["id"]}
+        return post_public(client, site, "spin", body, address=ip)
 
     # The same visitor from changing addresses: limited by visitor id.
     statuses = [ask("visitor-0001", f"203.0.113.{i}").status_code for i in range(3)]
@@ -239,8 +223,6 @@ def test_spin_rate_limited_per_visitor(app, database_url, make_site, make_wheel)
     statuses = [ask(f"visitor-{i:04d}x", "198.51.100.7").status_code for i in range(3)]
     assert statuses[2] == 429
     assert ask("visitor-9999", "192.0.2.1").status_code != 429
-    with limited.app_context():
-        db.engine.dispose()
 
 
 def identify(client, site, visitor_id, customer_id):

@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import create_engine, func, insert, select, text
 from werkzeug.serving import make_server
 
-from tests.conftest import BASE_TEST_CONFIG
+from tests.helpers import serving
 from tests.rewards.conftest import pool_slice, slice_
-from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models import Assignment, CouponCode, Spin, Visitor
 from widget_server.models.types import utcnow
@@ -23,23 +22,15 @@ from widget_server.services.rewards.spin import allocate_code
 
 
 @pytest.fixture
-def served(app, database_url, tmp_path):
+def served(make_app):
     """The app over HTTP on 127.0.0.1 (threaded) on the test's database; yields its base URL.
 
     A threaded server runs every request at once, unlike gunicorn's workers, so its pool is
     sized for the burst: 20 connections that requests queue for (no 503 on a slow machine).
     """
-    overrides = {"DB_POOL_SIZE": 20, "DB_MAX_OVERFLOW": 0, "DB_POOL_TIMEOUT_S": 120}
-    served_app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": database_url, **overrides})
-    served_app.instance_path = str(tmp_path)
-    server = make_server("127.0.0.1", 0, served_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    with served_app.app_context():
-        db.engine.dispose()
+    served_app = make_app(DB_POOL_SIZE=20, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_S=120)
+    with serving(make_server("127.0.0.1", 0, served_app, threaded=True)) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 def assign(campaign: dict, visitor_keys: list[str]) -> None:

@@ -4,8 +4,7 @@ or move an assignment: what a hostile browser can claim through ``events`` and `
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, send_events
-from tests.conftest import survey_content
+from tests.helpers import decide, event, send_events, survey_content
 from tests.rewards.conftest import pool_slice, slice_, wheel_content
 from tests.rewards.helpers import spin
 from widget_server.extensions import db

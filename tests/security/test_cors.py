@@ -4,14 +4,10 @@ A refused origin gets a 403 before anything is stored: the refusal is the server
 the browser's (which would still have let the request through and hidden the answer).
 """
 
-import json
-
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import ORIGIN, event, post_public
-from tests.conftest import BASE_TEST_CONFIG
-from widget_server import create_app
+from tests.helpers import ORIGIN, event, post_public
 from widget_server.extensions import db
 from widget_server.models import Event, Visitor
 
@@ -103,34 +99,10 @@ def test_admin_api_never_answers_cors(admin, make_site):
 
 
 @pytest.fixture
-def limited(app, database_url, tmp_path):
-    """The app with rate limits on: 2 public calls, 2 spins per minute.
-
-    Made after ``app``: the limiter is one object, and the last app bound to it sets whether it
-    is enabled.
-    """
-    app = create_app(
-        {
-            **BASE_TEST_CONFIG,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_PUBLIC": "2 per minute",
-            "RATELIMIT_SPIN": "2 per minute",
-        }
-    )
-    app.instance_path = str(tmp_path)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-def _post(client, site, endpoint, body, origin, address):
-    return client.post(
-        f"/api/v1/sites/{site['site_key']}/{endpoint}",
-        data=json.dumps(body),
-        content_type="text/plain",
-        headers={"Origin": origin},
-        environ_base={"REMOTE_ADDR": address},
+def limited(make_app):
+    """The app with rate limits on: 2 public calls, 2 spins per minute."""
+    return make_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_PUBLIC="2 per minute", RATELIMIT_SPIN="2 per minute"
     )
 
 
@@ -138,16 +110,18 @@ def test_429_is_readable_by_the_allowed_origin_only(limited, make_site):
     site = make_site(origins=[ORIGIN])
     client = limited.test_client()
     for _ in range(2):
-        assert (
-            _post(client, site, "decide", BODIES["decide"], ORIGIN, "203.0.113.5").status_code
-            == 200
+        allowed = post_public(
+            client, site, "decide", BODIES["decide"], ORIGIN, address="203.0.113.5"
         )
-    refused = _post(client, site, "decide", BODIES["decide"], ORIGIN, "203.0.113.5")
+        assert allowed.status_code == 200
+    refused = post_public(client, site, "decide", BODIES["decide"], ORIGIN, address="203.0.113.5")
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
     assert refused.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert refused.json["error"]["code"] == "too_many_requests"
-    other = _post(client, site, "decide", BODIES["decide"], "https://evil.example", "203.0.113.5")
+    other = post_public(
+        client, site, "decide", BODIES["decide"], "https://evil.example", address="203.0.113.5"
+    )
     assert other.status_code == 429
     assert "Access-Control-Allow-Origin" not in other.headers
 
@@ -158,6 +132,7 @@ def test_spins_are_limited_per_visitor_whatever_the_address(limited, make_site):
     client = limited.test_client()
     body = {"visitor_id": "visitor-0001", "campaign_id": 1}
     statuses = [
-        _post(client, site, "spin", body, ORIGIN, f"203.0.113.{i}").status_code for i in range(1, 4)
+        post_public(client, site, "spin", body, ORIGIN, address=f"203.0.113.{i}").status_code
+        for i in range(1, 4)
     ]
     assert 429 not in statuses[:2] and statuses[2] == 429

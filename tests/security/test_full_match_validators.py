@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.helpers import decide, event, post_public, send_events
-from tests.conftest import survey_content
+from tests.helpers import decide, event, post_public, send_events, survey_content
 from tests.rewards.helpers import post_order
 from widget_server import vocabulary
 from widget_server.extensions import db
@@ -175,11 +174,7 @@ def test_funnel_stage_keys_and_scores_with_a_trailing_newline_are_refused(admin,
         {"key": "new\n", "name": "New"},
         {"key": "fan", "name": "Fan", "rule": {"score": "csat\n", "gte": 4}},
     ]
-    response = admin.client.put(
-        f"/api/v1/admin/sites/{site['id']}/funnel/stages",
-        json={"stages": stages},
-        headers=admin.headers,
-    )
+    response = admin.put(f"/api/v1/admin/sites/{site['id']}/funnel/stages", json={"stages": stages})
     fields = fields_of(response)
     assert "stages.0.key" in fields
     assert "stages.1.rule.score" in fields

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.helpers import event, post_public, send_events
+from tests.helpers import event, post_public, send_events
 
 
 def test_patch_with_an_empty_trigger_is_refused_not_a_500(admin, make_site, make_campaign):

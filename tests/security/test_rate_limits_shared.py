@@ -13,13 +13,11 @@ import uuid
 import flask
 import pytest
 
-from tests.conftest import BASE_TEST_CONFIG
-from tests.reliability.servers import Gunicorn, HalfSentRequest, free_port, migrate, seed_site
-from widget_server import create_app
-from widget_server.extensions import client_ip, db, limiter
+from tests.helpers import ORIGIN, free_port, migrate
+from tests.reliability.servers import Gunicorn, HalfSentRequest, seed_site
+from widget_server.extensions import client_ip, limiter
 
 REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ORIGIN = "https://shop.example"
 LIMIT = 10
 PAIRS = 15
 
@@ -79,11 +77,8 @@ def _pinned_pairs(server, site) -> tuple[list[tuple[int, dict]], dict[int, int],
 def test_two_workers_share_one_limit_in_redis(shop_db):
     redis_client = _redis_or_skip()
     url, site = shop_db
-    server = _limited_server(url, REDIS_URL)
-    try:
+    with _limited_server(url, REDIS_URL) as server:
         answers, per_worker, address = _pinned_pairs(server, site)
-    finally:
-        server.stop()
     assert sorted(per_worker.values()) == [PAIRS, PAIRS]  # both workers served
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == LIMIT
@@ -101,11 +96,8 @@ def test_without_redis_each_worker_counts_alone(shop_db):
     # The documented fallback (no FUNNELCAKE_REDIS_URL): in-process counters, so N workers let
     # N times the limit through. This is why production sets FUNNELCAKE_REDIS_URL.
     url, site = shop_db
-    server = _limited_server(url)
-    try:
+    with _limited_server(url) as server:
         answers, per_worker, _ = _pinned_pairs(server, site)
-    finally:
-        server.stop()
     statuses = [status for status, _ in answers]
     assert sorted(per_worker.values()) == [PAIRS, PAIRS]
     assert statuses.count(200) == 2 * LIMIT
@@ -127,42 +119,23 @@ def decides_with_forwarded_addresses(client, site) -> list[int]:
 
 
 @pytest.mark.parametrize("hops, expected", [(0, [200, 200, 429]), (1, [200, 200, 200])])
-def test_forwarded_for_counts_only_behind_a_trusted_proxy(
-    app, database_url, make_site, tmp_path, hops, expected
-):
+def test_forwarded_for_counts_only_behind_a_trusted_proxy(app, make_app, make_site, hops, expected):
     # Exposed directly (0 trusted hops), a client naming a new address in X-Forwarded-For on
     # every call is still one client. Behind one proxy, the proxy's header names the client.
     site = make_site(origins=[ORIGIN])
-    limited = create_app(
-        {
-            **BASE_TEST_CONFIG,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_PUBLIC": "2 per minute",
-            "TRUSTED_PROXY_HOPS": hops,
-        }
+    limited = make_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_PUBLIC="2 per minute", TRUSTED_PROXY_HOPS=hops
     )
-    limited.instance_path = str(tmp_path)
-    client = limited.test_client()
-    statuses = decides_with_forwarded_addresses(client, site)
-    with limited.app_context():
-        db.engine.dispose()
+    statuses = decides_with_forwarded_addresses(limited.test_client(), site)
     assert statuses == expected
 
 
-def test_forged_forwarded_for_is_ignored_by_default(app, database_url, make_site, tmp_path):
+def test_forged_forwarded_for_is_ignored_by_default(app, make_app, make_site):
     # No TRUSTED_PROXY_HOPS set: a client's X-Forwarded-For (or -Proto) changes neither the
     # address requests are keyed on nor the address the app sees, so it cannot dodge a limit.
     site = make_site(origins=[ORIGIN])
-    config = {
-        **BASE_TEST_CONFIG,
-        "DATABASE_URL": database_url,
-        "RATELIMIT_ENABLED": True,
-        "RATELIMIT_PUBLIC": "2 per minute",
-    }
-    assert "TRUSTED_PROXY_HOPS" not in config
-    limited = create_app(config)
-    limited.instance_path = str(tmp_path)
+    limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_PUBLIC="2 per minute")
+    assert limited.config["TRUSTED_PROXY_HOPS"] == 0  # the default
 
     @limited.get("/test-only/client")
     @limiter.exempt
@@ -176,25 +149,18 @@ def test_forged_forwarded_for_is_ignored_by_default(app, database_url, make_site
         "/test-only/client", headers=forged, environ_base={"REMOTE_ADDR": "203.0.113.77"}
     ).json
     statuses = decides_with_forwarded_addresses(client, site)
-    with limited.app_context():
-        db.engine.dispose()
     assert seen == {"key": "203.0.113.77", "remote_addr": "203.0.113.77", "scheme": "http"}
     assert statuses == [200, 200, 429]
 
 
-def test_unreachable_redis_serves_requests_unlimited(app, database_url, make_site, tmp_path):
+def test_unreachable_redis_serves_requests_unlimited(app, make_app, make_site):
     # Availability over limiting: a Redis outage must not take the storefronts' popups down.
     site = make_site(origins=[ORIGIN])
-    limited = create_app(
-        {
-            **BASE_TEST_CONFIG,
-            "DATABASE_URL": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_PUBLIC": "1 per minute",
-            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        }
+    limited = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_PUBLIC="1 per minute",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
     )
-    limited.instance_path = str(tmp_path)
     client = limited.test_client()
     body = json.dumps({"visitor_id": "visitor-0001", "url": ORIGIN + "/"})
     statuses = [
@@ -206,6 +172,4 @@ def test_unreachable_redis_serves_requests_unlimited(app, database_url, make_sit
         ).status_code
         for _ in range(3)
     ]
-    with limited.app_context():
-        db.engine.dispose()
     assert statuses == [200, 200, 200]

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import _postgres_database
-from tests.reliability.servers import Gunicorn, in_process_app, migrate, seed_site
+from tests.helpers import configured_app
+from tests.reliability.servers import Gunicorn, seed_site
 from widget_server.extensions import db
 from widget_server.services.platform.tokens import create_token
 
@@ -38,23 +38,18 @@ MAX_EXAMPLES = 10
 SEED = 20261123
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def api_server(request, tmp_path_factory):
-    """gunicorn on a migrated database with a site, a running survey and an admin token."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'funnelcake.db'}"
-    else:
-        url = _postgres_database(request)
-    migrate(url)
+@pytest.fixture(scope="module")
+def api_server(module_database_url):
+    """gunicorn on a database with a site, a running survey and an admin token."""
+    url = module_database_url
     site, _ = seed_site(url)
-    app = in_process_app(url)
+    app = configured_app(url)
     with app.app_context():
         token = create_token("schemathesis")
         db.session.remove()
         db.engine.dispose()
-    server = Gunicorn(url, workers=2)
-    yield SimpleNamespace(server=server, site=site, token=token)
-    server.stop()
+    with Gunicorn(url, workers=2) as server:
+        yield SimpleNamespace(server=server, site=site, token=token)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(api_server, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.admin.helpers import PASSWORD, log_in
-from tests.api.helpers import decide, event, send_events
+from tests.helpers import decide, event, send_events
 from tests.rewards.helpers import post_order, signature
 from widget_server.extensions import db
 from widget_server.models import AdminToken, Event, Order

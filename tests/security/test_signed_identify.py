@@ -5,7 +5,7 @@ customer a visitor is, so nobody holding the public site key can take over a cus
 import pytest
 from sqlalchemy import select
 
-from tests.api.helpers import decide, post_public
+from tests.helpers import decide, post_public
 from widget_server.extensions import db
 from widget_server.models import Visitor
 from widget_server.services.platform.signatures import sign

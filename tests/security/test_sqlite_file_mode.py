@@ -9,8 +9,7 @@ import sys
 import pytest
 from flask_migrate import upgrade
 
-from tests.conftest import BASE_TEST_CONFIG
-from widget_server import create_app
+from tests.helpers import configured_app, migrate, server_environment
 from widget_server.extensions import db
 from widget_server.services.platform.tokens import create_token
 
@@ -29,7 +28,7 @@ def open_umask():
 
 def test_new_sqlite_file_and_its_folder_are_owner_only(tmp_path, open_umask):
     folder = tmp_path / "instance"
-    app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": f"sqlite:///{folder / 'fc.db'}"})
+    app = configured_app(f"sqlite:///{folder / 'fc.db'}")
     app.instance_path = str(folder)
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
@@ -49,18 +48,14 @@ def test_existing_sqlite_file_keeps_its_mode(tmp_path, open_umask):
     # An operator who chose a mode (a group that backs the file up) keeps it.
     database = tmp_path / "fc.db"
     database.touch(mode=0o640)
-    app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": f"sqlite:///{database}"})
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        db.engine.dispose()
+    migrate(f"sqlite:///{database}")
     assert mode_of(database) == 0o640
 
 
 def test_demo_creates_its_instance_folder_and_files_owner_only(tmp_path, open_umask):
     """``funnelcake demo`` on a fresh machine: nothing set but the instance folder."""
     instance = tmp_path / "instance"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FUNNELCAKE_")}
-    env["FUNNELCAKE_INSTANCE_DIR"] = str(instance)
+    env = server_environment(instance)
     result = subprocess.run(
         [sys.executable, "-m", "widget_server", "demo", "--no-serve"],
         cwd=tmp_path,

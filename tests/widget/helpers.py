@@ -1,11 +1,11 @@
 """What the snippet's browser tests share: the demo store's campaigns, the popup, the database."""
 
 import copy
-import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from tests.helpers import until
 from widget_server.extensions import db
 from widget_server.models import Campaign
 from widget_server.schemas.content import load_content
@@ -26,24 +26,6 @@ SLICE_UNDER_POINTER = """() => {
 }"""
 
 
-def until(check, act=None, timeout_s=10.0, page=None):
-    """Call ``act`` then ``check`` until ``check`` is true; False if it never was.
-
-    With a ``page``, the pause lets Playwright deliver its events (routes, requests) meanwhile.
-    """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if act is not None:
-            act()
-        if check():
-            return True
-        if page is None:
-            time.sleep(0.05)
-        else:
-            page.wait_for_timeout(50)
-    return False
-
-
 def freeze_clock(page) -> None:
     """Fake the page's timers and stop time: only ``page.clock.run_for`` moves it on
     (``clock.install`` alone lets it flow)."""
@@ -58,7 +40,8 @@ def dialog_count(page) -> int:
 
 def run_clock_until_dialog(page, step_ms=500) -> None:
     """Advance the page's frozen clock (``freeze_clock``) until a popup is shown."""
-    assert until(lambda: dialog_count(page) > 0, lambda: page.clock.run_for(step_ms)), "no popup"
+    shown = until(lambda: dialog_count(page) > 0, act=lambda: page.clock.run_for(step_ms))
+    assert shown, "no popup"
 
 
 def exit_intent(page) -> None:
@@ -73,7 +56,7 @@ def open_wheel_on_cart(page, url: str) -> None:
     clock (so the survey's delay never elapses) and show the wheel by leaving the window."""
     freeze_clock(page)
     page.goto(f"{url}/demo/cart")
-    assert until(lambda: dialog_count(page) > 0, lambda: exit_intent(page)), "no wheel"
+    assert until(lambda: dialog_count(page) > 0, act=lambda: exit_intent(page)), "no wheel"
     page.get_by_role("heading", name="Spin to win").wait_for()
 
 
@@ -110,7 +93,7 @@ def change_content(app, name: str, change) -> None:
 def rows(app, statement, count=1, timeout_s=10.0, page=None) -> list:
     """The rows ``statement`` selects, once there are at least ``count`` (waits for the server).
 
-    Pass the ``page`` whose routes must keep answering meanwhile (see ``until``).
+    Pass the ``page`` whose routes must keep answering meanwhile (see ``tests.helpers.until``).
     """
     found = []
 

@@ -5,7 +5,7 @@ at once, under the admin page's strict Content-Security-Policy, and calls, store
 import pytest
 from sqlalchemy import func, select
 
-from tests.admin.helpers import PASSWORD
+from tests.admin.helpers import PASSWORD, log_in_page
 from tests.widget.helpers import SURVEY, WHEEL, answer, campaign, watch_csp
 from widget_server.extensions import db
 from widget_server.models import Event, Spin, Variant
@@ -20,11 +20,7 @@ def admin_page(live_server, new_page):
     with live_server.app.app_context():
         create_admin("owner", PASSWORD)
     page = new_page()
-    page.goto(f"{live_server.url}/admin/login")
-    page.fill("input[name=username]", "owner")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/sites/**")
+    log_in_page(page, live_server.url)
     page.api_calls = []
     page.on("request", lambda r: page.api_calls.append(r.url) if "/api/" in r.url else None)
     watch_csp(page)

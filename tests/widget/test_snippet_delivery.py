@@ -7,7 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from tests.widget.helpers import freeze_clock, rows, until
+from tests.helpers import until
+from tests.widget.helpers import freeze_clock, rows
 from widget_server.models import Event
 
 pytestmark = pytest.mark.browser

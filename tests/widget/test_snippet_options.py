@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import until
 from tests.widget.helpers import (
     SITE_KEY,
     SURVEY,
@@ -23,7 +24,6 @@ from tests.widget.helpers import (
     rewrite_store_pages,
     rows,
     run_clock_until_dialog,
-    until,
     visitor_key,
     watch_csp,
 )

@@ -6,6 +6,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import until
 from tests.widget.helpers import (
     SLICE_UNDER_POINTER,
     SURVEY,
@@ -18,7 +19,6 @@ from tests.widget.helpers import (
     open_wheel_on_cart,
     rows,
     run_clock_until_dialog,
-    until,
     visitor_key,
 )
 from widget_server.models import CouponCode, Event, Spin, Visitor
