@@ -1,19 +1,17 @@
-"""The segments CSV (formula cells neutralised, streamed in constant memory) and the signed
-stage webhook delivered outside the request."""
+"""The segments CSV: formula cells neutralised, streamed in constant memory (the signed stage
+webhook is tested with the other webhooks, in ``tests/platform/test_webhooks.py``)."""
 
 import csv
-import hashlib
-import hmac
 import io
 import json
 import tracemalloc
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from tests.funnel.helpers import answer_survey, identify, loyalty_campaign, place_order
 from widget_server.extensions import db
-from widget_server.models import Visitor, WebhookDelivery
+from widget_server.models import Visitor
 from widget_server.models.types import utcnow
 from widget_server.services.platform.spreadsheets import neutralise
 
@@ -156,75 +154,3 @@ def test_export_streams_in_constant_memory(admin, make_site):
     assert (small_lines, large_lines) == (5001, 20001)
     # Four times the rows, about the same memory: nothing grows with the row count.
     assert large_peak < small_peak * 1.5 + 256 * 1024, (small_peak, large_peak)
-
-
-def test_stage_change_webhook_is_recorded_then_delivered_signed(
-    admin, client, runner, make_site, webhook_receiver
-):
-    site = make_site(stage_webhook_url=webhook_receiver.url)
-    secret = admin.get(f"/api/v1/admin/sites/{site['id']}").json["secret"]
-    identify(
-        client,
-        site,
-        {
-            "visitor_id": "visitor-hooked1",
-            "customer_id": "c-1",
-            "email": "a@shop.example",
-            "email_consent": True,
-        },
-    )
-    place_order(site, "visitor-hooked1", "10.00")
-
-    pending = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
-    assert [(d.status, d.payload["to_stage"]) for d in pending] == [
-        ("pending", "new_visitor"),
-        ("pending", "customer"),
-    ]
-    assert webhook_receiver.received == []  # nothing was sent inside the requests
-
-    result = runner.invoke(args=["deliver-webhooks"])
-
-    assert result.exit_code == 0, result.output
-    assert "delivered 2" in result.output
-    assert len(webhook_receiver.received) == 2
-    headers, body = webhook_receiver.received[1]
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    assert headers["X-Funnelcake-Signature"] == expected
-    payload = json.loads(body)
-    assert payload["event"] == "visitor.stage_changed"
-    assert (payload["visitor_id"], payload["customer_id"], payload["email"]) == (
-        "visitor-hooked1",
-        "c-1",
-        "a@shop.example",
-    )
-    assert (payload["from_stage"], payload["to_stage"], payload["cause"]) == (
-        "new_visitor",
-        "customer",
-        "order",
-    )
-    db.session.expire_all()
-    assert {d.status for d in db.session.scalars(select(WebhookDelivery))} == {"delivered"}
-    assert runner.invoke(args=["deliver-webhooks"]).output.startswith("delivered 0")
-
-
-def test_failed_delivery_is_retried_on_a_later_round(
-    admin, client, runner, make_site, webhook_receiver
-):
-    site = make_site(stage_webhook_url=webhook_receiver.url)
-    identify(client, site, {"visitor_id": "visitor-retry01"})
-    webhook_receiver.status = 500
-
-    assert "retrying 1" in runner.invoke(args=["deliver-webhooks"]).output
-    db.session.expire_all()
-    delivery = db.session.scalar(select(WebhookDelivery))
-    assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "HTTP 500")
-
-    webhook_receiver.status = 204
-    assert "delivered 1" in runner.invoke(args=["deliver-webhooks"]).output
-    assert len(webhook_receiver.received) == 2
-
-
-def test_no_webhook_without_a_url(client, make_site):
-    site = make_site()
-    identify(client, site, {"visitor_id": "visitor-nohook1"})
-    assert db.session.scalar(select(WebhookDelivery)) is None

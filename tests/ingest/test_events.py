@@ -161,8 +161,3 @@ def test_custom_goal_without_campaign_is_stored(client, running):
     site, _, _ = running
     response = send_events(client, site, [event("convert", "visitor-0001", name="newsletter")])
     assert response.json == {"accepted": 1, "duplicates": 0}
-
-
-def test_health_endpoints(client):
-    assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready"}

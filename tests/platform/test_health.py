@@ -1,9 +1,15 @@
-"""A database that is down or saturated answers 503 with Retry-After, never a 500 or a hang."""
+"""Health: ``/healthz`` and ``/readyz`` answer; a database that is down or saturated answers 503
+with Retry-After, never a 500 or a hang."""
 
 import pytest
 
 from tests.helpers import configured_app, decide, post_public
 from widget_server.extensions import db
+
+
+def test_health_endpoints(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ready"}
 
 
 def assert_unavailable(response):
