@@ -115,6 +115,19 @@ def survey_content(steps=None, **extra) -> dict:
     return content
 
 
+def survey_variants(names="AB", weights=None) -> list[dict]:
+    """Variants of ``survey_content()`` named by the letters of ``names``, the first the control,
+    with ``weights`` (one a variant) if given."""
+    variants = [
+        {"name": name, "is_control": index == 0, "content": survey_content()}
+        for index, name in enumerate(names)
+    ]
+    if weights is not None:
+        for variant, weight in zip(variants, weights, strict=True):
+            variant["weight"] = weight
+    return variants
+
+
 def create_site(admin: AdminClient, name="Shop", origins=("https://shop.example",), **settings):
     """Create a site through the admin API; its JSON."""
     response = admin.post(

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.admin.helpers import PASSWORD, log_in
-from tests.helpers import decide, event, send_events
+from tests.helpers import decide, event, send_events, survey_variants
 from widget_server.admin import charts
 from widget_server.extensions import db
 from widget_server.models import AdminUser, Campaign
@@ -107,16 +107,8 @@ def test_results_page_shows_the_results_service_figures(
 
 
 def test_promote_and_undo_buttons(page, client, make_site, make_campaign):
-    from tests.helpers import survey_content
-
     site = make_site()
-    campaign = make_campaign(
-        site,
-        variants=[
-            {"name": "A", "is_control": True, "content": survey_content()},
-            {"name": "B", "content": survey_content()},
-        ],
-    )
+    campaign = make_campaign(site, variants=survey_variants())
     b_id = campaign["variants"][1]["id"]
     url = f"/admin/campaigns/{campaign['id']}"
     for n in range(20):

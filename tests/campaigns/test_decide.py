@@ -12,7 +12,7 @@ from tests.helpers import (
     post_public,
     send_events,
     statements_sent,
-    survey_content,
+    survey_variants,
 )
 from widget_server.extensions import db
 from widget_server.models import Assignment, Visitor
@@ -45,10 +45,7 @@ def test_assignment_is_sticky_and_follows_weights(client, admin, make_site, make
     site = make_site()
     campaign = make_campaign(
         site,
-        variants=[
-            {"name": "A", "is_control": True, "weight": 1, "content": survey_content()},
-            {"name": "B", "weight": 1, "content": survey_content()},
-        ],
+        variants=survey_variants(weights=[1, 1]),
     )
     first = {
         f"visitor-{i:04d}": decide(client, site, f"visitor-{i:04d}").json["campaigns"][0][

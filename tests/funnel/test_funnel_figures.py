@@ -14,7 +14,7 @@ from tests.funnel.helpers import (
     put_stages,
     visitor,
 )
-from tests.helpers import decide
+from tests.helpers import decide, survey_variants
 from widget_server.extensions import db
 from widget_server.models import Assignment, StageChange
 from widget_server.models.types import utcnow
@@ -107,15 +107,7 @@ def test_csat_and_nps_from_survey_answers(admin, client, site, make_campaign):
 
 
 def test_figures_per_variant_of_a_campaign(admin, client, site, make_campaign):
-    from tests.helpers import survey_content
-
-    campaign = make_campaign(
-        site,
-        variants=[
-            {"name": "A", "is_control": True, "content": survey_content()},
-            {"name": "B", "content": survey_content()},
-        ],
-    )
+    campaign = make_campaign(site, variants=survey_variants())
     keys = [f"visitor-var{i:05d}" for i in range(40)]
     for key in keys:
         decide(client, site, key)

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import update
 
-from tests.helpers import survey_content
+from tests.helpers import survey_variants
 from widget_server.extensions import db
 from widget_server.models import Campaign
 
@@ -25,10 +25,7 @@ def ab_test(make_site, make_campaign):
 
     def make(n_variants=2, **ab):
         site = make_site()
-        variants = [
-            {"name": name, "is_control": name == "A", "content": survey_content()}
-            for name in "ABCD"[:n_variants]
-        ]
+        variants = survey_variants("ABCD"[:n_variants])
         campaign = make_campaign(site, variants=variants, ab={**QUICK_AB, **ab})
         # A fixed hashing seed (a new campaign draws a random one), so that simulated traffic
         # splits the same way on every run: a test of "promotes a clear winner" or "an A/A test

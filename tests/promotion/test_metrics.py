@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import event, send_events
+from tests.helpers import event, send_events, survey_variants
 from tests.promotion.helpers import visit
 from widget_server.extensions import db
 from widget_server.models.types import utcnow
@@ -17,23 +17,9 @@ EMAIL_STEP = {"id": "mail", "type": "email", "question": "Your e-mail?"}
 
 
 @pytest.fixture
-def ab_campaign(make_site, make_campaign, survey_content_two):
+def ab_campaign(make_site, make_campaign):
     site = make_site()
-    campaign = make_campaign(
-        site,
-        variants=[
-            {"name": "A", "is_control": True, "content": survey_content_two},
-            {"name": "B", "content": survey_content_two},
-        ],
-    )
-    return site, campaign
-
-
-@pytest.fixture
-def survey_content_two():
-    from tests.helpers import survey_content
-
-    return survey_content()
+    return site, make_campaign(site, variants=survey_variants())
 
 
 def direct_count(campaign_id):

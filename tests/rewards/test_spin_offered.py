@@ -4,7 +4,7 @@ or move an assignment: what a hostile browser can claim through ``events`` and `
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import decide, event, send_events, survey_content
+from tests.helpers import decide, event, send_events, survey_content, survey_variants
 from tests.rewards.conftest import pool_slice, slice_, wheel_content
 from tests.rewards.helpers import spin
 from widget_server.extensions import db
@@ -110,10 +110,7 @@ def test_answers_naming_another_variant_are_kept_under_the_assigned_one(
     site = make_site()
     survey = make_campaign(
         site,
-        variants=[
-            {"name": "A", "is_control": True, "weight": 1, "content": survey_content()},
-            {"name": "B", "weight": 0, "content": survey_content()},
-        ],
+        variants=survey_variants(weights=[1, 0]),
     )
     a_id, b_id = (v["id"] for v in survey["variants"])
     assert decide(client, site).json["campaigns"][0]["variant_id"] == a_id
