@@ -90,14 +90,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.get("/readyz")
     @documented(answer=HealthSchema, other_answers={503: HealthSchema})
     def readyz():
-        """Answer 200 when the database is reachable, 503 otherwise.
+        """Answer 200 when the database is reachable, with the events waiting for the applier
+        (a growing ``oldest_pending_age_s`` means no ``funnelcake worker`` keeps up); 503 when
+        the database is not reachable.
 
         :raise 503: the database is not reachable.
         """
+        from .services.ingest.applier import backlog
         from .services.platform.health import database_ready
 
         if database_ready():
-            return jsonify(status="ready")
+            return jsonify(status="ready", events=backlog())
         return jsonify(status="unavailable"), 503
 
     @app.after_request

@@ -61,7 +61,8 @@ def demo_command(host, port, no_serve):
     """Create the SQLite database and a demo store, then serve it with the API."""
     from .demo.store import ensure_demo_site, ensure_demo_token
     from .services.platform.admin_users import ensure_demo_admin
-    from .services.promotion.evaluation import background_interval_s, start_configured_evaluator
+    from .services.promotion.evaluation import background_interval_s
+    from .worker import start_worker
 
     upgrade(directory=current_app.extensions["migrate"].directory)
     base = f"http://{host}:{port}"
@@ -88,8 +89,42 @@ def demo_command(host, port, no_serve):
         from werkzeug.serving import run_simple
 
         app = current_app._get_current_object()
-        start_configured_evaluator(app)
+        start_worker(app)  # applies events, runs promotion rounds, delivers webhooks
         run_simple(host, port, app, threaded=True)
+
+
+@commands.command("worker")
+@with_appcontext
+def worker_command():
+    """Run the background work until stopped: apply stored events, promotion rounds, webhooks.
+
+    Run one beside the web servers, or several (on PostgreSQL appliers share the events between
+    them; each round and each delivery still happens once). SIGTERM or Ctrl-C stops it after the
+    work in hand.
+    """
+    import signal
+    import threading
+
+    from .worker import start_worker
+
+    runner = start_worker(current_app._get_current_object())
+    click.echo("Worker running: " + ", ".join(job.name for job in runner.jobs))
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    while not stopping.wait(1.0):
+        pass
+    runner.stop()
+    click.echo("Worker stopped.")
+
+
+@commands.command("apply-events")
+@with_appcontext
+def apply_events_command():
+    """Apply every stored event now and exit (what the worker does continuously)."""
+    from .services.ingest.applier import apply_all
+
+    click.echo(f"applied {apply_all()} events")
 
 
 @commands.command("evaluate")

@@ -213,8 +213,9 @@ def test_decide_queries_do_not_grow_with_campaigns(app, client, make_site, make_
         sa_event.remove(db.engine, "before_cursor_execute", count)
     assert len(response.json["campaigns"]) == 8
     # With the config cache off (as in the tests) three are the site's configuration (site,
-    # running campaigns, funnel stages), which production reads once per TTL.
-    assert len(statements) <= 9, statements
+    # running campaigns, funnel stages), which production reads once per TTL; one reads the
+    # visitor's events not yet applied (read-your-writes while the applier lags).
+    assert len(statements) <= 10, statements
 
 
 def test_unknown_site_answers_404(client):

@@ -165,4 +165,7 @@ def test_custom_goal_without_campaign_is_stored(client, running):
 
 def test_health_endpoints(client):
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready"}
+    assert client.get("/readyz").json == {
+        "status": "ready",
+        "events": {"pending_events": 0, "oldest_pending_age_s": 0.0},
+    }

@@ -1,6 +1,6 @@
-"""Promotion rounds run out of the box in the servers: ``funnelcake demo`` on the default
-configuration starts the evaluator and a served demo really runs rounds; so do gunicorn workers
-under the shipped configuration (its ``post_worker_init`` hook; ``create_app`` starts nothing)."""
+"""Promotion rounds run out of the box: ``funnelcake demo`` on the default configuration runs
+them beside its server, and ``funnelcake worker`` (which production runs beside gunicorn, whose
+workers and ``create_app`` start nothing) runs them until it is stopped."""
 
 import os
 import sqlite3
@@ -10,7 +10,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from tests.reliability.servers import Gunicorn, free_port, migrate
+from tests.reliability.servers import free_port, migrate
 from widget_server.services.promotion.evaluation import SCHEDULE_NAME
 
 
@@ -62,28 +62,32 @@ def test_served_demo_promotion_rounds_really_run(tmp_path):
         server.wait(timeout=10)
 
 
-def test_gunicorn_workers_run_promotion_rounds_under_the_shipped_configuration(tmp_path):
+def test_the_worker_runs_promotion_rounds_and_stops_on_sigterm(tmp_path):
     database = tmp_path / "funnelcake.db"
     migrate(f"sqlite:///{database}")
-    server = Gunicorn(
-        f"sqlite:///{database}",
-        workers=2,
-        env={
-            "GUNICORN_CMD_ARGS": "--config python:widget_server.gunicorn_conf",
-            "FUNNELCAKE_EVALUATE_INTERVAL_S": "0.5",
-        },
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "worker"],
+        cwd=tmp_path,
+        env=environment(tmp_path, DATABASE_URL=f"sqlite:///{database}", EVALUATE_INTERVAL_S="0.5"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
         expected = {SCHEDULE_NAME, "evaluate"}
         rounds: set[str] = set()
         while rounds != expected and time.monotonic() < deadline:
-            assert server.process.poll() is None, server.log()
+            assert worker.poll() is None, worker.stdout.read()
             time.sleep(0.5)
             rounds = locks_taken(database)
-        assert rounds == expected, server.log()
+        assert rounds == expected
     finally:
-        server.stop()
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert "Worker running: apply-events, deliver-webhooks, evaluate" in output
+    assert "Worker stopped." in output
 
 
 def locks_taken(database: Path) -> set[str]:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from tests.conftest import _postgres_database
 from tests.reliability.servers import (
     Gunicorn,
+    Worker,
     decided,
     event_batches,
     in_process_app,
@@ -36,7 +37,9 @@ def served(request, tmp_path_factory):
     migrate(url)
     site, campaign = seed_site(url, origins=[ORIGIN])
     server = Gunicorn(url, workers=2)
-    yield SimpleNamespace(url=url, site=site, campaign=campaign, server=server)
+    worker = Worker(url)
+    yield SimpleNamespace(url=url, site=site, campaign=campaign, server=server, worker=worker)
+    worker.stop()
     server.stop()
 
 
@@ -94,6 +97,7 @@ def test_every_batch_sent_twice_stores_each_event_once(served):
     assert sum(a["accepted"] for a in answers) == total
     assert sum(a["duplicates"] for a in answers) == total
     impressions_sent = sum(1 for e in sent if e["type"] == "impression")
+    served.worker.wait_until_applied()
 
     app = in_process_app(served.url)
     with app.app_context():
