@@ -11,6 +11,7 @@ demo: install
 ## Install everything the tests need (packages, Debian's Chromium) and run the whole suite.
 test: install-test
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
 
 install:

@@ -90,9 +90,7 @@ def beta_comparison(
         control_cdf = special.betainc(a_y, b_y, x)
         chance = float(density @ control_cdf)
         control_mean = a_y / (a_y + b_y)
-        excess = control_mean * (1.0 - special.betainc(a_y + 1, b_y, x)) - x * (
-            1.0 - control_cdf
-        )
+        excess = control_mean * (1.0 - special.betainc(a_y + 1, b_y, x)) - x * (1.0 - control_cdf)
     else:
         # Outer integral over the control: P(X > Y) = 1 - E_Y[F_X(Y)],
         # E[(Y - X)+] = E_Y[Y F_X(Y) - m_X I_Y(a_X + 1, b_X)].

@@ -116,9 +116,7 @@ def simulate_promotions(
         arm = np.concatenate(winner[rule])
         promoted = look >= 0
         share = float(promoted.mean())
-        median = (
-            float(np.median(visitors_per_variant[look[promoted]])) if promoted.any() else None
-        )
+        median = float(np.median(visitors_per_variant[look[promoted]])) if promoted.any() else None
         results[rule] = SimulationResult(
             rule=rule,
             variants=len(rates),

@@ -3,10 +3,11 @@
 Seeds a throw-away database with 1,000 running campaigns of 3 variants and grows the events table
 in stages (``INSERT ... SELECT generate_series``), rebuilding the rollups from the events at each
 stage as ingestion would have kept them. At each stage it times one full evaluation round
-(``services.evaluation.run_round``, median of 3) and ``GET /api/v1/admin/campaigns/<id>/results``
-through the Flask test client (median and p95 of 200 random campaigns). Targets: round < 5 s,
-results < 50 ms, both flat in the number of events. Each row also shows the machine's 1-minute
-load average when the stage was timed, since other work on the host moves the figures.
+(``services.promotion.evaluation.run_round``, median of 3) and
+``GET /api/v1/admin/campaigns/<id>/results`` through the Flask test client (median and p95 of
+200 random campaigns). Targets: round < 5 s, results < 50 ms, both flat in the number of
+events. Each row also shows the machine's 1-minute load average when the stage was timed, since
+other work on the host moves the figures.
 
 The database (``fc_bench_evaluator_<pid>``) is created on the server that
 ``FUNNELCAKE_BENCH_POSTGRES_URL`` names (default ``postgresql://postgres@127.0.0.1:5432/postgres``,
@@ -32,8 +33,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from widget_server import create_app  # noqa: E402
 from widget_server.extensions import db, normalise_database_url  # noqa: E402
-from widget_server.services import evaluation  # noqa: E402
-from widget_server.services.tokens import create_token  # noqa: E402
+from widget_server.services.platform.tokens import create_token  # noqa: E402
+from widget_server.services.promotion import evaluation  # noqa: E402
 
 CAMPAIGNS = 1000
 VARIANTS = 3

@@ -182,12 +182,14 @@ def main() -> None:
     from sqlalchemy import event, select
 
     from widget_server import create_app
+    from widget_server.demo.store import loyalty_questionnaire
     from widget_server.extensions import db, normalise_database_url
     from widget_server.models import Campaign, Visitor
-    from widget_server.services import catalog, funnel
-    from widget_server.services.demo import loyalty_questionnaire
+    from widget_server.schemas.content import load_content
+    from widget_server.services import funnel
+    from widget_server.services.campaigns import catalog
     from widget_server.services.funnel.figures import funnel_figures
-    from widget_server.services.tokens import create_token
+    from widget_server.services.platform.tokens import create_token
 
     admin_url = normalise_database_url(args.admin_url)
     url = create_database(admin_url)
@@ -209,8 +211,16 @@ def main() -> None:
                     "name": "Loyalty",
                     "kind": "survey",
                     "variants": [
-                        {"name": "A", "weight": 1, "content": loyalty_questionnaire("A")},
-                        {"name": "B", "weight": 1, "content": loyalty_questionnaire("B")},
+                        {
+                            "name": "A",
+                            "weight": 1,
+                            "content": load_content("survey", loyalty_questionnaire("A")),
+                        },
+                        {
+                            "name": "B",
+                            "weight": 1,
+                            "content": load_content("survey", loyalty_questionnaire("B")),
+                        },
                     ],
                 },
             )

@@ -91,9 +91,10 @@ def seed(database_url: str, shop_origin: str) -> dict[str, str]:
     from flask_migrate import upgrade
 
     from widget_server import create_app
+    from widget_server.demo.store import loyalty_questionnaire
     from widget_server.extensions import db
-    from widget_server.services import catalog
-    from widget_server.services.demo import loyalty_questionnaire
+    from widget_server.schemas.content import load_content
+    from widget_server.services.campaigns import catalog
 
     wheel = {
         "title": "Spin to win",
@@ -126,7 +127,12 @@ def seed(database_url: str, shop_origin: str) -> dict[str, str]:
                     "frequency": {},
                     "ab": {},
                     "variants": [
-                        {"name": "A", "is_control": True, "weight": 1, "content": content}
+                        {
+                            "name": "A",
+                            "is_control": True,
+                            "weight": 1,
+                            "content": load_content(kind, content),
+                        }
                     ],
                 },
             )

@@ -68,7 +68,8 @@ def seed(database_url: str, spin_visitors: int, coupons: int) -> dict:
 
 def seed_surveys() -> dict:
     """Site ``pk_bench`` with 5 running two-variant surveys (decide and events)."""
-    from widget_server.services import catalog
+    from widget_server.schemas.content import load_content
+    from widget_server.services.campaigns import catalog
 
     site = catalog.create_site({"name": "Bench", "allowed_origins": [ORIGIN]})
     site.site_key = SITE_KEY
@@ -93,8 +94,13 @@ def seed_surveys() -> dict:
                 "frequency": {},
                 "ab": {},
                 "variants": [
-                    {"name": "A", "is_control": True, "weight": 1, "content": {"steps": steps}},
-                    {"name": "B", "weight": 1, "content": {"steps": steps}},
+                    {
+                        "name": "A",
+                        "is_control": True,
+                        "weight": 1,
+                        "content": load_content("survey", {"steps": steps}),
+                    },
+                    {"name": "B", "weight": 1, "content": load_content("survey", {"steps": steps})},
                 ],
             },
         )
@@ -118,8 +124,9 @@ def seed_wheel(spin_visitors: int, coupons: int) -> dict:
     from widget_server.extensions import db
     from widget_server.models import Assignment, Visitor
     from widget_server.models.types import utcnow
-    from widget_server.services import catalog
-    from widget_server.services import coupons as coupon_service
+    from widget_server.schemas.content import load_content
+    from widget_server.services.campaigns import catalog
+    from widget_server.services.rewards import coupons as coupon_service
 
     site = catalog.create_site({"name": "Bench wheel", "allowed_origins": [ORIGIN]})
     site.site_key = WHEEL_SITE_KEY
@@ -141,23 +148,26 @@ def seed_wheel(spin_visitors: int, coupons: int) -> dict:
                     "name": "A",
                     "is_control": True,
                     "weight": 1,
-                    "content": {
-                        "title": "Spin to win",
-                        "slices": [
-                            {
-                                "label": "10% off",
-                                "color": "#e76f51",
-                                "weight": 90,
-                                "reward": {"type": "pool", "pool_id": pool.id},
-                            },
-                            {
-                                "label": "No prize",
-                                "color": "#264653",
-                                "weight": 10,
-                                "reward": {"type": "none"},
-                            },
-                        ],
-                    },
+                    "content": load_content(
+                        "wheel",
+                        {
+                            "title": "Spin to win",
+                            "slices": [
+                                {
+                                    "label": "10% off",
+                                    "color": "#e76f51",
+                                    "weight": 90,
+                                    "reward": {"type": "pool", "pool_id": pool.id},
+                                },
+                                {
+                                    "label": "No prize",
+                                    "color": "#264653",
+                                    "weight": 10,
+                                    "reward": {"type": "none"},
+                                },
+                            ],
+                        },
+                    ),
                 }
             ],
         },

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from widget_server import create_app
 from widget_server.extensions import db, normalise_database_url
-from widget_server.services.tokens import create_token
+from widget_server.services.platform.tokens import create_token
 
 POSTGRES_URL = os.environ.get(
     "FUNNELCAKE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -209,7 +209,7 @@ def live_server(tmp_path):
 
     Yields an object with ``url`` and ``app``; the demo site is created, its origin allowed.
     """
-    from widget_server.services.demo import ensure_demo_site
+    from widget_server.demo.store import ensure_demo_site
 
     url = f"sqlite:///{tmp_path / 'live.db'}"
     app = create_app({**BASE_TEST_CONFIG, "DATABASE_URL": url})

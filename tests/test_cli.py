@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from widget_server.extensions import db
 from widget_server.models import Campaign, Event, Order, Site, Spin, StageChange, Visitor
-from widget_server.services.evaluation import run_round
+from widget_server.services.promotion.evaluation import run_round
 
 #: The tables the demo's history writes.
 HISTORY_TABLES = (Visitor, Event, Spin, Order, StageChange)

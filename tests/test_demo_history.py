@@ -21,6 +21,7 @@ from tests.admin.helpers import log_in
 from tests.conftest import BASE_TEST_CONFIG, AdminClient, empty_all_tables
 from widget_server import create_app
 from widget_server.demo.history import seed_history
+from widget_server.demo.store import DEMO_POOLS, ensure_demo_site
 from widget_server.extensions import db
 from widget_server.models import (
     Assignment,
@@ -35,12 +36,13 @@ from widget_server.models import (
     Visitor,
 )
 from widget_server.models.types import utcnow
-from widget_server.services import coupons, metrics, site_config
-from widget_server.services import orders as orders_service
-from widget_server.services import spin as spin_service
-from widget_server.services.demo import DEMO_POOLS, ensure_demo_site
-from widget_server.services.ingestion import ingest
-from widget_server.services.upsert import insert_ignoring_conflicts
+from widget_server.services.campaigns import site_config
+from widget_server.services.ingest.events import ingest
+from widget_server.services.platform.upsert import insert_ignoring_conflicts
+from widget_server.services.promotion import metrics
+from widget_server.services.rewards import coupons
+from widget_server.services.rewards import orders as orders_service
+from widget_server.services.rewards import spin as spin_service
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from tests.conftest import BASE_TEST_CONFIG
 from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models import Site
-from widget_server.services import site_config
-from widget_server.services.evaluation import EXTENSION_KEY
+from widget_server.services.campaigns import site_config
+from widget_server.services.promotion.evaluation import EXTENSION_KEY
 
 #: A configuration under which a server would run background rounds.
 SERVER_CONFIG = {"TESTING": False, "EVALUATE_INTERVAL_S": 30}

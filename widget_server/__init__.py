@@ -94,7 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         :raise 503: the database is not reachable.
         """
-        from .services.health import database_ready
+        from .services.platform.health import database_ready
 
         if database_ready():
             return jsonify(status="ready")
@@ -114,9 +114,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _register_commands(app: Flask) -> None:
     """Put the ``funnelcake`` commands on ``app.cli`` too, for ``flask`` and the test runner."""
-    from .cli import cli
+    from .commands import commands
 
-    for command in cli.commands.values():
+    for command in commands.commands.values():
         app.cli.add_command(command)
 
 

@@ -1,4 +1,4 @@
-"""One error type per failure kind, all answered with the JSON error body of SPEC §4.
+"""One error type per failure kind, all answered with one JSON error body.
 
 ``{"error": {"code": "...", "message": "...", "fields": {"dotted.path": ["message", ...]}}}``
 """

@@ -48,7 +48,7 @@ def post_worker_init(worker):
     is loaded (``FUNNELCAKE_EVALUATE_INTERVAL_S``; the database picks one worker per round)."""
     from flask import Flask
 
-    from widget_server.services.evaluation import start_configured_evaluator
+    from widget_server.services.promotion.evaluation import start_configured_evaluator
 
     if isinstance(worker.wsgi, Flask):
         start_configured_evaluator(worker.wsgi)

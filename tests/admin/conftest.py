@@ -3,7 +3,7 @@
 import pytest
 
 from tests.admin.helpers import PASSWORD, csrf_token, log_in
-from widget_server.services.admin_users import create_admin
+from widget_server.services.platform.admin_users import create_admin
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from tests.admin.helpers import PASSWORD, csrf_token, log_in
 from widget_server.extensions import db
 from widget_server.models import AdminUser
 from widget_server.models.types import utcnow
-from widget_server.services.admin_users import authenticate, create_admin
+from widget_server.services.platform.admin_users import authenticate, create_admin
 
 ADMIN_PAGES = [
     "/admin/",

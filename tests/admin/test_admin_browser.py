@@ -10,7 +10,7 @@ import pytest
 
 from tests.admin.helpers import PASSWORD
 from widget_server import PROJECT_ROOT
-from widget_server.services.admin_users import create_admin
+from widget_server.services.platform.admin_users import create_admin
 
 pytestmark = pytest.mark.browser
 

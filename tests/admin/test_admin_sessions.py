@@ -11,7 +11,7 @@ from tests.admin.helpers import PASSWORD, csrf_token, log_in
 from widget_server.extensions import db
 from widget_server.models import AdminSession, AdminUser, Campaign
 from widget_server.models.types import utcnow
-from widget_server.services.admin_users import create_admin, set_password
+from widget_server.services.platform.admin_users import create_admin, set_password
 
 
 class Browser(FlaskClient):

@@ -4,8 +4,8 @@ import json
 
 from tests.conftest import BASE_TEST_CONFIG
 from widget_server import create_app
+from widget_server.demo.store import DEMO_SITE_KEY, ensure_demo_site
 from widget_server.extensions import db
-from widget_server.services.demo import DEMO_SITE_KEY, ensure_demo_site
 
 
 def test_public_api_answers_429_with_retry_after(app, database_url):

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from tests.api.helpers import decide
 from widget_server.schemas.campaigns import URL_PATTERN_MAX_STARS, URL_PATTERNS_MAX
-from widget_server.services import site_config
-from widget_server.services.targeting import UrlPattern, fold
+from widget_server.services.campaigns import site_config
+from widget_server.services.campaigns.url_patterns import UrlPattern, fold
 
 URL_LENGTH = 4096  # the longest URL decide accepts
 
@@ -140,17 +140,17 @@ CRAFTED_IDS = [f"{pattern[:12]}-{i}" for i, (pattern, _) in enumerate(CRAFTED)]
 
 def cost_s(pattern: UrlPattern, url: str) -> float:
     """The fastest of several timings of one match: the least disturbed by other processes."""
-    return min(timeit.repeat(lambda: pattern.matches(url), number=50, repeat=15)) / 50
+    return min(timeit.repeat(lambda: pattern.matches(url), number=100, repeat=15)) / 100
 
 
 @pytest.mark.parametrize(("pattern", "crafted_url"), CRAFTED, ids=CRAFTED_IDS)
 def test_matching_a_crafted_url_costs_time_linear_in_its_length(pattern, crafted_url):
-    """Doubling the URL at most doubles the work (a backtracking regex: 4 times for one star,
-    16 times for four)."""
+    """A URL 4 times as long costs about 4 times the work, never 8 (a backtracking regex: 16
+    times for one star, 256 times for four); the margin absorbs a busy machine's noise."""
     compiled = UrlPattern(pattern)
-    long_url, half_url = crafted_url(URL_LENGTH), crafted_url(URL_LENGTH // 2)
+    long_url, quarter_url = crafted_url(URL_LENGTH), crafted_url(URL_LENGTH // 4)
     assert URL_LENGTH - 2 <= len(long_url) <= URL_LENGTH
-    assert cost_s(compiled, long_url) < 3 * cost_s(compiled, half_url)
+    assert cost_s(compiled, long_url) < 8 * cost_s(compiled, quarter_url)
 
 
 def test_regex_reference_backtracks_on_a_crafted_url():

@@ -17,7 +17,7 @@ from tests.funnel.helpers import answer_survey, identify, loyalty_campaign, plac
 from widget_server.extensions import db
 from widget_server.models import Visitor, WebhookDelivery
 from widget_server.models.types import utcnow
-from widget_server.services.funnel.export import neutralise
+from widget_server.services.platform.spreadsheets import neutralise
 
 
 def rows_of(response) -> list[dict]:

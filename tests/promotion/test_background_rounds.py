@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from widget_server.extensions import db
 from widget_server.models import EvaluatorLock
-from widget_server.services.evaluation import SCHEDULE_NAME, claim_scheduled_round
+from widget_server.services.promotion.evaluation import SCHEDULE_NAME, claim_scheduled_round
 
 INTERVAL_S = 300.0
 

@@ -75,7 +75,7 @@ def test_round_does_not_decide_a_campaign_promoted_while_it_ran(
     """An admin's promotion committed between the round's read and its write wins; the round
     records nothing (the compare-and-set of ``_claim``, also on SQLite, which has no row locks).
     """
-    from widget_server.services import evaluation, results
+    from widget_server.services.promotion import evaluation, results
 
     site, campaign, (a, b) = ab_test()
     simulate(client, site, campaign["id"], {a: 0.05, b: 0.30}, visitors=800, seed=22)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ab import policy
+from widget_server import vocabulary
 from widget_server.admin.results import METHOD_NAMES, METRIC_NAMES
 from widget_server.schemas.campaigns import ABSettingsSchema
-from widget_server.services import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_schema_service_and_admin_page_use_the_same_lists():
     ab_fields = ABSettingsSchema().fields
     assert set(ab_fields["method"].validate.choices) == set(policy.METHODS)
     assert set(ab_fields["metric"].validate.choices) == set(policy.METRICS)
-    assert set(metrics.METRICS) == set(policy.METRICS)
+    assert set(vocabulary.METRICS) == set(policy.METRICS)
     assert set(METHOD_NAMES) == set(policy.METHODS)
     assert set(METRIC_NAMES) == set(policy.METRICS)
 

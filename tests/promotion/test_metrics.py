@@ -11,7 +11,7 @@ from tests.api.helpers import event, send_events
 from tests.promotion.helpers import visit
 from widget_server.extensions import db
 from widget_server.models.types import utcnow
-from widget_server.services import metrics
+from widget_server.services.promotion import metrics
 
 EMAIL_STEP = {"id": "mail", "type": "email", "question": "Your e-mail?"}
 

@@ -16,7 +16,7 @@ from tests.rewards.helpers import post_order
 from widget_server.extensions import db
 from widget_server.models import Assignment, CouponCode, Event, Order, Visitor
 from widget_server.models.types import utcnow
-from widget_server.services import metrics
+from widget_server.services.promotion import metrics
 
 
 @pytest.fixture

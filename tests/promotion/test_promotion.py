@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from tests.promotion.helpers import simulate, visit
 from widget_server.extensions import db
 from widget_server.models import Campaign, Decision
-from widget_server.services.evaluation import run_round
+from widget_server.services.promotion.evaluation import run_round
 
 
 def decisions(campaign_id):
@@ -66,7 +66,7 @@ def test_campaign_at_maximum_duration_stops_and_keeps_control(client, admin, ab_
 
 
 def test_evaluator_skips_the_round_while_another_holds_the_lock(app, ab_test):
-    from widget_server.services import evaluation
+    from widget_server.services.promotion import evaluation
 
     ab_test()
     if db.engine.dialect.name == "postgresql":
@@ -154,7 +154,7 @@ def test_unseen_campaign_waits_quietly_then_stops_at_maximum_duration(admin, ab_
 def test_server_runs_rounds_in_the_background_on_its_interval(client, app, ab_test):
     import threading
 
-    from widget_server.services.evaluation import start_background_evaluator
+    from widget_server.services.promotion.evaluation import start_background_evaluator
 
     site, campaign, (a, b) = ab_test()
     simulate(client, site, campaign["id"], {a: 0.10, b: 0.15}, visitors=3000, seed=11)
@@ -181,7 +181,7 @@ def test_no_background_rounds_under_testing_or_without_an_interval(database_url)
 
     from tests.conftest import BASE_TEST_CONFIG
     from widget_server import create_app
-    from widget_server.services.evaluation import start_configured_evaluator
+    from widget_server.services.promotion.evaluation import start_configured_evaluator
 
     def evaluators():
         return [t for t in threading.enumerate() if t.name == "funnelcake-evaluator"]

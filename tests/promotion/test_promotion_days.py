@@ -14,7 +14,7 @@ from tests.conftest import survey_content
 from tests.promotion.helpers import simulate, visit
 from widget_server.extensions import db
 from widget_server.models import Campaign, Decision
-from widget_server.services.evaluation import run_round
+from widget_server.services.promotion.evaluation import run_round
 
 #: README, "Guardrails": the test has run ``min_running_days`` (7) by default.
 DOCUMENTED_MIN_RUNNING_DAYS = 7

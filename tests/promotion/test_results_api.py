@@ -1,5 +1,5 @@
-"""GET campaigns/<id>/results: SPEC §4 shape, numbers equal to a direct count, statistics equal
-to independent implementations (statsmodels, scipy)."""
+"""GET campaigns/<id>/results: the documented shape, numbers equal to a direct count,
+statistics equal to independent implementations (statsmodels, scipy)."""
 
 import math
 import random
@@ -15,7 +15,7 @@ from tests.promotion.helpers import simulate, visit
 from tests.promotion.test_metrics import direct_count
 from widget_server.extensions import db
 from widget_server.models.types import utcnow
-from widget_server.services import metrics
+from widget_server.services.promotion import metrics
 
 VARIANT_KEYS = {
     "variant_id", "name", "is_control", "weight", "visitors", "conversions", "rate", "ci",

@@ -27,7 +27,7 @@ from flask_migrate import upgrade
 from tests.conftest import BASE_TEST_CONFIG, REQUIRE_POSTGRES
 from widget_server import create_app
 from widget_server.extensions import db
-from widget_server.services.tokens import create_token
+from widget_server.services.platform.tokens import create_token
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,9 +22,9 @@ from tests.reliability.servers import (
     request,
     seed_site,
 )
+from widget_server.demo.store import ensure_demo_site
 from widget_server.extensions import db
 from widget_server.models import Event
-from widget_server.services.demo import ensure_demo_site
 
 OUTAGE_S = 10
 #: Far above the 2 s connect timeout, far below a hang: not a timing test, a "no hang" test.

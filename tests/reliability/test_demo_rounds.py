@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tests.reliability.servers import Gunicorn, free_port, migrate
-from widget_server.services.evaluation import SCHEDULE_NAME
+from widget_server.services.promotion.evaluation import SCHEDULE_NAME
 
 
 def environment(tmp_path: Path, **settings) -> dict:

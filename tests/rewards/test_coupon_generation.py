@@ -8,9 +8,10 @@ import pytest
 from scipy import stats
 from sqlalchemy import event, select
 
+from widget_server import vocabulary
 from widget_server.extensions import db
 from widget_server.models import CouponCode
-from widget_server.services import coupons
+from widget_server.services.rewards import coupons
 
 
 def generate(admin, pool, **body):
@@ -85,8 +86,8 @@ def test_a_clashing_code_is_skipped_and_only_the_shortfall_drawn_again(
 def test_generated_symbols_are_uniform_over_the_alphabet():
     codes = coupons.random_codes("", 12, 20_000)
     symbols = Counter("".join(codes).replace("-", ""))
-    assert set(symbols) == set(coupons.ALPHABET)
-    observed = [symbols[s] for s in coupons.ALPHABET]
+    assert set(symbols) == set(vocabulary.CODE_ALPHABET)
+    observed = [symbols[s] for s in vocabulary.CODE_ALPHABET]
     assert stats.chisquare(observed).pvalue > 1e-4
 
 

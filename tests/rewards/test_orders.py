@@ -10,7 +10,7 @@ from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import decided_spin, post_order, signature
 from widget_server.extensions import db
 from widget_server.models import CouponCode, Order, Visitor
-from widget_server.services.metrics import campaign_figures
+from widget_server.services.promotion.metrics import campaign_figures
 
 ORDER = {"order_id": "1001", "total": 59.9, "currency": "EUR"}
 

@@ -8,9 +8,9 @@ from tests.api.helpers import decide, event, send_events
 from tests.conftest import survey_content
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import spin
+from widget_server.demo.store import WHEEL_NAME, ensure_demo_site
 from widget_server.extensions import db
 from widget_server.models import Campaign, CouponPool
-from widget_server.services.demo import WHEEL_NAME, ensure_demo_site
 
 
 def survey_with_reward(make_campaign, site, wheel_id):
@@ -70,7 +70,7 @@ def test_demo_has_a_wheel_offered_by_the_survey_and_stays_idempotent(client):
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 2
     pools = db.session.scalars(select(CouponPool).order_by(CouponPool.id)).all()
     assert [p.name for p in pools] == ["Demo 10% off", "Demo 15% off"]
-    from widget_server.services.coupons import stock
+    from widget_server.services.rewards.coupons import stock
 
     assert [stock([p.id])[p.id].available for p in pools] == [150, 50]
     site = {"site_key": first.site_key}

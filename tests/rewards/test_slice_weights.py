@@ -1,4 +1,4 @@
-"""The slice is drawn from a secure source with the variant's weights (SPEC §10)."""
+"""The slice is drawn from a secure source with the variant's weights."""
 
 import random
 from collections import Counter
@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from scipy.stats import chi2
 
-from widget_server.services import spin
+from widget_server.services.rewards import spin
 
 #: A run fails by chance once in a million: the bar for a test on a source with no fixed seed.
 FALSE_ALARM = 1e-6

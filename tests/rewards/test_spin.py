@@ -201,7 +201,7 @@ def test_spin_counts_once_for_the_spin_metric_of_the_variant(client, make_site, 
         select(MetricConversion).where(MetricConversion.campaign_id == wheel["id"])
     ).all()
     assert [(r.metric, r.variant_id) for r in rows] == [("spin", variant_id)]
-    from widget_server.services.metrics import campaign_figures
+    from widget_server.services.promotion.metrics import campaign_figures
 
     figures = campaign_figures(wheel["id"], "spin")[variant_id]
     assert (figures.visitors, figures.conversions) == (1, 1)

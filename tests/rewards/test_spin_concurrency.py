@@ -19,7 +19,7 @@ from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models import Assignment, CouponCode, Spin, Visitor
 from widget_server.models.types import utcnow
-from widget_server.services.spin import allocate_code
+from widget_server.services.rewards.spin import allocate_code
 
 
 @pytest.fixture

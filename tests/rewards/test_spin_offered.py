@@ -9,14 +9,7 @@ from tests.conftest import survey_content
 from tests.rewards.conftest import pool_slice, slice_, wheel_content
 from tests.rewards.helpers import spin
 from widget_server.extensions import db
-from widget_server.models import (
-    Assignment,
-    Event,
-    Response,
-    Spin,
-    VariantMetric,
-    Visitor,
-)
+from widget_server.models import Assignment, Event, Response, Spin, VariantMetric, Visitor
 
 
 @pytest.fixture

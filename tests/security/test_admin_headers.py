@@ -3,7 +3,7 @@
 import pytest
 
 from tests.admin.helpers import PASSWORD, log_in
-from widget_server.services.admin_users import create_admin
+from widget_server.services.platform.admin_users import create_admin
 
 
 def assert_admin_headers(response, frame_ancestors="'none'"):

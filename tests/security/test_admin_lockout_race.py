@@ -15,7 +15,7 @@ from tests.admin.helpers import PASSWORD, csrf_token, log_in
 from widget_server.extensions import db
 from widget_server.models import AdminUser
 from widget_server.models.types import utcnow
-from widget_server.services import admin_users
+from widget_server.services.platform import admin_users
 
 GUESSES = 30
 

@@ -4,7 +4,7 @@ neither send a fresh login to another site nor write a header into the redirect.
 import pytest
 
 from tests.admin.helpers import PASSWORD, csrf_token, log_in
-from widget_server.services.admin_users import create_admin
+from widget_server.services.platform.admin_users import create_admin
 
 HOSTILE_NEXT = [
     "/admin/\r\nSet-Cookie: planted=1",

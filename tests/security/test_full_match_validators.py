@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from tests.api.helpers import decide, event, post_public, send_events
 from tests.conftest import survey_content
 from tests.rewards.helpers import post_order
+from widget_server import vocabulary
 from widget_server.extensions import db
 from widget_server.models import CouponCode, Visitor
 from widget_server.schemas.common import DIMENSION, LOCALE, SLUG, VISITOR_ID
-from widget_server.services import coupons
 
 VISITOR = "visitor-0001"
 SERVICE = Path(__file__).resolve().parents[2] / "widget_server"
@@ -32,8 +32,8 @@ def fields_of(response) -> dict:
         (DIMENSION, "csat"),
         (VISITOR_ID, VISITOR),
         (LOCALE, "pt-BR"),
-        (coupons.CODE_PATTERN, "SUMMER10"),
-        (coupons.PREFIX_PATTERN, "DEMO-"),
+        (vocabulary.CODE_PATTERN, "SUMMER10"),
+        (vocabulary.PREFIX_PATTERN, "DEMO-"),
     ],
 )
 def test_shared_patterns_refuse_a_trailing_newline(pattern, value):

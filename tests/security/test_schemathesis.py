@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import _postgres_database
 from tests.reliability.servers import Gunicorn, in_process_app, migrate, seed_site
 from widget_server.extensions import db
-from widget_server.services.tokens import create_token
+from widget_server.services.platform.tokens import create_token
 
 CHECKS = [
     "not_a_server_error",

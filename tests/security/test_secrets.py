@@ -1,4 +1,4 @@
-"""What each key can do (SPEC §10): the public site key reads nothing, the site secret only signs
+"""What each key can do: the public site key reads nothing, the site secret only signs
 orders, the admin token and the admin login are the only ways in, and every secret is compared
 whole: a wrong, shortened, lengthened or re-cased one is refused."""
 
@@ -14,9 +14,9 @@ from tests.api.helpers import decide, event, send_events
 from tests.rewards.helpers import post_order, signature
 from widget_server.extensions import db
 from widget_server.models import AdminToken, Event, Order
-from widget_server.services import signatures
-from widget_server.services.admin_users import create_admin
-from widget_server.services.tokens import create_token
+from widget_server.services.platform import signatures
+from widget_server.services.platform.admin_users import create_admin
+from widget_server.services.platform.tokens import create_token
 
 ORDER = {"order_id": "o-1", "total": "19.90", "currency": "EUR"}
 ADMIN_SITES = "/api/v1/admin/sites"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.api.helpers import decide, post_public
 from widget_server.extensions import db
 from widget_server.models import Visitor
-from widget_server.services.signatures import sign
+from widget_server.services.platform.signatures import sign
 
 
 def identify(client, site, visitor_id, customer_id=None, signature=None, **extra):

@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from tests.conftest import BASE_TEST_CONFIG
 from widget_server import create_app
 from widget_server.extensions import db
-from widget_server.services.tokens import create_token
+from widget_server.services.platform.tokens import create_token
 
 
 def mode_of(path) -> int:

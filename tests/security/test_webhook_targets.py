@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import select
 
+from widget_server import outbound
 from widget_server.extensions import db
 from widget_server.models import WebhookDelivery
-from widget_server.services import webhooks
+from widget_server.services.platform import webhooks
 
 PRIVATE_URLS = [
     "http://127.0.0.1/hook",
@@ -185,15 +186,15 @@ def test_a_name_answering_any_private_address_is_refused(monkeypatch):
         (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 443)),
     ]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answers)
-    with pytest.raises(webhooks.RefusedTarget, match="10.1.2.3"):
-        webhooks.resolve_target("https://hooks.shop.example/h", webhooks.allowance_of({}))
+    with pytest.raises(outbound.RefusedTarget, match="10.1.2.3"):
+        outbound.resolve_target("https://hooks.shop.example/h", outbound.allowance_of({}))
 
 
 def test_connection_goes_to_the_checked_address_with_the_urls_host(receiver):
     # The name is not looked up again when connecting (.invalid never resolves), so a name
     # that changes its answer after the check (DNS rebinding) reaches nothing new.
-    target = webhooks.Target("http", "hooks.shop.invalid", receiver.port, "/hook?x=1", "127.0.0.1")
-    connection = webhooks.pinned_connection(target, timeout_s=5)
+    target = outbound.Target("http", "hooks.shop.invalid", receiver.port, "/hook?x=1", "127.0.0.1")
+    connection = outbound.pinned_connection(target, timeout_s=5)
     try:
         connection.request("POST", target.path, body=b"{}")
         assert connection.getresponse().status == 204
@@ -205,8 +206,8 @@ def test_connection_goes_to_the_checked_address_with_the_urls_host(receiver):
 
 @pytest.mark.parametrize("url", PRIVATE_URLS)
 def test_non_public_hosts_are_refused_when_resolved(url):
-    with pytest.raises(webhooks.RefusedTarget):
-        webhooks.resolve_target(url, webhooks.allowance_of({}))
+    with pytest.raises(outbound.RefusedTarget):
+        outbound.resolve_target(url, outbound.allowance_of({}))
 
 
 # -- at save time -------------------------------------------------------------------------------

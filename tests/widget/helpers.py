@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from widget_server.extensions import db
 from widget_server.models import Campaign
-from widget_server.services import catalog
+from widget_server.schemas.content import load_content
+from widget_server.services.campaigns import catalog
 
 SURVEY = "Loyalty questionnaire"
 WHEEL = "Spin to win"
@@ -103,7 +104,7 @@ def change_content(app, name: str, change) -> None:
         for variant in found.variants:
             content = copy.deepcopy(variant.content)
             change(content)
-            catalog.update_variant(variant, {"content": content})
+            catalog.update_variant(variant, {"content": load_content(found.kind, content)})
 
 
 def rows(app, statement, count=1, timeout_s=10.0, page=None) -> list:

@@ -9,7 +9,7 @@ from tests.admin.helpers import PASSWORD
 from tests.widget.helpers import SURVEY, WHEEL, answer, campaign, watch_csp
 from widget_server.extensions import db
 from widget_server.models import Event, Spin, Variant
-from widget_server.services.admin_users import create_admin
+from widget_server.services.platform.admin_users import create_admin
 
 pytestmark = pytest.mark.browser
 

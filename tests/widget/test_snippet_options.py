@@ -30,7 +30,8 @@ from tests.widget.helpers import (
 from widget_server import PROJECT_ROOT
 from widget_server.extensions import db
 from widget_server.models import Event, Response, Site, Visitor
-from widget_server.services import catalog, signatures
+from widget_server.services.campaigns import catalog
+from widget_server.services.platform import signatures
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""The snippet's source: its size budget (SPEC 3: under 8 KB gzipped), what it must never contain,
+"""The snippet's source: its size budget (under 8 KB gzipped), what it must never contain,
 and the one global it adds to the page."""
 
 import gzip

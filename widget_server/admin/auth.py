@@ -7,8 +7,8 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask_wtf.csrf import CSRFError
 
 from ..extensions import limiter
-from ..services import admin_users
-from . import bp, load_admin_user
+from ..services.platform import admin_users
+from .blueprint import bp, load_admin_user
 
 
 def _safe_next(target: str | None) -> str:
@@ -94,7 +94,7 @@ def logout_everywhere():
 @bp.get("/")
 def index():
     """The start page: the sites, or the only site's campaigns."""
-    from ..services import catalog
+    from ..services.campaigns import catalog
 
     sites = catalog.list_sites()
     if len(sites) == 1:

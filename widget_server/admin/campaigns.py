@@ -7,18 +7,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from ..errors import APIError, Conflict, ValidationFailed
 from ..schemas.campaigns import CampaignSchema, CampaignUpdateSchema, VariantSchema
 from ..schemas.common import load_or_raise
+from ..schemas.content import load_content
 from ..schemas.sites import SiteSchema
-from ..services import catalog, results
+from ..services.campaigns import catalog
 from ..services.funnel import site_stages
-from . import bp, forms
-
-STATUS_ACTIONS = {
-    "draft": ("start",),
-    "running": ("pause", "complete"),
-    "paused": ("start", "complete"),
-    "completed": (),
-}
-
+from ..services.promotion import results
+from ..vocabulary import actions_from
+from . import forms
+from .blueprint import bp
 
 # -- sites ------------------------------------------------------------------------------------
 
@@ -137,7 +133,7 @@ def campaign_edit(campaign_id):
         state=state,
         errors=errors,
         stages=_stage_choices(campaign.site_id),
-        actions=STATUS_ACTIONS[campaign.status],
+        actions=actions_from(campaign.status),
     ), status
 
 
@@ -187,7 +183,7 @@ def _variant_form(campaign, variant, state, errors, status, json_text=None, json
 
 def _pool_choices(site_id: int) -> list[tuple[str, str]]:
     """The site's coupon pools with their stock, for a slice that hands out codes."""
-    from ..services import coupons
+    from ..services.rewards import coupons
 
     pools = coupons.pools_of_site(site_id)
     stock = coupons.stock([p.id for p in pools])
@@ -227,6 +223,7 @@ def _save_variant(campaign, variant):
         payload = forms.state_to_variant(campaign.kind, state)
     try:
         data = load_or_raise(VariantSchema(), payload)
+        data["content"] = load_content(campaign.kind, data["content"])
         if variant is None:
             variant = catalog.add_variant(campaign, data)
         else:
@@ -256,7 +253,9 @@ def _content_problems(campaign, content) -> dict:
     if not isinstance(content, dict):
         return {}
     try:
-        catalog.validated_content(campaign.kind, content, "content", campaign.site_id)
+        loaded = load_content(campaign.kind, content)
+        if campaign.kind == "wheel":
+            catalog.check_slice_pools(campaign.site_id, loaded, "content")
     except ValidationFailed as err:
         return err.fields or {}
     return {}
@@ -322,7 +321,7 @@ def preview_frame_unsaved(campaign_id):
     else:
         content = forms.state_to_content(campaign.kind, state.get("content") or {})
     try:
-        content = catalog.validated_content(campaign.kind, content, "content")
+        content = load_content(campaign.kind, content)
     except ValidationFailed as err:
         return _preview(
             campaign, {}, [f"{forms.field_title(k)}: {'; '.join(v)}" for k, v in err.fields.items()]

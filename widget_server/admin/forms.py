@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from werkzeug.datastructures import MultiDict
 
-from ..schemas.content import CHOICE_TYPES, NUMERIC_TYPES
+from ..vocabulary import CHOICE_TYPES, NUMERIC_TYPES
 
 #: Fields posted as several values (checkbox groups) rather than one.
 MULTI_VALUE = {"targeting.devices", "targeting.stages_in", "targeting.stages_not_in"}

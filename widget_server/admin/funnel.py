@@ -5,7 +5,7 @@ from flask import Response, current_app, render_template, stream_with_context
 from ..services.funnel import site_stages
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures, figures_age_s, shares_pct
-from . import bp
+from .blueprint import bp
 from .campaigns import _site_or_404
 from .charts import bar_chart, responsive
 

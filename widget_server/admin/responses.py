@@ -14,9 +14,10 @@ from flask import (
 from ..errors import APIError, Conflict, ValidationFailed
 from ..schemas.common import form_integer, load_or_raise
 from ..schemas.responses import ResponseQuerySchema
-from ..services import responses as responses_service
 from ..services.funnel import site_stages
-from . import bp, forms
+from ..services.ingest import responses as responses_service
+from . import forms
+from .blueprint import bp
 from .campaigns import _site_or_404
 
 
@@ -80,7 +81,7 @@ def responses_csv(site_id):
 
 
 def _pools_page(site, errors=None, state=None, status=200, report=None):
-    from ..services import coupons
+    from ..services.rewards import coupons
 
     pools = coupons.pools_of_site(site.id)
     return render_template(
@@ -104,7 +105,7 @@ def coupons(site_id):
 def coupon_pool_create(site_id):
     """Add a coupon pool."""
     from ..schemas.rewards import PoolSchema
-    from ..services import coupons as coupons_service
+    from ..services.rewards import coupons as coupons_service
 
     site = _site_or_404(site_id)
     state = {"name": request.form.get("name", "")}
@@ -120,7 +121,7 @@ def coupon_pool_create(site_id):
 @bp.post("/coupons/<int:pool_id>/import")
 def coupon_import(pool_id):
     """Import codes into a pool: a CSV file (``code`` column or the first) or pasted lines."""
-    from ..services import coupons as coupons_service
+    from ..services.rewards import coupons as coupons_service
 
     try:
         pool = coupons_service.get_pool(pool_id)
@@ -146,7 +147,7 @@ def coupon_import(pool_id):
 def coupon_generate(pool_id):
     """Generate unguessable codes (at least 60 random bits each) into a pool."""
     from ..schemas.rewards import GenerateCodesSchema
-    from ..services import coupons as coupons_service
+    from ..services.rewards import coupons as coupons_service
 
     try:
         pool = coupons_service.get_pool(pool_id)

@@ -4,9 +4,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
-from ..services import evaluation, results
-from ..services.result_series import cumulative_series
-from . import bp
+from ..services.promotion import evaluation, results
+from ..services.promotion.result_series import cumulative_series
+from .blueprint import bp
 from .campaigns import _campaign_or_404
 from .charts import PALETTE, Line, line_chart, responsive
 

@@ -3,22 +3,22 @@
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ..errors import Unauthorized
-from ..schemas.campaigns import (
-    CampaignSchema,
-    CampaignUpdateSchema,
-    PromoteSchema,
-    VariantSchema,
-)
+from ..schemas.campaigns import CampaignSchema, CampaignUpdateSchema, PromoteSchema, VariantSchema
 from ..schemas.common import load_or_raise, patch_schema
+from ..schemas.content import load_content
 from ..schemas.funnel import FunnelQuerySchema, StagesSchema, VisitorPathSchema
 from ..schemas.responses import ResponseQuerySchema
 from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
 from ..schemas.views import campaign_json, site_json, variant_json
-from ..services import catalog, coupons, evaluation, funnel, responses, results
+from ..services import funnel
+from ..services.campaigns import catalog
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
-from ..services.tokens import token_is_valid
+from ..services.ingest import responses
+from ..services.platform.tokens import token_is_valid
+from ..services.promotion import evaluation, results
+from ..services.rewards import coupons
 from .openapi import documented
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -170,6 +170,7 @@ def add_variant(campaign_id):
     """Add a variant to a campaign."""
     campaign = catalog.get_campaign(campaign_id)
     data = load_or_raise(variant_schema, _body())
+    data["content"] = load_content(campaign.kind, data["content"])
     return jsonify(variant_json(catalog.add_variant(campaign, data))), 201
 
 
@@ -185,6 +186,8 @@ def update_variant(variant_id):
     """Change a variant's name, weight or content."""
     variant = catalog.get_variant(variant_id)
     data = load_or_raise(variant_patch_schema, _body())
+    if "content" in data:
+        data["content"] = load_content(variant.campaign.kind, data["content"])
     return jsonify(variant_json(catalog.update_variant(variant, data)))
 
 

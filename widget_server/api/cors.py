@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
-from ..services.site_config import SiteConfig, get_site_config
+from ..services.campaigns.site_config import SiteConfig, get_site_config
 
 ALLOWED_HEADERS = "Content-Type"
 MAX_AGE_S = "86400"

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from ..schemas.common import load_or_raise, parse_json_body
 from ..schemas.rewards import OrderAnswerSchema, OrderSchema
-from ..services import orders
+from ..services.rewards import orders
 from .openapi import documented
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v1/sites/<site_key>")

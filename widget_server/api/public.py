@@ -19,10 +19,12 @@ from ..schemas.public import (
     IdentifySchema,
 )
 from ..schemas.rewards import SpinAnswerSchema, SpinSchema
-from ..services import funnel, ingestion, signatures
-from ..services.decide import decide as decide_offers
-from ..services.site_config import get_site_config
-from ..services.spin import spin as spin_wheel
+from ..services.campaigns.decide import decide as decide_offers
+from ..services.campaigns.site_config import get_site_config
+from ..services.ingest import events as ingestion
+from ..services.platform import signatures
+from ..services.rewards.spin import spin as spin_wheel
+from ..services.visitors.identify import identify as identify_visitor
 from .cors import add_cors_headers, check_origin
 from .openapi import SNIPPET_BODY, documented
 
@@ -129,7 +131,7 @@ def identify():
         return "", 204
     payload = load_or_raise(identify_schema, parse_json_body(request))
     signatures.check_identify(g.site, payload)
-    result = funnel.identify(g.site.id, payload)
+    result = identify_visitor(g.site.id, payload)
     return jsonify(visitor_id=result.visitor_key, stage=result.stage)
 
 

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, redirect, render_template, url_for
 
-from ..services.demo import DEMO_SITE_KEY
+from .store import DEMO_SITE_KEY
 
 bp = Blueprint("demo", __name__, template_folder="../templates")
 

@@ -41,10 +41,14 @@ from ..models import (
     Visitor,
 )
 from ..models.types import utcnow
-from ..services import coupons, funnel, metrics, orders, site_config
-from ..services import spin as spins
-from ..services.demo import DEMO_POOLS, WHEEL_NAME
-from ..services.upsert import insert_ignoring_conflicts
+from ..services import funnel
+from ..services.campaigns import site_config
+from ..services.platform.upsert import insert_ignoring_conflicts
+from ..services.promotion import metrics
+from ..services.rewards import coupons, orders
+from ..services.rewards import spin as spins
+from ..vocabulary import MEAN_METRICS
+from .store import DEMO_POOLS, WHEEL_NAME
 
 #: The history is the same on every first run.
 SEED = 20_240_601
@@ -556,7 +560,7 @@ class _Fold:
         exposed_at = assignment.first_impression_at
         if assignment.variant_id is None or (exposed_at is not None and at < exposed_at):
             return
-        value = float(value) if metric in metrics.VALUE_METRICS else 0.0
+        value = float(value) if metric in MEAN_METRICS else 0.0
         cell = (assignment.campaign_id, assignment.variant_id)
         key = (assignment.campaign_id, assignment.visitor_id, metric)
         row = self.conversions.get(key)
@@ -573,7 +577,7 @@ class _Fold:
                 self.rollups.deltas.add(
                     *cell, metric, at, conversions=1, value=value, value_squares=value**2
                 )
-        elif metric in metrics.VALUE_METRICS and value:
+        elif metric in MEAN_METRICS and value:
             before = row["value"]
             row["value"] = before + value
             if exposed_at is not None:

@@ -1,6 +1,6 @@
 """The data model: one module per concept group, all re-exported here."""
 
-from .campaigns import CAMPAIGN_KINDS, CAMPAIGN_STATUSES, Campaign, Decision, Variant
+from .campaigns import Campaign, Decision, Variant
 from .events import EVENT_TYPES, Event, Response
 from .funnel import FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
@@ -9,8 +9,6 @@ from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
 
 __all__ = [
-    "CAMPAIGN_KINDS",
-    "CAMPAIGN_STATUSES",
     "EVENT_TYPES",
     "EXPOSURE",
     "AdminSession",

@@ -9,9 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .types import JSONType, UTCDateTime, utcnow
 
-CAMPAIGN_KINDS = ("survey", "wheel")
-CAMPAIGN_STATUSES = ("draft", "running", "paused", "completed")
-
 
 class Campaign(db.Model):
     """One popup with a goal, its rules and A/B settings."""

@@ -59,7 +59,7 @@ class Spin(db.Model):
     __tablename__ = "spins"
     __table_args__ = (
         UniqueConstraint("campaign_id", "visitor_id", name="uq_spins_campaign_visitor"),
-        # One reward per e-mail address per campaign (SPEC §10); NULLs (no e-mail) never clash.
+        # One reward per e-mail address per campaign; NULLs (no e-mail) never clash.
         UniqueConstraint("campaign_id", "email", name="uq_spins_campaign_email"),
     )
 

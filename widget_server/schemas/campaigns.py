@@ -1,11 +1,10 @@
 """Admin API schemas for campaigns and variants: targeting, triggers, frequency, A/B settings."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from ab import policy as ab_policy
-
-from ..models import CAMPAIGN_KINDS
+from ..vocabulary import AB_DEFAULTS, CAMPAIGN_KINDS, METHODS, METRICS, TARGETING_ATTRIBUTE_OPS
 from .common import SLUG, RowId, webhook_url_field
+from .content import load_content
 
 DEVICES = ("mobile", "tablet", "desktop")
 TRIGGER_TYPES = (
@@ -17,12 +16,9 @@ TRIGGER_TYPES = (
     "inactivity",
     "manual",
 )
-#: The A/B engine's own lists: a method or metric it can judge is one the API accepts.
-METRICS = ab_policy.METRICS
-METHODS = ab_policy.METHODS
-ATTRIBUTE_OPS = ("equals", "in", "range")
-#: Bounds on URL patterns, which are matched against every decide's URL (services/targeting.py):
-#: the work per pattern grows with its pieces between stars and with the patterns per list.
+#: Bounds on URL patterns, which are matched against every decide's URL
+#: (services/campaigns/url_patterns.py): the work per pattern grows with its pieces between stars
+#: and with the patterns per list.
 URL_PATTERN_MAX_LENGTH = 500
 URL_PATTERN_MAX_STARS = 10
 URL_PATTERNS_MAX = 50
@@ -44,7 +40,7 @@ def url_patterns() -> fields.List:
 
 class AttributeRuleSchema(Schema):
     key = fields.String(required=True, validate=validate.Length(1, 64))
-    op = fields.String(required=True, validate=validate.OneOf(ATTRIBUTE_OPS))
+    op = fields.String(required=True, validate=validate.OneOf(TARGETING_ATTRIBUTE_OPS))
     value = fields.Raw()
     values = fields.List(fields.Raw(), validate=validate.Length(1, 100))
     min = fields.Float(allow_nan=False)
@@ -106,16 +102,26 @@ class FrequencySchema(Schema):
 
 
 class ABSettingsSchema(Schema):
+    """A campaign's A/B settings; what is left out takes the A/B engine's default."""
+
     metric = fields.String(validate=validate.OneOf(METRICS))
-    method = fields.String(load_default="sequential", validate=validate.OneOf(METHODS))
-    alpha = fields.Float(load_default=0.05, validate=validate.Range(0.001, 0.2))
+    method = fields.String(load_default=AB_DEFAULTS["method"], validate=validate.OneOf(METHODS))
+    alpha = fields.Float(load_default=AB_DEFAULTS["alpha"], validate=validate.Range(0.001, 0.2))
     holdout_percent = fields.Float(load_default=0.0, validate=validate.Range(0, 50))
     auto_promote = fields.Boolean(load_default=True)
-    min_visitors_per_variant = fields.Integer(load_default=500, validate=validate.Range(min=1))
-    min_running_days = fields.Float(load_default=7.0, validate=validate.Range(min=0))
-    min_lift = fields.Float(load_default=0.0, validate=validate.Range(min=0))
-    max_duration_days = fields.Float(load_default=60.0, validate=validate.Range(min=1))
-    max_visitors_per_variant = fields.Integer(load_default=20000, validate=validate.Range(min=100))
+    min_visitors_per_variant = fields.Integer(
+        load_default=AB_DEFAULTS["min_visitors_per_variant"], validate=validate.Range(min=1)
+    )
+    min_running_days = fields.Float(
+        load_default=AB_DEFAULTS["min_running_days"], validate=validate.Range(min=0)
+    )
+    min_lift = fields.Float(load_default=AB_DEFAULTS["min_lift"], validate=validate.Range(min=0))
+    max_duration_days = fields.Float(
+        load_default=AB_DEFAULTS["max_duration_days"], validate=validate.Range(min=1)
+    )
+    max_visitors_per_variant = fields.Integer(
+        load_default=AB_DEFAULTS["max_visitors_per_variant"], validate=validate.Range(min=100)
+    )
     webhook_url = webhook_url_field()
 
 
@@ -140,6 +146,14 @@ class CampaignSchema(Schema):
     frequency = fields.Nested(FrequencySchema, load_default=dict)
     ab = fields.Nested(ABSettingsSchema, load_default=dict)
     variants = fields.List(fields.Nested(VariantSchema), validate=validate.Length(max=10))
+
+    @post_load
+    def _load_variant_contents(self, data, **kwargs):
+        for index, variant in enumerate(data.get("variants") or ()):
+            variant["content"] = load_content(
+                data["kind"], variant["content"], f"variants.{index}.content"
+            )
+        return data
 
 
 class CampaignUpdateSchema(CampaignSchema):

@@ -7,7 +7,7 @@ from flask import current_app
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from ..errors import PayloadTooLarge, ValidationFailed, validation_failed
-from ..services.webhooks import allowance_of, literal_refusal
+from ..outbound import allowance_of, literal_refusal
 
 # Patterns end with \Z, not $: "$" also matches before a final newline, so "abc12345\n" passed
 # as a visitor id and became a second visitor. validate.Regexp calls re.match, which \Z makes a

@@ -1,4 +1,4 @@
-"""Variant content: survey steps with branching, and wheel slices (SPEC §5)."""
+"""Variant content: survey steps with branching, and wheel slices."""
 
 from marshmallow import (
     Schema,
@@ -8,12 +8,10 @@ from marshmallow import (
     validates_schema,
 )
 
-from ..services.coupons import CODE_PATTERN
+from ..errors import validation_failed
+from ..vocabulary import CHOICE_TYPES, CODE_PATTERN, QUESTION_TYPES
 from .common import DIMENSION, LocalText, RowId, slug
 
-QUESTION_TYPES = ("single_choice", "multi_choice", "scale", "nps", "rating", "text", "email")
-CHOICE_TYPES = ("single_choice", "multi_choice")
-NUMERIC_TYPES = ("scale", "nps", "rating")
 END = "end"
 
 dimension_field = fields.String(
@@ -214,3 +212,14 @@ class WheelContentSchema(Schema):
 
 
 CONTENT_SCHEMAS = {"survey": SurveyContentSchema, "wheel": WheelContentSchema}
+
+
+def load_content(kind: str, content, prefix: str = "content") -> dict:
+    """A variant's content loaded with the schema of its campaign's kind.
+
+    :raise ValidationFailed: naming the field, e.g. ``variants.0.content.steps.1.next.0.goto``.
+    """
+    try:
+        return CONTENT_SCHEMAS[kind]().load(content)
+    except ValidationError as err:
+        raise validation_failed(err, prefix) from None

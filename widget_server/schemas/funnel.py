@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..services.funnel.rules import ATTRIBUTE_OPS, NUMERIC_OPS
+from ..vocabulary import ATTRIBUTE_OPS, COMPARISONS
 from .common import DIMENSION, SLUG, Integer, RowId
 from .public import visitor_id_field
 
@@ -35,7 +35,7 @@ def _numbers(node: dict, allowed: tuple[str, ...]) -> dict:
     for key, bound in node.items():
         if key not in allowed:
             errors[key] = [f"Unknown key; use one of {', '.join(allowed)}."]
-        elif key in NUMERIC_OPS and (
+        elif key in COMPARISONS and (
             isinstance(bound, bool) or not isinstance(bound, int | float) or bound != bound
         ):
             errors[key] = ["Must be a number."]
@@ -97,7 +97,7 @@ def _check_counter(node: dict, kind: str) -> None:
     bounds = node[kind]
     if not isinstance(bounds, dict) or not bounds:
         raise _RuleErrors({kind: ['Must be an object of comparisons such as {"gte": 1}.']})
-    errors = _numbers(bounds, tuple(NUMERIC_OPS))
+    errors = _numbers(bounds, COMPARISONS)
     if errors:
         raise _RuleErrors({kind: errors})
 
@@ -112,7 +112,7 @@ def _check_named(node: dict, kind: str) -> None:
             if kind == "score"
             else "Use an attribute name: letters, digits, '_' or '-'."
         ]
-    allowed = tuple(NUMERIC_OPS) if kind == "score" else ATTRIBUTE_OPS
+    allowed = COMPARISONS if kind == "score" else ATTRIBUTE_OPS
     rest = {k: v for k, v in node.items() if k != kind}
     errors.update(_numbers(rest, allowed))
     if not rest:

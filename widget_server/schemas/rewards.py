@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from ..services.coupons import (
+from ..vocabulary import (
     MAX_GENERATE,
     MAX_RANDOM_SYMBOLS,
     MIN_RANDOM_SYMBOLS,

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from .common import webhook_url_field
 
@@ -28,6 +28,12 @@ class SiteSchema(Schema):
         fields.String(validate=_origin), load_default=list, validate=validate.Length(max=50)
     )
     settings = fields.Nested(SiteSettingsSchema, load_default=dict)
+
+    @post_load
+    def _normalise_origins(self, data, **kwargs):
+        if "allowed_origins" in data:
+            data["allowed_origins"] = [normalise_origin(o) for o in data["allowed_origins"]]
+        return data
 
 
 def normalise_origin(origin: str) -> str:

@@ -1,11 +1,12 @@
-"""The loyalty funnel (SPEC §7): scores, stages, identify, figures and segment exports.
+"""The loyalty funnel: the rule language, dimension scores, stages, figures and segment exports.
 
-Other services call :func:`on_answers` (ingestion, after answer events), :func:`on_order` /
-:func:`on_orders` (after storing orders) and :func:`identify`; each restages the visitors in one
-batched pass and records every stage change with its cause.
+Other areas call :func:`on_answers` (ingest, after answer events), :func:`on_order` /
+:func:`on_orders` (rewards, after storing orders); visitors' identify restages merged visitors.
+Each restages the visitors in one batched pass and records every stage change with its cause.
+
+May import: platform, models, vocabulary. Imported by every area above it.
 """
 
-from .identify import identify
 from .stages import (
     on_answers,
     on_order,
@@ -17,7 +18,6 @@ from .stages import (
 )
 
 __all__ = [
-    "identify",
     "on_answers",
     "on_order",
     "on_orders",

@@ -16,24 +16,11 @@ from sqlalchemy import select
 
 from ...extensions import db
 from ...models import Campaign, Variant, Visitor
+from ..platform.spreadsheets import neutralise
 from .scoring import scoring_of
 from .stages import site_stages
 
-#: First characters (after any whitespace) that make a spreadsheet read a cell as a formula.
-FORMULA_CHARACTERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
-#: A cell starting with one of these is neutralised whatever follows (OWASP's list, plus the
-#: line feed an import may drop like the carriage return).
-CONTROL_STARTS = ("\t", "\r", "\n")
 CHUNK_ROWS = 1000
-
-
-def neutralise(cell):
-    """A text cell a spreadsheet would evaluate gets a leading ``'``; numbers pass unchanged."""
-    if isinstance(cell, str) and (
-        cell.startswith(CONTROL_STARTS) or cell.lstrip()[:1] in FORMULA_CHARACTERS
-    ):
-        return "'" + cell
-    return cell
 
 
 def _rule_dimensions(rule, found: set) -> None:

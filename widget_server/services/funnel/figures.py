@@ -1,4 +1,4 @@
-"""Funnel figures for the admin API (SPEC §7), computed with a few GROUP BY queries.
+"""Funnel figures for the admin API, computed with a few GROUP BY queries.
 
 Definitions (docs/funnel.md repeats them):
 
@@ -36,6 +36,7 @@ from ...errors import NotFound
 from ...extensions import db
 from ...models import Assignment, Campaign, Order, StageChange, Visitor
 from ...models.types import JSONType, utcnow
+from ..platform.changes import site_changed
 from .rules import Facts, stage_for
 from .stages import site_stages
 
@@ -458,6 +459,11 @@ def snapshots() -> FigureSnapshots:
     if found is None:
         found = current_app.extensions.setdefault("funnel_figure_snapshots", FigureSnapshots())
     return found
+
+
+@site_changed.connect
+def _drop_changed_site(sender, site_id: int, **_) -> None:
+    snapshots().drop_site(site_id)
 
 
 def cached_funnel_figures(site_id: int, campaign_id: int | None = None, weeks: int = 12) -> dict:

@@ -1,4 +1,4 @@
-"""The stage rule language and the default loyalty funnel (SPEC §7); pure, no database.
+"""The rule language of stages and targeting, and the default loyalty funnel; pure, no database.
 
 A rule is a JSON object, one of::
 
@@ -17,17 +17,16 @@ makes its comparison false (``{"not": {"score": "nps", "gte": 9}}`` holds for a 
 NPS answer). A visitor's stage is the LAST stage, in funnel order, whose rule holds.
 """
 
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-NUMERIC_OPS = {
-    "gte": lambda have, bound: have >= bound,
-    "gt": lambda have, bound: have > bound,
-    "lte": lambda have, bound: have <= bound,
-    "lt": lambda have, bound: have < bound,
-    "eq": lambda have, bound: have == bound,
-}
-ATTRIBUTE_OPS = ("equals", "in", "exists", *NUMERIC_OPS)
+from ...vocabulary import COMPARISONS
+
+#: Each comparison of :data:`~widget_server.vocabulary.COMPARISONS` as a function.
+NUMERIC_OPS = dict(
+    zip(COMPARISONS, (operator.ge, operator.gt, operator.le, operator.lt, operator.eq), strict=True)
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def holds(rule: dict, facts: Facts) -> bool:
     if "spent" in rule:
         return _compare(facts.total_spent, rule["spent"])
     if "attribute" in rule:
-        return _attribute_holds(rule, facts.attributes)
+        return attribute_holds(rule, facts.attributes)
     raise ValueError(f"Unknown rule {sorted(rule)!r}.")
 
 
@@ -122,7 +121,8 @@ def _compare(value, comparisons: dict) -> bool:
     return all(NUMERIC_OPS[op](have, float(bound)) for op, bound in checks)
 
 
-def _attribute_holds(rule: dict, attributes: dict) -> bool:
+def attribute_holds(rule: dict, attributes: dict) -> bool:
+    """Whether a rule on one custom attribute (``{"attribute": "plan", "in": [...]}``) holds."""
     present = rule["attribute"] in attributes and attributes[rule["attribute"]] is not None
     value = attributes.get(rule["attribute"])
     if "exists" in rule:
@@ -132,3 +132,23 @@ def _attribute_holds(rule: dict, attributes: dict) -> bool:
     if "in" in rule:
         return present and value in rule["in"]
     return present and _compare(value, rule)
+
+
+def from_targeting(rule: dict) -> dict:
+    """A targeting attribute rule (``{"key", "op", ...}``, the campaign API's form) in this
+    language, so that targeting and stages are judged by one evaluator.
+
+    Targeting compares the attribute as sent, absent ones as ``None``: ``equals`` null and ``in``
+    a list with null also admit a visitor without the attribute; ``range`` admits numbers only.
+    """
+    key, op = rule["key"], rule["op"]
+    absent = {"attribute": key, "exists": False}
+    if op == "equals":
+        return absent if rule["value"] is None else {"attribute": key, "equals": rule["value"]}
+    if op == "in":
+        listed = {"attribute": key, "in": rule["values"]}
+        return {"any": [listed, absent]} if None in rule["values"] else listed
+    bounds = {"gte": rule["min"]} if "min" in rule else {}
+    if "max" in rule:
+        bounds["lte"] = rule["max"]
+    return {"attribute": key, **bounds}

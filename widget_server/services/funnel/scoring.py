@@ -1,4 +1,4 @@
-"""Dimension scores from survey answers (SPEC §5, §7); pure, no database.
+"""Dimension scores from survey answers; pure, no database.
 
 Where a score comes from:
 
@@ -15,7 +15,7 @@ step keeps only its latest value). Text answers and unknown option ids score not
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-NUMERIC_TYPES = ("scale", "nps", "rating")
+from ...vocabulary import NUMERIC_TYPES
 
 
 @dataclass(frozen=True)

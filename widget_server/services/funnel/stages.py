@@ -16,7 +16,8 @@ from ...errors import NotFound
 from ...extensions import db
 from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, Visitor
 from ...models.types import utcnow
-from .. import webhooks
+from ..platform import webhooks
+from ..platform.changes import announce_site_change
 from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
 
@@ -81,11 +82,7 @@ def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
     db.session.flush()
     recompute_site(site.id)
     db.session.commit()
-    from ..site_config import invalidate  # site_config imports this module
-    from .figures import snapshots  # figures imports this module
-
-    snapshots().drop_site(site.id)
-    invalidate(site.site_key)  # decide's entry stage
+    announce_site_change(site.id, site.site_key)  # decide's entry stage, the funnel figures
     return site_stages(site.id)
 
 

@@ -1,0 +1,210 @@
+"""A site's running campaigns, compiled once and cached per worker for the hot paths.
+
+Decide and events need the site, its origins and its running campaigns on every request. They are
+read in one query, compiled (URL patterns to matchers, public content stripped of reward secrets),
+and cached for ``CONFIG_CACHE_TTL_S`` seconds. Admin writes call :func:`invalidate`, which clears
+this worker's copy at once; other workers pick the change up within the TTL. The cache lives on
+the app (``app.extensions``), so two apps in one process (tests, a second site) never share it.
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ...errors import NotFound
+from ...extensions import db
+from ...models import Campaign, Site
+from ..funnel.rules import Facts, from_targeting, stage_for
+from ..funnel.stages import site_stages
+from ..platform.changes import site_changed
+from .url_patterns import UrlPattern
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    id: int
+    name: str
+    weight: float
+    is_control: bool
+    #: Content as the browser may see it (wheel rewards stripped).
+    public_content: dict
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    id: int
+    kind: str
+    priority: int
+    seed: str
+    targeting: dict
+    url_include: tuple[UrlPattern, ...]
+    url_exclude: tuple[UrlPattern, ...]
+    #: ``targeting.attributes`` as ``(key, rule)`` pairs in the funnel's rule language.
+    attribute_rules: tuple[tuple[str, dict], ...]
+    trigger: dict
+    frequency: dict
+    holdout: float
+    variants: tuple[VariantConfig, ...]
+    promoted_variant_id: int | None
+
+    def variant(self, variant_id: int | None) -> VariantConfig | None:
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    id: int
+    site_key: str
+    allowed_origins: frozenset[str]
+    settings: dict
+    campaigns: tuple[CampaignConfig, ...] = field(default_factory=tuple)
+    #: The stage of a visitor with no facts yet (no answers, orders or attributes): decide
+    #: targets them as in it, as the funnel figures count them, without a row written for each.
+    entry_stage: str | None = None
+
+    @cached_property
+    def campaign_of_variant(self) -> dict[int, int]:
+        """Variant id -> campaign id of the running campaigns (facts that never change)."""
+        return {v.id: c.id for c in self.campaigns for v in c.variants}
+
+    @cached_property
+    def _promoted(self) -> dict[int, int]:
+        return {c.id: c.promoted_variant_id for c in self.campaigns if c.promoted_variant_id}
+
+    def promoted_variant_of(self, campaign_id: int) -> int | None:
+        """The winner every visitor of a running campaign is shown since its promotion."""
+        return self._promoted.get(campaign_id)
+
+
+#: Where each app keeps its :class:`SiteConfigCache`, in ``app.extensions``.
+EXTENSION_KEY = "funnelcake.site_config"
+
+
+class SiteConfigCache:
+    """One app's compiled site configurations, each with the monotonic time it expires at."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, SiteConfig | None]] = {}
+
+    def get(self, site_key: str, now: float) -> tuple[bool, SiteConfig | None]:
+        """``(found, config)``: found is False when the site is not cached or has expired
+        (a cached ``None`` remembers an unknown key for the TTL too)."""
+        cached = self._entries.get(site_key)
+        if cached and cached[0] > now:
+            return True, cached[1]
+        return False, None
+
+    def put(self, site_key: str, expires_at: float, config: SiteConfig | None) -> None:
+        with self._lock:
+            self._entries[site_key] = (expires_at, config)
+
+    def drop(self, site_key: str | None = None) -> None:
+        with self._lock:
+            if site_key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(site_key, None)
+
+
+def app_cache() -> SiteConfigCache:
+    """The current app's cache, made on its first use."""
+    found = current_app.extensions.get(EXTENSION_KEY)
+    if found is None:
+        found = current_app.extensions.setdefault(EXTENSION_KEY, SiteConfigCache())
+    return found
+
+
+def get_site_config(site_key: str) -> SiteConfig:
+    """The compiled configuration of the site with this public key.
+
+    :raise NotFound: no site has this key.
+    """
+    ttl = current_app.config["CONFIG_CACHE_TTL_S"]
+    now = time.monotonic()
+    cache = app_cache()
+    found, config = cache.get(site_key, now)
+    if not found:
+        config = _load(site_key)
+        if ttl > 0:
+            cache.put(site_key, now + ttl, config)
+    if config is None:
+        raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
+    return config
+
+
+def invalidate(site_key: str | None = None) -> None:
+    """Forget the current app's cached configuration of one site (or all), after an admin
+    change."""
+    app_cache().drop(site_key)
+
+
+@site_changed.connect
+def _forget_changed_site(sender, site_key: str, **_) -> None:
+    invalidate(site_key)
+
+
+def _load(site_key: str) -> SiteConfig | None:
+    site = db.session.scalar(select(Site).where(Site.site_key == site_key))
+    if site is None:
+        return None
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.site_id == site.id, Campaign.status == "running")
+        .options(selectinload(Campaign.variants))
+        .order_by(Campaign.priority.desc(), Campaign.id)
+    ).all()
+    return SiteConfig(
+        id=site.id,
+        site_key=site.site_key,
+        allowed_origins=frozenset(o.lower().rstrip("/") for o in site.allowed_origins or ()),
+        settings=dict(site.settings or {}),
+        campaigns=tuple(compile_campaign(c) for c in campaigns),
+        entry_stage=stage_for(site_stages(site.id), Facts()),
+    )
+
+
+def compile_campaign(campaign: Campaign) -> CampaignConfig:
+    targeting = campaign.targeting or {}
+    return CampaignConfig(
+        id=campaign.id,
+        kind=campaign.kind,
+        priority=campaign.priority,
+        seed=campaign.seed,
+        targeting=targeting,
+        url_include=tuple(UrlPattern(p) for p in targeting.get("url_include", ())),
+        url_exclude=tuple(UrlPattern(p) for p in targeting.get("url_exclude", ())),
+        attribute_rules=tuple(
+            (rule["key"], from_targeting(rule)) for rule in targeting.get("attributes", ())
+        ),
+        trigger=campaign.trigger or {"type": "delay", "seconds": 3},
+        frequency=campaign.frequency or {},
+        holdout=float((campaign.ab or {}).get("holdout_percent", 0.0)) / 100.0,
+        variants=tuple(
+            VariantConfig(
+                id=v.id,
+                name=v.name,
+                weight=v.weight,
+                is_control=v.is_control,
+                public_content=public_content(campaign.kind, v.content),
+            )
+            for v in campaign.variants
+        ),
+        promoted_variant_id=campaign.promoted_variant_id,
+    )
+
+
+def public_content(kind: str, content: dict) -> dict:
+    """The content the browser may see: a wheel's codes and pools stay on the server."""
+    if kind != "wheel":
+        return content
+    public = {k: v for k, v in content.items() if k != "slices"}
+    public["slices"] = [
+        {"label": s.get("label"), "color": s.get("color")} for s in content.get("slices", [])
+    ]
+    return public

@@ -1,0 +1,506 @@
+"""The evaluator: one round of automatic promotion over every running campaign.
+
+A round runs under one database lock for the whole installation, so any number of processes or
+hosts may call it at the same moment (``funnelcake evaluate`` from cron, the server's background
+thread in each gunicorn worker): one takes the lock and decides, the others skip the round. On
+PostgreSQL the lock is ``pg_try_advisory_xact_lock`` (released when the round's transaction
+ends, also if the process dies); on SQLite it is a lease row in ``evaluator_locks``. Inside the
+lock each campaign is re-read with a row lock and re-checked before it is changed, so a manual
+promotion racing with the round cannot produce a second decision either.
+
+Promotions, stops and bandit weights are written in the round's transaction; webhooks are
+recorded there (:mod:`.webhooks`, signed with the site secret) and sent after the commit,
+outside the lock.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import load_only, selectinload
+
+from ...errors import Conflict, ValidationFailed
+from ...extensions import db
+from ...models import Campaign, Decision, EvaluatorLock, Variant
+from ...models.types import utcnow
+from ..campaigns import site_config
+from ..platform import webhooks
+from ..platform.upsert import insert_ignoring_conflicts
+from . import metrics, results
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock key of the evaluator (any constant shared by every process).
+ADVISORY_LOCK_KEY = 0x46554E4E454C  # "FUNNEL"
+LOCK_NAME = "evaluate"
+#: A SQLite lease outlives a crashed holder by this long at most.
+LEASE_S = 300
+
+
+@dataclass
+class RoundReport:
+    """What one round did (``acquired`` False: another evaluator held the lock)."""
+
+    acquired: bool
+    evaluated: int = 0
+    promoted: list[int] = field(default_factory=list)
+    stopped: list[int] = field(default_factory=list)
+    reweighted: list[int] = field(default_factory=list)
+    webhooks_sent: int = 0
+    duration_s: float = 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "acquired": self.acquired,
+            "evaluated": self.evaluated,
+            "promoted": self.promoted,
+            "stopped": self.stopped,
+            "reweighted": self.reweighted,
+            "webhooks_sent": self.webhooks_sent,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+def run_round(now: datetime | None = None) -> RoundReport:
+    """Evaluate every running campaign once, under the installation-wide lock."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    dialect = db.session.get_bind().dialect.name
+    holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    if dialect == "postgresql":
+        db.session.rollback()
+        acquired = db.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        )
+    else:
+        acquired = _take_lease(holder, now)
+    if not acquired:
+        db.session.rollback()
+        return RoundReport(acquired=False, duration_s=time.perf_counter() - started)
+    try:
+        report = _evaluate_all(now)
+        db.session.commit()  # also releases the advisory lock
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        if dialect != "postgresql":
+            _release_lease(holder)
+    if report.promoted or report.stopped or report.reweighted:
+        site_config.invalidate()
+    report.webhooks_sent = _deliver_webhooks()
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _take_lease(holder: str, now: datetime) -> bool:
+    insert_ignoring_conflicts(EvaluatorLock, [{"name": LOCK_NAME}], ["name"])
+    taken = db.session.execute(
+        update(EvaluatorLock)
+        .where(
+            EvaluatorLock.name == LOCK_NAME,
+            (EvaluatorLock.locked_until.is_(None)) | (EvaluatorLock.locked_until < now),
+        )
+        .values(holder=holder, locked_until=now + timedelta(seconds=LEASE_S))
+    ).rowcount
+    db.session.commit()
+    return taken == 1
+
+
+def _release_lease(holder: str) -> None:
+    db.session.execute(
+        update(EvaluatorLock)
+        .where(EvaluatorLock.name == LOCK_NAME, EvaluatorLock.holder == holder)
+        .values(holder=None, locked_until=None)
+    )
+    db.session.commit()
+
+
+def _evaluate_all(now: datetime) -> RoundReport:
+    report = RoundReport(acquired=True)
+    # Only the columns a round reads: variant contents (surveys, wheels) and the rules are the
+    # bulk of these rows and a round never needs them.
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.status == "running")
+        .options(
+            load_only(
+                Campaign.id,
+                Campaign.site_id,
+                Campaign.kind,
+                Campaign.status,
+                Campaign.ab,
+                Campaign.started_at,
+                Campaign.promoted_variant_id,
+            ),
+            selectinload(Campaign.variants).load_only(
+                Variant.id, Variant.campaign_id, Variant.name, Variant.is_control, Variant.weight
+            ),
+        )
+        .order_by(Campaign.id)
+    ).all()
+    figures = metrics.figures(c.id for c in campaigns)
+    for campaign in campaigns:
+        if campaign.promoted_variant_id is not None or len(campaign.variants) < 2:
+            continue
+        report.evaluated += 1
+        outcome = _judge(campaign, figures[campaign.id], now)
+        if outcome is None:
+            continue
+        if outcome.bandit_weights and _set_weights(campaign, outcome.bandit_weights):
+            report.reweighted.append(campaign.id)
+        auto = (campaign.ab or {}).get("auto_promote", True)
+        if outcome.action == "continue" or not auto:
+            continue
+        if outcome.action == "promote":
+            if _promote(campaign, outcome.winner_variant_id, outcome.reason, outcome.snapshot,
+                        automatic=True):  # fmt: skip
+                report.promoted.append(campaign.id)
+        elif outcome.action == "stop":
+            if _stop(campaign, outcome.reason, outcome.snapshot, now):
+                report.stopped.append(campaign.id)
+    return report
+
+
+def _judge(campaign: Campaign, figures, now: datetime) -> results.Outcome | None:
+    """The policy's outcome, or None while the figures cannot be judged (a variant without
+    visitors yet: the normal state of a new campaign).
+
+    A test that cannot be judged still ends at its maximum duration, keeping the control, so a
+    campaign nobody sees does not run for ever.
+    """
+    if not results.variants_without_visitors(campaign, figures):
+        try:
+            return results.evaluate(campaign, figures, now, reweight=True)
+        except ValueError:  # figures ab/ refuses for another reason: log it, try next round
+            log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
+    settings = results.settings_of(campaign)
+    started = campaign.started_at or now
+    running_days = (now - started).total_seconds() / 86400.0
+    if running_days < float(settings["max_duration_days"]):
+        return None
+    reason = (
+        f"Stopped at the maximum duration of {float(settings['max_duration_days']):g} days "
+        "without enough data to judge; the control stays."
+    )
+    snapshot = results.campaign_results(campaign)
+    snapshot["decision"] = {"action": "stop", "winner_variant_id": None, "reason": reason}
+    return results.Outcome("stop", None, reason, snapshot, None)
+
+
+def _claim(campaign_id: int, **values) -> bool:
+    """Write the campaign's decision only if it is still running and undecided.
+
+    One conditional UPDATE (compare-and-set): of two writers racing for the same campaign (a
+    round and an admin, two admins, or two rounds on SQLite where ``FOR UPDATE`` does not exist)
+    exactly one changes the row; the other sees 0 rows and records nothing.
+    """
+    db.session.flush()
+    changed = db.session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status.in_(("running", "paused")),
+            Campaign.promoted_variant_id.is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
+    changed = False
+    for variant in campaign.variants:
+        new = weights.get(variant.id)
+        if new is not None and abs(variant.weight - new) > 1e-9:
+            variant.weight = float(new)
+            changed = True
+    return changed
+
+
+def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision | None:
+    """The winner takes all non-holdout traffic: decide serves it from the next request on.
+
+    Returns None, changing nothing, when someone else decided the campaign first.
+    """
+    previous = {str(v.id): v.weight for v in campaign.variants}
+    if not _claim(campaign.id, promoted_variant_id=winner_id):
+        return None
+    for variant in campaign.variants:
+        variant.weight = 1.0 if variant.id == winner_id else 0.0
+    campaign.promoted_variant_id = winner_id
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="promote",
+        winner_variant_id=winner_id,
+        automatic=automatic,
+        reason=reason[:1000],
+        previous_weights=previous,
+        snapshot=snapshot,
+    )
+    db.session.add(decision)
+    _queue_webhook(campaign, decision)
+    return decision
+
+
+def _stop(campaign, reason, snapshot, now) -> Decision | None:
+    """The test ends without a winner: the campaign completes and the control stays.
+
+    Returns None, changing nothing, when someone else decided the campaign first.
+    """
+    control = next((v for v in campaign.variants if v.is_control), campaign.variants[0])
+    if not _claim(campaign.id, status="completed", ended_at=now):
+        return None
+    campaign.status = "completed"
+    campaign.ended_at = now
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="stop",
+        winner_variant_id=control.id,
+        automatic=True,
+        reason=reason[:1000],
+        previous_weights={str(v.id): v.weight for v in campaign.variants},
+        snapshot=snapshot,
+    )
+    db.session.add(decision)
+    _queue_webhook(campaign, decision)
+    return decision
+
+
+def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
+    """An admin promotes a variant now, whatever the statistics say (they are kept).
+
+    :raise ValidationFailed: the variant is not one of this campaign's.
+    :raise Conflict: the campaign is not running or paused, or already has a promoted variant.
+    """
+    if variant_id not in {v.id for v in campaign.variants}:
+        raise ValidationFailed(
+            "Not a variant of this campaign.", {"variant_id": ["Not a variant of this campaign."]}
+        )
+    db.session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    db.session.refresh(campaign)
+    if campaign.status not in ("running", "paused"):
+        raise Conflict(f"Cannot promote in a campaign that is {campaign.status}.")
+    if campaign.promoted_variant_id is not None:
+        raise Conflict(
+            f"Variant {campaign.promoted_variant_id} is already promoted; undo it first.",
+            {"variant_id": ["A variant is already promoted."]},
+        )
+    try:
+        outcome = results.evaluate(campaign, metrics.figures([campaign.id])[campaign.id], utcnow())
+        snapshot = outcome.snapshot
+    except ValueError as err:  # too little data to judge: an owner may still promote by hand
+        snapshot = {"note": f"No statistics: {err}"}
+    name = next(v.name for v in campaign.variants if v.id == variant_id)
+    decision = _promote(
+        campaign, variant_id, f"Promoted by hand: {name}.", snapshot, automatic=False
+    )
+    if decision is None:  # decided by a round or another admin since the check above
+        db.session.rollback()
+        raise Conflict(
+            "This campaign was promoted or stopped a moment ago; reload it.",
+            {"variant_id": ["A variant is already promoted."]},
+        )
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    # One delivery, briefly: an admin's request must not wait on a slow webhook receiver; what
+    # is left (or fails) goes out with the next round or `funnelcake deliver-webhooks`.
+    webhooks.deliver_pending(limit=1, timeout_s=MANUAL_WEBHOOK_TIMEOUT_S)
+    return decision
+
+
+def undo(campaign: Campaign) -> Decision:
+    """Undo the campaign's latest promotion or stop: previous weights back, running again.
+
+    :raise Conflict: there is nothing to undo.
+    """
+    db.session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+    db.session.refresh(campaign)
+    last = results.latest_standing_decision(campaign.id)
+    if last is None:
+        raise Conflict("This campaign has no promotion or stop to undo.")
+    now = utcnow()
+    undone = db.session.execute(
+        update(Decision)
+        .where(Decision.id == last.id, Decision.undone_at.is_(None))
+        .values(undone_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if undone != 1:  # another admin undid it a moment ago (SQLite has no FOR UPDATE)
+        db.session.rollback()
+        raise Conflict("This decision was undone a moment ago; reload the campaign.")
+    previous = last.previous_weights or {}
+    for variant in campaign.variants:
+        if str(variant.id) in previous:
+            variant.weight = float(previous[str(variant.id)])
+    campaign.promoted_variant_id = None
+    if last.action == "stop":
+        campaign.status = "running"
+        campaign.ended_at = None
+    last.undone_at = now
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="undo",
+        winner_variant_id=last.winner_variant_id,
+        automatic=False,
+        reason=f"Undid the {last.action} of decision {last.id}.",
+        previous_weights=previous,
+        snapshot={"undone_decision_id": last.id},
+    )
+    db.session.add(decision)
+    db.session.commit()
+    site_config.invalidate(campaign.site.site_key)
+    return decision
+
+
+def decisions_of(campaign: Campaign) -> list[Decision]:
+    """The campaign's decision log, newest first."""
+    return list(
+        db.session.scalars(
+            select(Decision).where(Decision.campaign_id == campaign.id).order_by(Decision.id.desc())
+        )
+    )
+
+
+def decision_json(decision: Decision) -> dict:
+    return {
+        "id": decision.id,
+        "campaign_id": decision.campaign_id,
+        "action": decision.action,
+        "winner_variant_id": decision.winner_variant_id,
+        "automatic": decision.automatic,
+        "reason": decision.reason,
+        "previous_weights": decision.previous_weights,
+        "snapshot": decision.snapshot,
+        "created_at": decision.created_at.isoformat(),
+        "undone_at": decision.undone_at.isoformat() if decision.undone_at else None,
+    }
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _queue_webhook(campaign: Campaign, decision: Decision) -> None:
+    """Record the signed webhook in the decision's transaction (sent after the commit)."""
+    url = (campaign.ab or {}).get("webhook_url")
+    if not url:
+        return
+    db.session.flush()  # the decision's id and time go in the payload
+    event = f"campaign.{decision.action}"
+    payload = {
+        "event": event,
+        "campaign_id": campaign.id,
+        "decision_id": decision.id,
+        "winner_variant_id": decision.winner_variant_id,
+        "automatic": decision.automatic,
+        "reason": decision.reason,
+        "created_at": decision.created_at.isoformat(),
+    }
+    webhooks.enqueue(campaign.site_id, url, event, [payload])
+
+
+#: Seconds a manual promotion waits for its webhook before leaving it to the next round.
+MANUAL_WEBHOOK_TIMEOUT_S = 2.0
+
+
+def _deliver_webhooks() -> int:
+    return webhooks.deliver_pending().delivered
+
+
+# -- the background scheduler -----------------------------------------------------------------
+
+#: The ``evaluator_locks`` row whose ``locked_until`` is when the servers' next round is due.
+SCHEDULE_NAME = "evaluate-schedule"
+#: Where :func:`start_background_evaluator` leaves the running evaluator, in ``app.extensions``.
+EXTENSION_KEY = "funnelcake.evaluator"
+
+
+@dataclass
+class BackgroundEvaluator:
+    """One process's evaluator thread; setting ``stop`` ends it after its current round."""
+
+    thread: threading.Thread
+    stop: threading.Event
+    interval_s: float
+
+
+def claim_scheduled_round(interval_s: float, now: datetime | None = None) -> bool:
+    """Claim the installation's next background round if it is due, and move the due time on.
+
+    Every gunicorn worker runs an evaluator thread: without this each would run a round of its
+    own every interval, one after the other under the round's lock. One conditional UPDATE
+    (compare-and-set) of a single row lets exactly one of them through per interval.
+    """
+    now = now or utcnow()
+    insert_ignoring_conflicts(EvaluatorLock, [{"name": SCHEDULE_NAME}], ["name"])
+    claimed = db.session.execute(
+        update(EvaluatorLock)
+        .where(
+            EvaluatorLock.name == SCHEDULE_NAME,
+            (EvaluatorLock.locked_until.is_(None)) | (EvaluatorLock.locked_until <= now),
+        )
+        .values(
+            holder=f"{socket.gethostname()}:{os.getpid()}",
+            locked_until=now + timedelta(seconds=interval_s),
+        )
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def background_interval_s(app) -> float:
+    """Seconds between the background rounds a server of this app runs; 0 when they are off
+    (``EVALUATE_INTERVAL_S`` at 0, e.g. with a cron job instead, or under ``TESTING``)."""
+    if app.config.get("TESTING"):
+        return 0.0
+    return float(app.config["EVALUATE_INTERVAL_S"] or 0)
+
+
+def start_configured_evaluator(app) -> BackgroundEvaluator | None:
+    """Start this process's background rounds if the configuration asks for them.
+
+    The servers call it (``funnelcake demo``, and gunicorn's ``post_worker_init`` in each worker),
+    never ``create_app``: building an app for a test, a shell or another command starts no
+    thread. Calling it again for the same app leaves the running evaluator alone.
+    """
+    if not background_interval_s(app):
+        return None
+    if EXTENSION_KEY not in app.extensions:
+        start_background_evaluator(app)
+    return app.extensions[EXTENSION_KEY]
+
+
+def start_background_evaluator(app, stop: threading.Event | None = None) -> threading.Thread:
+    """Run the installation's round every ``EVALUATE_INTERVAL_S`` seconds from a daemon thread.
+
+    Every gunicorn worker starts one; :func:`claim_scheduled_round` picks the one that runs each
+    round and the round's lock keeps rounds from overlapping. The thread is also left in
+    ``app.extensions[EXTENSION_KEY]``; setting ``stop`` ends it after its current round.
+    """
+    interval = float(app.config["EVALUATE_INTERVAL_S"])
+    stop = stop or threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            with app.app_context():
+                try:
+                    if not claim_scheduled_round(interval):
+                        continue  # another worker runs this round
+                    report = run_round()
+                    if report.acquired and (report.promoted or report.stopped):
+                        log.info("evaluation round: %s", report.as_json())
+                except Exception:  # a failed round must not kill the scheduler
+                    log.exception("evaluation round failed")
+                finally:
+                    db.session.remove()
+
+    thread = threading.Thread(target=loop, name="funnelcake-evaluator", daemon=True)
+    app.extensions[EXTENSION_KEY] = BackgroundEvaluator(thread, stop, interval)
+    thread.start()
+    return thread

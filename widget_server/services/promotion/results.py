@@ -1,0 +1,292 @@
+"""A campaign's results as the API shows them, and the policy's decision: the one door to ``ab/``.
+
+Figures come from the rollups (:mod:`.metrics`), statistics and the decision from ``ab/``; this
+module only maps between the two and into JSON. The evaluator and the results endpoint call the
+same :func:`evaluate`, so what the admin page shows is what the evaluator acts on.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ...extensions import db
+from ...models import Campaign, Decision
+from ...models.types import utcnow
+from ...vocabulary import AB_DEFAULTS
+from . import metrics
+from .metrics import VariantFigures
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the policy says now, the results JSON it is based on, and bandit weights if any."""
+
+    action: str
+    winner_variant_id: int | None
+    reason: str
+    snapshot: dict
+    bandit_weights: dict[int, float] | None
+
+
+def settings_of(campaign: Campaign) -> dict:
+    ab = campaign.ab or {}
+    settings = {**AB_DEFAULTS, **{k: v for k, v in ab.items() if v is not None}}
+    if campaign.kind == "wheel" and "metric" not in ab:
+        settings["metric"] = "spin"
+    return settings
+
+
+def _test_weights(campaign: Campaign) -> dict[int, float]:
+    """The weights the test ran with: after a promotion, those saved in its Decision."""
+    weights = {v.id: v.weight for v in campaign.variants}
+    if campaign.promoted_variant_id is None:
+        return weights
+    previous = db.session.scalar(
+        select(Decision.previous_weights)
+        .where(
+            Decision.campaign_id == campaign.id,
+            Decision.action == "promote",
+            Decision.undone_at.is_(None),
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
+    return {**weights, **{int(k): float(w) for k, w in (previous or {}).items()}}
+
+
+def _arms(campaign: Campaign, figures: dict[int, VariantFigures], weights) -> list:
+    from ab import policy as ab_policy  # imported here: the app must start even if ab/ moves
+
+    control_id = next((v.id for v in campaign.variants if v.is_control), campaign.variants[0].id)
+    arms = []
+    for variant in campaign.variants:
+        f = figures.get(variant.id) or VariantFigures(variant.id, 0, 0, 0.0, 0.0)
+        arms.append(
+            ab_policy.Arm(
+                variant_id=variant.id,
+                visitors=f.visitors,
+                conversions=f.conversions,
+                value_sum=f.value_sum,
+                value_sum_squares=f.value_sum_squares,
+                weight=float(weights.get(variant.id, variant.weight)),
+                is_control=variant.id == control_id,
+                name=variant.name,
+            )
+        )
+    return arms
+
+
+def evaluate(
+    campaign: Campaign,
+    figures_by_metric: dict[str, dict[int, VariantFigures]],
+    now: datetime,
+    reweight: bool = False,
+) -> Outcome:
+    """Run the policy of ``ab/`` on the campaign's current figures (and, with ``reweight``,
+    Thompson sampling for a bandit's next weights).
+
+    :raise ValueError: from ``ab/``, when the figures cannot be judged.
+    """
+    from ab import bandit as ab_bandit
+    from ab import policy as ab_policy
+
+    settings = settings_of(campaign)
+    figures = figures_by_metric[settings["metric"]]
+    weights = _test_weights(campaign)
+    arms = _arms(campaign, figures, weights)
+    started = campaign.started_at or now
+    running_days = max((now - started).total_seconds() / 86400.0, 0.0)
+    decision = ab_policy.decide(
+        arms,
+        metric=settings["metric"],
+        method=settings["method"],
+        alpha=float(settings["alpha"]),
+        running_days=running_days,
+        min_visitors_per_variant=int(settings["min_visitors_per_variant"]),
+        min_running_days=float(settings["min_running_days"]),
+        min_lift=float(settings["min_lift"]),
+        max_duration_days=float(settings["max_duration_days"]),
+        max_visitors_per_variant=int(settings["max_visitors_per_variant"]),
+    )
+    bandit_weights = None
+    if reweight and settings["method"] == "bandit" and campaign.promoted_variant_id is None:
+        bandit_weights = ab_bandit.thompson_weights(arms, settings["metric"])
+    snapshot = _results_json(campaign, settings, arms, decision, weights, running_days)
+    return Outcome(
+        decision.action, decision.winner_variant_id, decision.reason, snapshot, bandit_weights
+    )
+
+
+def _number(value):
+    """JSON has no NaN or infinity: such a figure reads as null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _results_json(campaign, settings, arms, decision, weights, running_days) -> dict:
+    by_id = {r.variant_id: r for r in decision.arms}
+    variants = []
+    for variant, arm in zip(campaign.variants, arms, strict=True):
+        figures = by_id[variant.id]
+        variants.append(
+            {
+                "variant_id": variant.id,
+                "name": variant.name,
+                "is_control": arm.is_control,
+                "weight": float(weights.get(variant.id, variant.weight)),
+                "visitors": arm.visitors,
+                "conversions": arm.conversions,
+                "value_sum": arm.value_sum,
+                "value_sum_squares": arm.value_sum_squares,
+                "rate": _number(figures.rate),
+                "ci": [_number(figures.ci[0]), _number(figures.ci[1])],
+                "lift": _number(figures.lift),
+                "p_value": _number(figures.p_value),
+                "chance_to_beat_control": _number(figures.chance_to_beat_control),
+            }
+        )
+    return {
+        "campaign_id": campaign.id,
+        "metric": settings["metric"],
+        "method": settings["method"],
+        "alpha": float(settings["alpha"]),
+        "status": campaign.status,
+        "promoted_variant_id": campaign.promoted_variant_id,
+        "running_days": round(running_days, 4),
+        "variants": variants,
+        "srm": {"p_value": _number(decision.srm_p_value), "ok": bool(decision.srm_ok)},
+        "decision": {
+            "action": decision.action,
+            "winner_variant_id": decision.winner_variant_id,
+            "reason": decision.reason,
+        },
+    }
+
+
+def variants_without_visitors(campaign: Campaign, figures) -> list[str]:
+    """Names of the campaign's variants no visitor has been exposed to (on its metric)."""
+    by_variant = figures.get(settings_of(campaign)["metric"], {})
+    return [v.name for v in campaign.variants if getattr(by_variant.get(v.id), "visitors", 0) == 0]
+
+
+#: The decision's reason for a campaign that is not an A/B test (no variant, one variant).
+_NOT_A_TEST = (
+    "This campaign has no variant yet: add one to show it to visitors.",
+    "One variant, so nothing to compare: add a second variant to A/B test it.",
+)
+
+
+def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
+    """The results body of ``GET campaigns/<id>/results``, plus daily ``series``.
+
+    A campaign already decided (promoted, or stopped) shows that decision, not the policy's view
+    of the figures since.
+    """
+    now = utcnow()
+    if with_series:
+        figures, series = metrics.figures_and_series(campaign.id, settings_of(campaign)["metric"])
+    else:
+        figures, series = metrics.figures([campaign.id])[campaign.id], []
+    unseen = variants_without_visitors(campaign, figures)
+    if len(campaign.variants) < 2:
+        body = _counts_only(campaign, figures, _NOT_A_TEST[min(len(campaign.variants), 1)])
+    elif unseen:
+        names = " and ".join(", ".join(unseen).rsplit(", ", 1))
+        noun, verb = ("variant", "has") if len(unseen) == 1 else ("variants", "have")
+        body = _counts_only(
+            campaign, figures, f"Waiting for visitors: {noun} {names} {verb} none yet."
+        )
+    else:
+        try:
+            body = evaluate(campaign, figures, now).snapshot
+        except ValueError as err:  # ab/ cannot judge these figures yet (e.g. no visitors)
+            body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
+    taken = _standing_decision(campaign)
+    if taken is not None:
+        body["decision"] = {
+            "action": taken.action,
+            "winner_variant_id": taken.winner_variant_id,
+            "reason": taken.reason,
+        }
+        # The test ended with the decision: visitors since follow the winner's weight of 1, so
+        # the sample-ratio check is the one the decision was taken on, not a mismatch by design.
+        srm = (taken.snapshot or {}).get("srm")
+        if srm is not None:
+            body["srm"] = srm
+    if with_series:
+        body["series"] = [
+            {
+                "day": p.day.isoformat(),
+                "variant_id": p.variant_id,
+                "visitors": p.visitors,
+                "conversions": p.conversions,
+                "value_sum": p.value_sum,
+            }
+            for p in series
+        ]
+    return body
+
+
+def _counts_only(campaign: Campaign, figures_by_metric, reason: str) -> dict:
+    """The results body without statistics, for figures ``ab/`` refuses to judge."""
+    settings = settings_of(campaign)
+    figures = figures_by_metric[settings["metric"]]
+    weights = _test_weights(campaign)
+    control_id = next((v.id for v in campaign.variants if v.is_control), None)
+    if control_id is None and campaign.variants:
+        control_id = campaign.variants[0].id
+    variants = []
+    for variant in campaign.variants:
+        f = figures.get(variant.id) or VariantFigures(variant.id, 0, 0, 0.0, 0.0)
+        variants.append(
+            {
+                "variant_id": variant.id,
+                "name": variant.name,
+                "is_control": variant.id == control_id,
+                "weight": float(weights.get(variant.id, variant.weight)),
+                "visitors": f.visitors,
+                "conversions": f.conversions,
+                "value_sum": f.value_sum,
+                "value_sum_squares": f.value_sum_squares,
+                "rate": f.value_sum / f.visitors if f.visitors else None,
+                "ci": [None, None],
+                "lift": None,
+                "p_value": None,
+                "chance_to_beat_control": None,
+            }
+        )
+    return {
+        "campaign_id": campaign.id,
+        "metric": settings["metric"],
+        "method": settings["method"],
+        "alpha": float(settings["alpha"]),
+        "status": campaign.status,
+        "promoted_variant_id": campaign.promoted_variant_id,
+        "variants": variants,
+        "srm": {"p_value": None, "ok": True},
+        "decision": {"action": "continue", "winner_variant_id": None, "reason": reason},
+    }
+
+
+def _standing_decision(campaign: Campaign) -> Decision | None:
+    if campaign.promoted_variant_id is None and campaign.status != "completed":
+        return None
+    return latest_standing_decision(campaign.id)
+
+
+def latest_standing_decision(campaign_id: int) -> Decision | None:
+    """The campaign's latest promotion or stop that was not undone."""
+    return db.session.scalar(
+        select(Decision)
+        .where(
+            Decision.campaign_id == campaign_id,
+            Decision.action.in_(("promote", "stop")),
+            Decision.undone_at.is_(None),
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )

@@ -1,0 +1,297 @@
+"""Orders reported by the shop's back end: signed, idempotent by order id, closing the loop.
+
+An order links to a visitor (by ``visitor_id``, else the visitor identified with its
+``customer_id``, else the visitor who won its coupon), redeems its coupon code, and feeds the
+funnel (order count, total spent, stage) and the A/B metrics: ``coupon_redemption`` for the
+campaign and variant whose wheel handed the code out, ``revenue`` for every campaign the visitor
+is in. The same order id again with the same body is a harmless replay; with another body it is
+a conflict.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...errors import Conflict, DuplicateOrder, NotFound, Unauthorized, Unprocessable
+from ...extensions import db
+from ...models import Assignment, Campaign, CouponCode, Order, Site, Spin, Visitor
+from ...models.types import utcnow
+from .. import funnel
+from ..platform.signatures import signature_matches
+from ..promotion import metrics
+from ..visitors.records import get_or_create_visitor
+
+SIGNATURE_HEADER = "X-Funnelcake-Signature"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One A/B conversion an order produced: ``coupon_redemption`` or ``revenue``."""
+
+    metric: str
+    campaign_id: int
+    variant_id: int
+
+    def as_json(self) -> dict:
+        return {
+            "metric": self.metric,
+            "campaign_id": self.campaign_id,
+            "variant_id": self.variant_id,
+        }
+
+
+@dataclass
+class OrderResult:
+    order: Order
+    conversions: list[Conversion] = field(default_factory=list)
+
+
+def signed_site(site_key: str, body: bytes, signature: str | None) -> Site:
+    """The site whose secret signed ``body``.
+
+    :raise NotFound: no site has this key.
+    :raise Unauthorized: the signature header is missing or does not match.
+    """
+    site = db.session.scalar(select(Site).where(Site.site_key == site_key))
+    if site is None:
+        raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
+    if not signature_matches(site.secret, body, signature):
+        raise Unauthorized(
+            "The order is not signed with this site's secret.",
+            {
+                SIGNATURE_HEADER: [
+                    "Send 'sha256=<hex HMAC-SHA256 of the raw body with the site secret>'."
+                ]
+            },
+        )
+    return site
+
+
+def payload_digest(order: dict) -> str:
+    """SHA-256 of the validated order, so replays compare by content, not by formatting
+    (``"total": 12.5`` and ``"12.50"`` are the same; a field sent as null is a field not sent)."""
+    given = {name: value for name, value in order.items() if value is not None}
+    canonical = json.dumps(given, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_order(site_id: int, order: dict) -> OrderResult:
+    """Store a validated order once; link, redeem and count it. Commits.
+
+    :raise DuplicateOrder: this order was stored before (a replay); nothing changes.
+    :raise Conflict: the order id was stored with another body, or the coupon code was
+        redeemed by another order.
+    :raise Unprocessable: the coupon code is not one this site handed out.
+    """
+    digest = payload_digest(order)
+    stored = _stored(site_id, order["order_id"])
+    if stored is not None:
+        return _replay(stored, digest)
+    coupon = _coupon(site_id, order.get("coupon_code"))
+    visitor = _visitor(site_id, order, coupon)
+    fixed_code_spin = None
+    if coupon is None and order.get("coupon_code") and visitor is not None:
+        fixed_code_spin = _fixed_code_spin_of(site_id, order["coupon_code"], visitor.id)
+    now = utcnow()
+    ordered_at = min(order.get("created_at") or now, now)
+    order_pk = _insert(site_id, order, visitor, coupon, digest, ordered_at, now)
+    if order_pk is None:  # the same order id arrived at the same moment: that one won
+        db.session.rollback()
+        return _replay(_stored(site_id, order["order_id"]), digest)
+    if coupon is not None:
+        _redeem(coupon, now)
+    stored = db.session.get(Order, order_pk)
+    conversions = after_order_recorded(stored, visitor, coupon, fixed_code_spin)
+    db.session.commit()
+    return OrderResult(stored, conversions=conversions)
+
+
+def after_order_recorded(
+    order: Order, visitor: Visitor | None, coupon: CouponCode | None, fixed_code_spin: Spin | None
+) -> list[Conversion]:
+    """What a new order changes beyond itself, in the same transaction.
+
+    The funnel refreshes the visitor's ``order_count`` / ``total_spent`` and stage
+    (``funnel.on_order``); the metric rollups gain revenue in each of the visitor's campaigns
+    (``metrics.record_order``) and ``coupon_redemption`` in the campaign whose wheel handed out
+    the code: a pool code, or the fixed code of the buyer's own spin. Returns the conversions
+    produced, for callers that report them. Hook further order effects in here.
+    """
+    if visitor is None:
+        return []
+    funnel.on_order(visitor)
+    metrics.record_order(visitor.id, float(order.total), order.ordered_at)
+    conversions = [
+        Conversion("revenue", campaign_id, variant_id)
+        for campaign_id, variant_id in db.session.execute(
+            select(Assignment.campaign_id, Assignment.variant_id)
+            .where(Assignment.visitor_id == visitor.id, Assignment.variant_id.is_not(None))
+            .order_by(Assignment.campaign_id)
+        )
+    ]
+    if coupon is not None and coupon.campaign_id and coupon.variant_id:
+        handed_out = (coupon.campaign_id, coupon.variant_id, coupon.visitor_id)
+    elif fixed_code_spin is not None:
+        handed_out = (
+            fixed_code_spin.campaign_id,
+            fixed_code_spin.variant_id,
+            fixed_code_spin.visitor_id,
+        )
+    else:
+        return conversions
+    campaign_id, variant_id, winner_id = handed_out
+    owner_id = _assigned_owner(campaign_id, winner_id) if winner_id else visitor.id
+    metrics.record_conversion(campaign_id, owner_id, "coupon_redemption", order.ordered_at)
+    conversions.insert(0, Conversion("coupon_redemption", campaign_id, variant_id))
+    return conversions
+
+
+def _assigned_owner(campaign_id: int, winner_id: int) -> int:
+    """Whose assignment the redemption counts under: the visitor who won the code, or, when
+    identify merged them away (their assignment moved), the visitor they were merged into."""
+    has_assignment = select(Assignment.id).where(
+        Assignment.campaign_id == campaign_id, Assignment.visitor_id == winner_id
+    )
+    if db.session.scalar(has_assignment) is not None:
+        return winner_id
+    survivor_id = db.session.scalar(select(Visitor.merged_into_id).where(Visitor.id == winner_id))
+    return survivor_id or winner_id
+
+
+def _stored(site_id: int, order_ref: str) -> Order | None:
+    return db.session.scalar(
+        select(Order).where(Order.site_id == site_id, Order.order_ref == order_ref)
+    )
+
+
+def _replay(stored: Order, digest: str) -> OrderResult:
+    """Refuse a second delivery of a stored order: 409 either way, so nothing is counted twice."""
+    if stored.payload_sha256 != digest:
+        raise Conflict(
+            f"Order {stored.order_ref!r} was already received with different content.",
+            {"order_id": ["Already stored with another body; order ids are never reused."]},
+        )
+    raise DuplicateOrder(
+        f"Order {stored.order_ref!r} was already recorded; nothing changed.",
+        {"order_id": ["Already recorded (a replay is answered 409 and changes nothing)."]},
+    )
+
+
+def _coupon(site_id: int, code: str | None) -> CouponCode | None:
+    """The pool code of this text, or None for no code or a wheel's fixed code.
+
+    :raise Unprocessable: naming ``coupon_code`` when this site never had such a code.
+    :raise Conflict: the pool code was already redeemed (by another order).
+    """
+    if code is None:
+        return None
+    coupon = db.session.scalar(
+        select(CouponCode).where(CouponCode.site_id == site_id, CouponCode.code == code)
+    )
+    if coupon is not None:
+        if coupon.status == "redeemed":
+            raise _already_redeemed(code)
+        return coupon
+    if db.session.scalar(_fixed_code_spins(site_id, code).limit(1)) is None:
+        raise Unprocessable(
+            "This coupon code was not issued by this site.",
+            {"coupon_code": ["Unknown code: not in any of this site's pools or wheels."]},
+        )
+    return None
+
+
+def _fixed_code_spins(site_id: int, code: str):
+    """Spins of the site's wheels that gave out ``code`` as a slice's fixed code."""
+    return (
+        select(Spin)
+        .join(Campaign, Campaign.id == Spin.campaign_id)
+        .where(Campaign.site_id == site_id, Spin.code == code, Spin.coupon_id.is_(None))
+    )
+
+
+def _fixed_code_spin_of(site_id: int, code: str, visitor_id: int) -> Spin | None:
+    """The buyer's own spin that won this fixed code (or that of a visitor merged into the
+    buyer): a fixed code is everyone's, so only the buyer's spin makes the order a redemption."""
+    merged = select(Visitor.id).where(Visitor.merged_into_id == visitor_id)
+    return db.session.scalar(
+        _fixed_code_spins(site_id, code)
+        .where(or_(Spin.visitor_id == visitor_id, Spin.visitor_id.in_(merged)))
+        .order_by(Spin.id)
+        .limit(1)
+    )
+
+
+def _already_redeemed(code: str) -> Conflict:
+    return Conflict(
+        "This coupon code was already redeemed by another order.",
+        {"coupon_code": [f"{code!r} is single-use and already redeemed."]},
+    )
+
+
+def _visitor(site_id: int, order: dict, coupon: CouponCode | None) -> Visitor | None:
+    if order.get("visitor_id"):
+        visitor, _ = get_or_create_visitor(site_id, order["visitor_id"])
+        return visitor
+    if order.get("customer_id"):
+        visitor = db.session.scalar(
+            select(Visitor)
+            .where(
+                Visitor.site_id == site_id,
+                Visitor.customer_id == order["customer_id"],
+                Visitor.merged_into_id.is_(None),
+            )
+            .order_by(Visitor.id)
+            .limit(1)
+        )
+        if visitor is not None:
+            return visitor
+    if coupon is not None and coupon.visitor_id is not None:
+        winner = db.session.get(Visitor, coupon.visitor_id)
+        if winner is not None and winner.merged_into_id is not None:
+            # identify merged the winner into the customer's visitor: act on that one.
+            winner = db.session.get(Visitor, winner.merged_into_id)
+        return winner
+    return None
+
+
+def _insert(site_id, order, visitor, coupon, digest, ordered_at, now) -> int | None:
+    """Insert the order unless its id is stored already (insert-ignore): the new row's id."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    customer_id = order.get("customer_id") or (visitor.customer_id if visitor else None)
+    statement = (
+        insert(Order)
+        .values(
+            site_id=site_id,
+            order_ref=order["order_id"],
+            customer_id=customer_id,
+            visitor_id=visitor.id if visitor else None,
+            total=Decimal(order["total"]),
+            currency=order["currency"],
+            coupon_code=order.get("coupon_code"),
+            coupon_id=coupon.id if coupon else None,
+            payload_sha256=digest,
+            ordered_at=ordered_at,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["site_id", "order_ref"])
+        .returning(Order.id)
+    )
+    return db.session.scalar(statement)
+
+
+def _redeem(coupon: CouponCode, now) -> None:
+    """Mark the code redeemed; the status check makes two orders racing for it end in one."""
+    codes = CouponCode.__table__
+    done = db.session.execute(
+        update(codes)
+        .where(codes.c.id == coupon.id, codes.c.status != "redeemed")
+        .values(status="redeemed", redeemed_at=now)
+    )
+    if done.rowcount != 1:
+        raise _already_redeemed(coupon.code)
+    db.session.expire(coupon)

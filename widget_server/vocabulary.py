@@ -1,0 +1,87 @@
+"""The product's words, each defined once: what a campaign, a question, a rule or a code may be.
+
+Models, schemas, services and the admin page all import these names from here, so that the API,
+the forms and the code that acts on them can never disagree. Pure: no Flask, no database; the
+A/B names come from the engine itself (``ab.policy``), so a method or metric it can judge is one
+the API accepts, with the defaults it uses.
+"""
+
+import re
+from dataclasses import asdict
+
+from ab import policy as ab_policy
+
+# -- campaigns ------------------------------------------------------------------------------------
+
+CAMPAIGN_KINDS = ("survey", "wheel")
+CAMPAIGN_STATUSES = ("draft", "running", "paused", "completed")
+
+#: The campaign status machine: each action an admin may take, the statuses it is allowed from,
+#: and the status it leads to.
+STATUS_TRANSITIONS = {
+    "start": (("draft", "paused"), "running"),
+    "pause": (("running",), "paused"),
+    "complete": (("running", "paused"), "completed"),
+}
+
+
+def actions_from(status: str) -> tuple[str, ...]:
+    """The actions allowed from ``status``, in the machine's order (the admin page's buttons)."""
+    return tuple(
+        action for action, (allowed_from, _) in STATUS_TRANSITIONS.items() if status in allowed_from
+    )
+
+
+# -- A/B settings ---------------------------------------------------------------------------------
+
+METHODS = ab_policy.METHODS
+METRICS = ab_policy.METRICS
+#: Metrics judged as a mean per visitor; the others are 0/1 conversions per visitor.
+MEAN_METRICS = ab_policy.MEAN_METRICS
+
+#: What a campaign's ``ab`` settings default to: the engine's own defaults, for the settings a
+#: campaign stores (a campaign stored before a setting existed reads it from here).
+_AB_SETTINGS = (
+    "metric",
+    "method",
+    "alpha",
+    "min_visitors_per_variant",
+    "min_running_days",
+    "min_lift",
+    "max_duration_days",
+    "max_visitors_per_variant",
+)
+AB_DEFAULTS = {
+    name: value for name, value in asdict(ab_policy.Settings()).items() if name in _AB_SETTINGS
+}
+
+# -- survey questions -----------------------------------------------------------------------------
+
+QUESTION_TYPES = ("single_choice", "multi_choice", "scale", "nps", "rating", "text", "email")
+CHOICE_TYPES = ("single_choice", "multi_choice")
+#: Question types whose answer is a number, which scores on the step's dimension.
+NUMERIC_TYPES = ("scale", "nps", "rating")
+
+# -- attribute and stage rules --------------------------------------------------------------------
+
+#: Numeric comparisons of the rule language (services/funnel/rules.py evaluates them).
+COMPARISONS = ("gte", "gt", "lte", "lt", "eq")
+#: What a rule on a custom attribute may say: ``{"attribute": "plan", "equals": "gold"}``...
+ATTRIBUTE_OPS = ("equals", "in", "exists", *COMPARISONS)
+#: The targeting form of an attribute rule: ``{"key": "plan", "op": "range", "min": 2}``; it is
+#: compiled into the rule language above, so one evaluator judges both.
+TARGETING_ATTRIBUTE_OPS = ("equals", "in", "range")
+
+# -- coupon codes ---------------------------------------------------------------------------------
+
+#: An imported code: printable ASCII without spaces, as shops' coupon systems accept.
+CODE_PATTERN = re.compile(r"^[\x21-\x7e]{1,100}\Z")
+#: What may come before the random part of a generated code.
+PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{0,40}\Z")
+#: Generated codes use 32 symbols without look-alikes (no 0/O, 1/I): 5 bits per symbol.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+#: 12 symbols = 60 bits from ``secrets``: guessing one of a million live codes takes ~2^40 tries.
+MIN_RANDOM_SYMBOLS = 12
+MAX_RANDOM_SYMBOLS = 32
+MAX_GENERATE = 100_000
+CODE_STATUSES = ("available", "assigned", "redeemed")
