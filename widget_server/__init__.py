@@ -31,8 +31,8 @@ MIGRATIONS_DIR = _bundled("migrations")
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints and CLI; touches no database.
 
-    Nothing more: the background promotion rounds are started by the servers (``funnelcake
-    demo``, gunicorn's ``post_worker_init``), so building an app starts no thread.
+    Nothing more: background work (applying events, promotion rounds, webhooks) is started by
+    ``funnelcake worker`` and ``funnelcake demo``, so building an app starts no thread.
     """
     app = Flask(
         __name__,
