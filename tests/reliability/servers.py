@@ -100,6 +100,21 @@ def post_public(base_url, site_key, endpoint, body, origin=None, headers=None, t
 # --- gunicorn -----------------------------------------------------------------------------------
 
 
+def server_environment(database_url: str, instance_dir: Path, settings: dict) -> dict:
+    """This process's environment without its FUNNELCAKE_ settings, plus the servers' own."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELCAKE_")}
+    environment.update(
+        {
+            "FUNNELCAKE_DATABASE_URL": database_url,
+            "FUNNELCAKE_SECRET_KEY": "reliability-tests",
+            "FUNNELCAKE_INSTANCE_DIR": str(instance_dir),
+            "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
+            **settings,
+        }
+    )
+    return environment
+
+
 class Gunicorn:
     """``gunicorn 'widget_server:create_app()'`` in a child process, configured by environment."""
 
@@ -108,18 +123,10 @@ class Gunicorn:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.instance_dir = Path(tempfile.mkdtemp(prefix="fc-gunicorn-"))
         self.log_path = self.instance_dir / "gunicorn.log"
-        environment = {
-            key: value for key, value in os.environ.items() if not key.startswith("FUNNELCAKE_")
-        }
-        environment.update(
-            {
-                "FUNNELCAKE_DATABASE_URL": database_url,
-                "FUNNELCAKE_SECRET_KEY": "reliability-tests",
-                "FUNNELCAKE_INSTANCE_DIR": str(self.instance_dir),
-                "FUNNELCAKE_RATELIMIT_ENABLED": "false",
-                "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
-                **(env or {}),
-            }
+        environment = server_environment(
+            database_url,
+            self.instance_dir,
+            {"FUNNELCAKE_RATELIMIT_ENABLED": "false", **(env or {})},
         )
         command = [
             sys.executable,
@@ -194,18 +201,8 @@ class Worker:
         self.database_url = database_url
         self.instance_dir = Path(tempfile.mkdtemp(prefix="fc-worker-"))
         self.log_path = self.instance_dir / "worker.log"
-        environment = {
-            key: value for key, value in os.environ.items() if not key.startswith("FUNNELCAKE_")
-        }
-        environment.update(
-            {
-                "FUNNELCAKE_DATABASE_URL": database_url,
-                "FUNNELCAKE_SECRET_KEY": "reliability-tests",
-                "FUNNELCAKE_INSTANCE_DIR": str(self.instance_dir),
-                "FUNNELCAKE_EVALUATE_INTERVAL_S": "0",
-                "FUNNELCAKE_APPLIER_IDLE_S": "0.05",
-                **(env or {}),
-            }
+        environment = server_environment(
+            database_url, self.instance_dir, {"FUNNELCAKE_APPLIER_IDLE_S": "0.05", **(env or {})}
         )
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
