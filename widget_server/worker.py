@@ -2,7 +2,8 @@
 
 - ``apply-events``: folds stored events into assignments, responses, rollups and stages;
 - ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
-- ``deliver-webhooks``: posts the signed webhooks that changes recorded.
+- ``deliver-webhooks``: posts the signed webhooks that changes recorded;
+- ``funnel-figures``: recomputes the funnel figure snapshots readers found stale.
 
 Web processes start none of it (``create_app`` and the gunicorn configuration start no thread):
 run ``funnelcake worker`` beside them, as many as you like. ``funnelcake demo`` runs the same
@@ -11,6 +12,7 @@ runner in its own process, so the embedded setup is still one command.
 
 import logging
 
+from .services.funnel.figures import snapshots
 from .services.ingest.applier import apply_pending
 from .services.platform.jobs import Job, JobRunner
 from .services.platform.webhooks import deliver_pending
@@ -24,6 +26,7 @@ def installation_jobs(app) -> list[Job]:
     jobs = [
         Job("apply-events", apply_pending, float(app.config["APPLIER_IDLE_S"])),
         Job("deliver-webhooks", _deliver_webhooks, float(app.config["WEBHOOK_INTERVAL_S"])),
+        Job("funnel-figures", snapshots().refresh_one, 1.0),
     ]
     interval_s = background_interval_s(app)
     if interval_s:

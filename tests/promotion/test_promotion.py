@@ -190,4 +190,4 @@ def test_no_background_rounds_under_testing_or_without_an_interval(database_url)
     off = create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 0})
     assert "evaluate" not in job_names(off)
     on = create_app({**config, "TESTING": False, "EVALUATE_INTERVAL_S": 30})
-    assert job_names(on) == {"apply-events", "deliver-webhooks", "evaluate"}
+    assert job_names(on) == {"apply-events", "deliver-webhooks", "funnel-figures", "evaluate"}

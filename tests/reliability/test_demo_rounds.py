@@ -86,7 +86,7 @@ def test_the_worker_runs_promotion_rounds_and_stops_on_sigterm(tmp_path):
         worker.terminate()
         output, _ = worker.communicate(timeout=30)
     assert worker.returncode == 0, output
-    assert "Worker running: apply-events, deliver-webhooks, evaluate" in output
+    assert "Worker running: apply-events, deliver-webhooks, funnel-figures, evaluate" in output
     assert "Worker stopped." in output
 
 
