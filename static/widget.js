@@ -1,4 +1,4 @@
-/* Funnelcake storefront snippet: SPEC §3, docs/wire-contract.md, docs/wheel.md. */
+/* Funnelcake storefront snippet: docs/wire-contract.md, docs/wheel.md. */
 (function () {
   'use strict';
   var d = document, w = window, noop = function () {};

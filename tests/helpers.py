@@ -41,6 +41,7 @@ BASE_TEST_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "CONFIG_CACHE_TTL_S": 0.0,
     "EVALUATE_INTERVAL_S": 0,
+    "EVENTS_APPLY_INLINE": True,
     "REDIS_URL": "",
 }
 

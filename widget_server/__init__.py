@@ -31,8 +31,8 @@ MIGRATIONS_DIR = _bundled("migrations")
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints and CLI; touches no database.
 
-    Nothing more: the background promotion rounds are started by the servers (``funnelcake
-    demo``, gunicorn's ``post_worker_init``), so building an app starts no thread.
+    Nothing more: background work (applying events, promotion rounds, webhooks) is started by
+    ``funnelcake worker`` and ``funnelcake demo``, so building an app starts no thread.
     """
     app = Flask(
         __name__,
@@ -90,14 +90,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.get("/readyz")
     @documented(answer=HealthSchema, other_answers={503: HealthSchema})
     def readyz():
-        """Answer 200 when the database is reachable, 503 otherwise.
+        """Answer 200 when the database is reachable, with the events waiting for the applier
+        (a growing ``oldest_pending_age_s`` means no ``funnelcake worker`` keeps up); 503 when
+        the database is not reachable.
 
         :raise 503: the database is not reachable.
         """
+        from .services.ingest.applier import backlog
         from .services.platform.health import database_ready
 
         if database_ready():
-            return jsonify(status="ready")
+            return jsonify(status="ready", events=backlog())
         return jsonify(status="unavailable"), 503
 
     @app.after_request

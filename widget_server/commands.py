@@ -56,17 +56,27 @@ def create_admin_command(username, password_stdin):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Set up the database and demo data, then exit.")
+@click.option(
+    "--empty", is_flag=True, help="Start without the six weeks of made-up shoppers of a first run."
+)
 @with_appcontext
-def demo_command(host, port, no_serve):
-    """Create the SQLite database and a demo store, then serve it with the API."""
+def demo_command(host, port, no_serve, empty):
+    """Create the SQLite database and a demo store, then serve it with the API.
+
+    On the first run (while the store has no visitors) it writes six weeks of made-up shoppers,
+    so results, promotion and the funnel have figures to show; ``--empty`` leaves them out.
+    """
+    from .demo.history import seed_history
     from .demo.store import ensure_demo_site, ensure_demo_token
     from .services.platform.admin_users import ensure_demo_admin
-    from .services.promotion.evaluation import background_interval_s, start_configured_evaluator
+    from .services.promotion.evaluation import background_interval_s
+    from .worker import start_worker
 
     upgrade(directory=current_app.extensions["migrate"].directory)
     base = f"http://{host}:{port}"
     origins = [base] + ([f"http://localhost:{port}"] if host == "127.0.0.1" else [])
     site = ensure_demo_site(origins)
+    history = None if empty else seed_history(site)
     token = ensure_demo_token(Path(current_app.instance_path))
     click.echo(f"Demo store:  {base}/demo/")
     click.echo(f"Snippet:     {base}/static/widget.js (site key {site.site_key})")
@@ -76,6 +86,16 @@ def demo_command(host, port, no_serve):
     username, password = ensure_demo_admin(Path(current_app.instance_path))
     click.echo(f"Admin page:  {base}/admin/")
     click.echo(f"Admin login: {username} / {password}")
+    if history is not None:
+        click.echo(
+            f"History:     {history.days // 7} weeks, {history.visitors:,} visitors:"
+            f" {history.survey_views:,} saw the survey, {history.completed:,} completed it,"
+            f" {history.spins:,} spins, {history.orders:,} orders"
+        )
+    elif empty:
+        click.echo("History:     none (--empty)")
+    else:
+        click.echo("History:     none added: the store has visitors (it is written on a first run)")
     interval_s = background_interval_s(current_app)
     if interval_s:
         click.echo(f"Promotion:   a round every {interval_s:g} s promotes clear winners")
@@ -88,8 +108,42 @@ def demo_command(host, port, no_serve):
         from werkzeug.serving import run_simple
 
         app = current_app._get_current_object()
-        start_configured_evaluator(app)
+        start_worker(app)  # applies events, runs promotion rounds, delivers webhooks
         run_simple(host, port, app, threaded=True)
+
+
+@commands.command("worker")
+@with_appcontext
+def worker_command():
+    """Run the background work until stopped: apply stored events, promotion rounds, webhooks.
+
+    Run one beside the web servers, or several (on PostgreSQL appliers share the events between
+    them; each round and each delivery still happens once). SIGTERM or Ctrl-C stops it after the
+    work in hand.
+    """
+    import signal
+    import threading
+
+    from .worker import start_worker
+
+    runner = start_worker(current_app._get_current_object())
+    click.echo("Worker running: " + ", ".join(job.name for job in runner.jobs))
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    while not stopping.wait(1.0):
+        pass
+    runner.stop()
+    click.echo("Worker stopped.")
+
+
+@commands.command("apply-events")
+@with_appcontext
+def apply_events_command():
+    """Apply every stored event now and exit (what the worker does continuously)."""
+    from .services.ingest.applier import apply_all
+
+    click.echo(f"applied {apply_all()} events")
 
 
 @commands.command("evaluate")

@@ -17,8 +17,8 @@ What this does not absorb: more open connections than ``workers * worker_connect
 request bodies sent slowly (each holds one of the worker's connections, not the worker, until
 it is complete). A buffering reverse proxy in front (nginx) takes those; see the README.
 
-Each worker starts its background promotion rounds in :func:`post_worker_init` (``create_app``
-starts no thread); a configuration file of your own in place of this one should keep that hook.
+The web workers serve requests and start no background work: run ``funnelcake worker`` beside
+them (it applies the stored events, runs the promotion rounds and delivers the webhooks).
 """
 
 import os
@@ -41,16 +41,3 @@ graceful_timeout = 30
 #: Create the app in each worker after gevent has patched it; preloading would import the
 #: database drivers unpatched in the master.
 preload_app = False
-
-
-def post_worker_init(worker):
-    """Start the worker's background promotion rounds, once gevent has patched it and its app
-    is loaded (``FUNNELCAKE_EVALUATE_INTERVAL_S``; the database picks one worker per round)."""
-    from flask import Flask
-
-    from widget_server.services.promotion.evaluation import start_configured_evaluator
-
-    if isinstance(worker.wsgi, Flask):
-        start_configured_evaluator(worker.wsgi)
-    else:
-        worker.log.warning("not a Funnelcake app: no background promotion rounds in this worker")

@@ -1,4 +1,4 @@
-"""Initial schema: every concept of SPEC §2.
+"""Initial schema: sites, campaigns, visitors, events, responses, funnel, rewards, orders.
 
 Revision ID: 0001
 Revises: 

@@ -208,8 +208,9 @@ def test_decide_queries_do_not_grow_with_campaigns(app, client, make_site, make_
         response = decide(client, site, "counted-visitor")
     assert len(response.json["campaigns"]) == 8
     # With the config cache off (as in the tests) three are the site's configuration (site,
-    # running campaigns, funnel stages), which production reads once per TTL.
-    assert len(sent) <= 9, sent
+    # running campaigns, funnel stages), which production reads once per TTL; one reads the
+    # visitor's events not yet applied (read-your-writes while the applier lags).
+    assert len(sent) <= 10, sent
 
 
 def test_unknown_site_answers_404(client):

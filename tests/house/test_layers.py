@@ -1,6 +1,7 @@
 """The package's layers, drawn from its imports: one direction, no cycles, one home per word."""
 
 import ast
+import re
 
 import pytest
 
@@ -113,3 +114,13 @@ def test_the_product_words_are_defined_once():
                 if isinstance(target, ast.Name) and target.id in VOCABULARY:
                     homes.setdefault(target.id, []).append(module_name(path))
     assert homes == {word: ["widget_server.vocabulary"] for word in VOCABULARY}
+
+
+def test_every_home_the_readme_names_exists():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    table = readme.split("### Where things live", 1)[1].split("\n```", 1)[0]
+    homes = re.findall(r"^\| [^|]+ \| `([^`]+)` \|", table, flags=re.MULTILINE)
+    assert len(homes) >= 15
+    assert [home for home in homes if not (PACKAGE.parent / home).exists()] == []
+    areas = {home.split("/")[2] for home in homes if home.startswith("widget_server/services/")}
+    assert areas == set(AREAS)

@@ -9,7 +9,10 @@ from widget_server.extensions import db
 
 def test_health_endpoints(client):
     assert client.get("/healthz").json == {"status": "ok"}
-    assert client.get("/readyz").json == {"status": "ready"}
+    assert client.get("/readyz").json == {
+        "status": "ready",
+        "events": {"pending_events": 0, "oldest_pending_age_s": 0.0},
+    }
 
 
 def assert_unavailable(response):

@@ -1,5 +1,6 @@
 """Background promotion rounds run once per interval for the whole installation, however many
-gunicorn workers run an evaluator thread (the demo's rounds: tests/reliability/test_demo_rounds.py).
+workers run the evaluate job (the demo's and the worker's own rounds are tested in
+tests/reliability/test_demo_rounds.py).
 """
 
 import threading

@@ -154,38 +154,35 @@ def test_unseen_campaign_waits_quietly_then_stops_at_maximum_duration(admin, ab_
 def test_server_runs_rounds_in_the_background_on_its_interval(client, app, ab_test):
     import threading
 
-    from widget_server.services.promotion.evaluation import start_background_evaluator
+    from widget_server.services.platform.jobs import JobRunner
+    from widget_server.worker import installation_jobs
 
     site, campaign, (a, b) = ab_test()
     simulate(client, site, campaign["id"], {a: 0.10, b: 0.15}, visitors=3000, seed=11)
-    app.config["EVALUATE_INTERVAL_S"] = 0.05
-    stop = threading.Event()
-    thread = start_background_evaluator(app, stop)
+    app.config.update(TESTING=False, EVALUATE_INTERVAL_S=0.05)
+    [evaluate] = [job for job in installation_jobs(app) if job.name == "evaluate"]
+    runner = JobRunner(app, [evaluate]).start()
     try:
         for _ in range(600):
             db.session.rollback()
             if decisions(campaign["id"]):
                 break
-            stop.wait(0.1)
+            threading.Event().wait(0.1)
     finally:
-        stop.set()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+        runner.stop(timeout_s=30)
+    assert not any(thread.is_alive() for thread in runner.threads)
     db.session.rollback()
     [decision] = decisions(campaign["id"])
     assert (decision.action, decision.winner_variant_id) == ("promote", b)
 
 
 def test_no_background_rounds_under_testing_or_without_an_interval(make_app):
-    import threading
+    from widget_server.worker import installation_jobs
 
-    from widget_server.services.promotion.evaluation import start_configured_evaluator
+    def job_names(app):
+        return {job.name for job in installation_jobs(app)}
 
-    def evaluators():
-        return [t for t in threading.enumerate() if t.name == "funnelcake-evaluator"]
-
-    before = len(evaluators())
-    assert start_configured_evaluator(make_app(EVALUATE_INTERVAL_S=30)) is None
-    off = make_app(TESTING=False, EVALUATE_INTERVAL_S=0)
-    assert start_configured_evaluator(off) is None
-    assert len(evaluators()) == before
+    assert "evaluate" not in job_names(make_app(EVALUATE_INTERVAL_S=30))
+    assert "evaluate" not in job_names(make_app(TESTING=False, EVALUATE_INTERVAL_S=0))
+    on = make_app(TESTING=False, EVALUATE_INTERVAL_S=30)
+    assert job_names(on) == {"apply-events", "deliver-webhooks", "funnel-figures", "evaluate"}

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
 
+from sqlalchemy import text
+
 from tests.helpers import (
     ORIGIN,
     AdminClient,
@@ -164,6 +166,65 @@ class Gunicorn:
                 self.process.wait(timeout=10)
         self._log.close()
         shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+
+class Worker:
+    """``funnelcake worker`` in a child process: the applier (and rounds, deliveries) that
+    production runs beside gunicorn, on the same database and environment."""
+
+    def __init__(self, database_url: str, env: dict | None = None):
+        self.database_url = database_url
+        self.instance_dir = Path(tempfile.mkdtemp(prefix="fc-worker-"))
+        self.log_path = self.instance_dir / "worker.log"
+        environment = server_environment(
+            self.instance_dir,
+            DATABASE_URL=database_url,
+            SECRET_KEY="reliability-tests",
+            EVALUATE_INTERVAL_S="0",
+            APPLIER_IDLE_S="0.05",
+        )
+        environment.update(env or {})
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "widget_server", "worker"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_applied(self, timeout_s: float = 120.0) -> None:
+        """Wait until no stored event is pending (the applier has caught up)."""
+        deadline = time.monotonic() + timeout_s
+        while pending_events(self.database_url):
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"events still pending:\n{self.log()}"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log.close()
+        shutil.rmtree(self.instance_dir, ignore_errors=True)
+
+
+def pending_events(database_url: str) -> int:
+    """How many stored events wait for the applier, read from outside the servers."""
+    app = configured_app(database_url)
+    with app.app_context():
+        try:
+            return db.session.execute(text("SELECT count(*) FROM events WHERE pending")).scalar()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 def children_of(pid: int) -> list[int]:

@@ -1,6 +1,6 @@
-"""Promotion rounds run out of the box in the servers: ``funnelcake demo`` on the default
-configuration starts the evaluator and a served demo really runs rounds; so do gunicorn workers
-under the shipped configuration (its ``post_worker_init`` hook; ``create_app`` starts nothing)."""
+"""Promotion rounds run out of the box: ``funnelcake demo`` on the default configuration runs
+them beside its server, and ``funnelcake worker`` (which production runs beside gunicorn, whose
+workers and ``create_app`` start nothing) runs them until it is stopped."""
 
 import sqlite3
 import subprocess
@@ -9,7 +9,6 @@ from contextlib import closing
 from pathlib import Path
 
 from tests.helpers import free_port, migrate, server_environment, until
-from tests.reliability.servers import SHIPPED_CONFIG, Gunicorn
 from widget_server.services.promotion.evaluation import SCHEDULE_NAME
 
 #: A round claims the schedule row, then takes the round's lease row (SQLite).
@@ -53,17 +52,33 @@ def test_served_demo_promotion_rounds_really_run(tmp_path):
         server.wait(timeout=10)
 
 
-def test_gunicorn_workers_run_promotion_rounds_under_the_shipped_configuration(tmp_path):
+def test_the_worker_runs_promotion_rounds_and_stops_on_sigterm(tmp_path):
     database = tmp_path / "funnelcake.db"
     migrate(f"sqlite:///{database}")
-    env = {**SHIPPED_CONFIG, "FUNNELCAKE_EVALUATE_INTERVAL_S": "0.5"}
-    with Gunicorn(f"sqlite:///{database}", workers=2, env=env) as server:
+    environment = server_environment(
+        tmp_path, DATABASE_URL=f"sqlite:///{database}", EVALUATE_INTERVAL_S="0.5"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "worker"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
 
         def rounds_ran() -> bool:
-            assert server.process.poll() is None, server.log()
+            assert worker.poll() is None, worker.stdout.read()
             return locks_taken(database) == ROUND_LOCKS
 
-        assert until(rounds_ran, timeout_s=60, interval_s=0.5), server.log()
+        assert until(rounds_ran, timeout_s=60, interval_s=0.5)
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert "Worker running: apply-events, deliver-webhooks, funnel-figures, evaluate" in output
+    assert "Worker stopped." in output
 
 
 def locks_taken(database: Path) -> set[str]:

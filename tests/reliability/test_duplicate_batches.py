@@ -73,6 +73,7 @@ def test_every_batch_sent_twice_stores_each_event_once(served):
     assert sum(a["accepted"] for a in answers) == total
     assert sum(a["duplicates"] for a in answers) == total
     impressions_sent = sum(1 for e in sent if e["type"] == "impression")
+    served.worker.wait_until_applied()
 
     app = configured_app(served.url)
     with app.app_context():

@@ -37,9 +37,8 @@ def writes_blocked(served):
             connection.close()
         return
     with psycopg.connect(served.url.replace("+psycopg", "")) as connection:
-        # Reads go on; ingestion waits at its SELECT ... FOR UPDATE of the assignments, after it
-        # inserted the batch's events and before it commits.
-        connection.execute("LOCK TABLE assignments IN EXCLUSIVE MODE")
+        # Reads go on; the events endpoint waits at its INSERT, inside its transaction.
+        connection.execute("LOCK TABLE events IN EXCLUSIVE MODE")
 
         def someone_waits() -> bool:
             waiting = connection.execute(
@@ -75,6 +74,7 @@ def test_killed_worker_loses_no_acknowledged_event(served):
     assert sum(c.connection_errors for c in clients) >= 1
     assert all(a.status == 202 for c in clients for a in c.answers)
     acknowledged = {event_id for c in clients for event_id in c.acknowledged}
+    served.worker.wait_until_applied()
     app = configured_app(served.url)
     with app.app_context():
         stored = set(

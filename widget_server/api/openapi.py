@@ -27,6 +27,13 @@ SECURITY = {"admin_api": [{"admin": []}]}
 _OBJECT = {"type": "object"}
 _TEXT = {"type": "string"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
+DESCRIPTION = (
+    "Survey and spin-the-wheel popups with A/B tests and a loyalty funnel. The public calls under"
+    " /api/v1/sites/{site_key}/ are the storefront snippet's (the orders call is the shop's back"
+    " end's, signed with the site secret); the admin API under /api/v1/admin/ takes a bearer"
+    " token from `funnelcake create-token`. Every error is a 4xx (or a 503 while the database is"
+    ' down) with one JSON body: {"error": {"code", "message", "fields"}}.'
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def build_spec(app: Flask) -> dict:
         version="1",
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
-        info={"description": "Survey and spin-the-wheel popups with A/B tests (SPEC §4)."},
+        info={"description": DESCRIPTION},
     )
     spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)

@@ -2,7 +2,7 @@
 
 from .campaigns import Campaign, Decision, Variant
 from .events import EVENT_TYPES, Event, Response
-from .funnel import FunnelStage, StageChange
+from .funnel import FunnelSnapshot, FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
 from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
@@ -21,6 +21,7 @@ __all__ = [
     "Decision",
     "EvaluatorLock",
     "Event",
+    "FunnelSnapshot",
     "FunnelStage",
     "MetricConversion",
     "Order",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -12,13 +12,33 @@ EVENT_TYPES = ("impression", "step", "answer", "complete", "close", "spin", "cla
 
 
 class Event(db.Model):
-    """One thing a browser reported; the client-made id makes re-sends harmless."""
+    """One thing a browser reported; the client-made id makes re-sends harmless.
+
+    The events endpoint stores a batch as it came (``pending``, with the browser's
+    ``visitor_key``); the applier later resolves the visitor and the variant shown and folds the
+    event into assignments, responses and rollups, clearing ``pending`` in the same transaction.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("site_id", "event_uuid", name="uq_events_site_uuid"),
         Index("ix_events_campaign_type", "campaign_id", "type"),
         Index("ix_events_visitor", "visitor_id"),
+        #: The applier's queue: only pending rows are in it, oldest first.
+        Index(
+            "ix_events_pending",
+            "id",
+            postgresql_where=text("pending"),
+            sqlite_where=text("pending"),
+        ),
+        #: Decide reads a visitor's not yet applied closes and completions.
+        Index(
+            "ix_events_pending_visitor",
+            "site_id",
+            "visitor_key",
+            postgresql_where=text("pending"),
+            sqlite_where=text("pending"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -27,9 +47,15 @@ class Event(db.Model):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     event_uuid: Mapped[str] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(16))
-    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    #: The snippet's visitor id as sent; ``visitor_id`` is filled in when the event is applied.
+    visitor_key: Mapped[str | None] = mapped_column(String(64))
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    #: The variant the event counts under (the one the server shows the visitor), set when it
+    #: is applied; None when it counts nowhere.
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    #: Stored but not yet applied.
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: When the browser says it happened (clamped to the receive time if in the future).
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -41,3 +41,26 @@ class StageChange(db.Model):
     #: What triggered the recomputation: ``answer``, ``order``, ``identify``, ``rules``.
     cause: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FunnelSnapshot(db.Model):
+    """The latest funnel figures of a site (or of one of its campaigns) over some weeks.
+
+    Computing them scans a site's visitors and orders, so the admin API answers from here; a
+    reader that finds them older than ``FUNNEL_FIGURES_TTL_S`` asks for a refresh, which the
+    worker's ``funnel-figures`` job computes.
+    """
+
+    __tablename__ = "funnel_snapshots"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The campaign the figures are filtered to; 0 for the whole site.
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    weeks: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: When the computation of ``body`` started (its figures show the data of then or later).
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Set by a reader that found ``body`` stale; cleared when the worker has recomputed it.
+    refresh_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    body: Mapped[dict] = mapped_column(JSONType)

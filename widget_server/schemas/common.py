@@ -170,7 +170,15 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetailSchema, required=True)
 
 
+class BacklogSchema(AnswerSchema):
+    """Events stored but not yet applied, and how long the oldest of them has waited."""
+
+    pending_events = fields.Integer(required=True)
+    oldest_pending_age_s = fields.Float(required=True)
+
+
 class HealthSchema(AnswerSchema):
-    """The answer of ``/healthz`` and ``/readyz``."""
+    """The answer of ``/healthz`` and ``/readyz`` (which adds the applier's backlog)."""
 
     status = fields.String(required=True)
+    events = fields.Nested(BacklogSchema)

@@ -11,10 +11,10 @@ Areas, lowest first; each may import the areas before it (and ``models``, ``voca
 ``visitors``   visitor records and the last-seen touch; identify, which merges visitors
 ``campaigns``  sites, campaigns and variants (catalog), the cached site config, targeting, decide
 ``promotion``  per-variant rollups (metrics), results, their series, automatic promotion
+``ingest``     the snippet's events, stored by the endpoint and folded by the applier; responses
 ``rewards``    coupon pools and codes, the wheel's spin, orders from the shop
-``ingest``     the snippet's events and answers, and the survey responses they make
 =============  ==================================================================================
 """
 
 #: The areas in import order: a module of one may import modules of the areas before it only.
-AREAS = ("platform", "funnel", "visitors", "campaigns", "promotion", "rewards", "ingest")
+AREAS = ("platform", "funnel", "visitors", "campaigns", "promotion", "ingest", "rewards")

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Row
 from ab.assignment import bucket, choose_variant
 
 from ...extensions import db
-from ...models import Assignment
+from ...models import Assignment, Event
 from ...models.types import utcnow
 from ..platform.upsert import insert_ignoring_conflicts
 from ..visitors.records import visitor_row
@@ -60,7 +61,10 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     visitor = visitor_row(site.id, request["visitor_id"])
     page = _page_context(site, visitor, request, now)
     assignments = _assignments_of(visitor.id, [c.id for c in site.campaigns])
-    cooldown_reason = _cooldown_reason(site, visitor, now)
+    assignments, last_popup_end = _with_pending_events(
+        site.id, request["visitor_id"], assignments, visitor.last_popup_end_at
+    )
+    cooldown_reason = _cooldown_reason(site, last_popup_end, now)
 
     offers: list[Offer] = []
     skipped: list[tuple[int, str]] = []
@@ -195,13 +199,51 @@ def _assignments_of(visitor_id: int, campaign_ids: list[int]) -> dict[int, Row]:
     return {a.campaign_id: a for a in rows}
 
 
-def _cooldown_reason(site: SiteConfig, visitor: Row, now: datetime) -> str | None:
+#: The visitor's stored but not yet applied events that change what decide offers.
+_PENDING_OF = select(Event.campaign_id, Event.type, Event.occurred_at).where(
+    Event.site_id == bindparam("site_id"),
+    Event.visitor_key == bindparam("visitor_key"),
+    Event.pending,
+    Event.type.in_(("impression", "close", "complete")),
+)
+
+
+def _with_pending_events(site_id: int, visitor_key: str, assignments: dict, last_popup_end):
+    """The visitor's assignments and last popup end as they will be once the applier has
+    folded the visitor's pending impressions, closes and completions.
+
+    A survey completed or closed a moment ago is never offered again on the next page, even
+    while the applier lags: decide reads the few pending events of this one visitor (a partial
+    index holds only pending rows) and counts them as the applier will.
+    """
+    pending = (
+        db.session.connection()
+        .execute(_PENDING_OF, {"site_id": site_id, "visitor_key": visitor_key})
+        .all()
+    )
+    if not pending:
+        return assignments, last_popup_end
+    folded = dict(assignments)
+    for campaign_id, kind, at in sorted(pending, key=lambda row: row.occurred_at):
+        stored = folded.get(campaign_id)
+        if stored is None or stored.variant_id is None or stored.sampled_out:
+            continue  # the applier counts it nowhere
+        view = stored if isinstance(stored, SimpleNamespace) else SimpleNamespace(**stored._mapping)
+        folded[campaign_id] = view
+        if kind == "impression":
+            view.impressions += 1
+            continue
+        if kind == "close":
+            view.last_closed_at = max(filter(None, (view.last_closed_at, at)))
+        else:
+            view.completed_at = view.completed_at or at
+        last_popup_end = max(filter(None, (last_popup_end, at)))
+    return folded, last_popup_end
+
+
+def _cooldown_reason(site: SiteConfig, last_popup_end, now: datetime) -> str | None:
     hours = float(site.settings.get("cooldown_hours") or 0)
-    if (
-        hours
-        and visitor.last_popup_end_at
-        and now - visitor.last_popup_end_at < timedelta(hours=hours)
-    ):
+    if hours and last_popup_end and now - last_popup_end < timedelta(hours=hours):
         return f"site cooldown of {hours:g} h after the last popup"
     return None
 

@@ -24,19 +24,19 @@ Definitions (docs/funnel.md repeats them):
   so the shares add up to exactly 100.
 """
 
-import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select, type_coerce, union_all
+from sqlalchemy import and_, case, delete, func, or_, select, type_coerce, union_all, update
 
 from ...errors import NotFound
 from ...extensions import db
-from ...models import Assignment, Campaign, Order, StageChange, Visitor
+from ...models import Assignment, Campaign, FunnelSnapshot, Order, StageChange, Visitor
 from ...models.types import JSONType, utcnow
 from ..platform.changes import site_changed
+from ..platform.upsert import insert_ignoring_conflicts
 from .rules import Facts, stage_for
 from .stages import site_stages
 
@@ -356,88 +356,95 @@ def per_variant(site_id: int, campaign_id: int) -> list[dict]:
     ]
 
 
-#: Most snapshots a worker keeps (sites x campaign filters x week spans); the oldest go first.
-MAX_SNAPSHOTS = 256
-
-
 class FigureSnapshots:
-    """Each worker's latest figures per (site, campaign, weeks), refreshed in the background.
+    """The latest figures per (site, campaign, weeks), shared by every process in the database.
 
     The figures scan every visitor, order and recent stage change of a site (about a second on
     100,000 visitors and 300,000 orders), so the admin API answers from the last computation:
     the first call computes and waits; later calls answer at once and, once the snapshot is
-    older than ``FUNNEL_FIGURES_TTL_S``, start one background recomputation whose result the
-    next call sees. A snapshot's age is read from its ``computed_at`` (the time its computation
-    started, in the body too), so the age the API and the admin page show is the one the refresh
-    goes by. Changing the site's stages drops its snapshots (the stage list itself changed).
+    older than ``FUNNEL_FIGURES_TTL_S``, ask for a refresh, which the worker's
+    ``funnel-figures`` job computes (:meth:`refresh_one`); the next call sees it. A snapshot's
+    age is read from its ``computed_at`` (the time its computation started, in the body too), so
+    the age the API and the admin page show is the one the refresh goes by. Changing the site's
+    stages drops its snapshots (the stage list itself changed).
     """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._snapshots: dict[tuple, tuple[datetime, dict]] = {}
-        self._refreshing: dict[tuple, threading.Thread] = {}
 
     def get(self, site_id: int, campaign_id: int | None, weeks: int) -> dict:
         ttl = current_app.config["FUNNEL_FIGURES_TTL_S"]
         if ttl <= 0:
             return _computed(site_id, campaign_id, weeks)[1]
-        key = (site_id, campaign_id, weeks)
-        with self._lock:
-            found = self._snapshots.get(key)
+        key = (site_id, campaign_id or 0, weeks)
+        found = db.session.get(FunnelSnapshot, key, populate_existing=True)
         if found is None:
             computed_at, body = _computed(site_id, campaign_id, weeks)
             self._store(key, computed_at, body)
             return body
-        computed_at, body = found
-        age_s = (utcnow() - computed_at).total_seconds()
-        if age_s > ttl or age_s < 0:  # older than the TTL, or the clock was set back
-            self._refresh_later(key)
-        return body
+        age_s = (utcnow() - found.computed_at).total_seconds()
+        if (age_s > ttl or age_s < 0) and found.refresh_requested_at is None:
+            # Older than the TTL, or the clock was set back: the worker recomputes it.
+            found.refresh_requested_at = utcnow()
+            db.session.commit()
+        return found.body
 
     def drop_site(self, site_id: int) -> None:
-        with self._lock:
-            for key in [k for k in self._snapshots if k[0] == site_id]:
-                del self._snapshots[key]
+        db.session.execute(delete(FunnelSnapshot).where(FunnelSnapshot.site_id == site_id))
+        db.session.commit()
 
-    def wait(self, timeout_s: float = 30) -> None:
-        """Wait for background recomputations (tests, and an orderly shutdown)."""
-        with self._lock:
-            threads = list(self._refreshing.values())
-        for thread in threads:
-            thread.join(timeout_s)
-
-    def _store(self, key: tuple, computed_at: datetime, body: dict) -> None:
-        with self._lock:
-            self._snapshots.pop(key, None)
-            self._snapshots[key] = (computed_at, body)
-            while len(self._snapshots) > MAX_SNAPSHOTS:
-                del self._snapshots[next(iter(self._snapshots))]
-
-    def _refresh_later(self, key: tuple) -> None:
-        app = current_app._get_current_object()
-        with self._lock:
-            if key in self._refreshing:
-                return
-            thread = threading.Thread(
-                target=self._refresh, args=(app, key), name="funnel-figures", daemon=True
-            )
-            self._refreshing[key] = thread
-        thread.start()
-
-    def _refresh(self, app, key: tuple) -> None:
+    def refresh_one(self) -> int:
+        """Recompute the longest-waiting snapshot a reader found stale; 1 if there was one."""
+        query = (
+            select(FunnelSnapshot)
+            .where(FunnelSnapshot.refresh_requested_at.is_not(None))
+            .order_by(FunnelSnapshot.refresh_requested_at)
+            .limit(1)
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # two workers never compute one
+        found = db.session.scalar(query)
+        if found is None:
+            db.session.commit()
+            return 0
         try:
-            with app.app_context():
-                try:
-                    self._store(key, *_computed(*key))
-                except NotFound:
-                    # The campaign left the site: the next call computes and answers 404.
-                    with self._lock:
-                        self._snapshots.pop(key, None)
-                finally:
-                    db.session.remove()
-        finally:
-            with self._lock:
-                self._refreshing.pop(key, None)
+            computed_at, body = _computed(found.site_id, found.campaign_id or None, found.weeks)
+        except NotFound:  # the campaign left the site: the next call computes and answers 404
+            db.session.delete(found)
+        else:
+            found.computed_at, found.body, found.refresh_requested_at = computed_at, body, None
+        db.session.commit()
+        return 1
+
+    def wait(self) -> None:
+        """Recompute every requested snapshot now (tests; the worker does it continuously)."""
+        while self.refresh_one():
+            pass
+
+    @staticmethod
+    def _store(key: tuple, computed_at: datetime, body: dict) -> None:
+        site_id, campaign_id, weeks = key
+        row = {
+            "site_id": site_id,
+            "campaign_id": campaign_id,
+            "weeks": weeks,
+            "computed_at": computed_at,
+            "refresh_requested_at": None,
+            "body": body,
+        }
+        if not insert_ignoring_conflicts(
+            FunnelSnapshot,
+            [row],
+            ["site_id", "campaign_id", "weeks"],
+            returning=[FunnelSnapshot.site_id],
+        ):
+            db.session.execute(
+                update(FunnelSnapshot)
+                .where(
+                    FunnelSnapshot.site_id == site_id,
+                    FunnelSnapshot.campaign_id == campaign_id,
+                    FunnelSnapshot.weeks == weeks,
+                )
+                .values(computed_at=computed_at, body=body, refresh_requested_at=None)
+            )
+        db.session.commit()
 
 
 def _computed(site_id: int, campaign_id: int | None, weeks: int) -> tuple[datetime, dict]:
@@ -453,12 +460,12 @@ def figures_age_s(body: dict) -> float:
     return (utcnow() - datetime.fromisoformat(body["computed_at"])).total_seconds()
 
 
+_SNAPSHOTS = FigureSnapshots()
+
+
 def snapshots() -> FigureSnapshots:
-    """This app's figure snapshots (kept on the app, so each app and test has its own)."""
-    found = current_app.extensions.get("funnel_figure_snapshots")
-    if found is None:
-        found = current_app.extensions.setdefault("funnel_figure_snapshots", FigureSnapshots())
-    return found
+    """The figure snapshots (they live in the database: the object holds no state)."""
+    return _SNAPSHOTS
 
 
 @site_changed.connect
@@ -467,7 +474,7 @@ def _drop_changed_site(sender, site_id: int, **_) -> None:
 
 
 def cached_funnel_figures(site_id: int, campaign_id: int | None = None, weeks: int = 12) -> dict:
-    """:func:`funnel_figures` from this worker's snapshot (see :class:`FigureSnapshots`).
+    """:func:`funnel_figures` from the latest snapshot (see :class:`FigureSnapshots`).
 
     :raise NotFound: the campaign is not this site's.
     """

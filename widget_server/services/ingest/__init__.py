@@ -1,6 +1,7 @@
-"""What the snippet sends: event batches (impressions, closes, answers, conversions) applied to
-assignments, responses, rollups and stages (``events``), and the survey responses they make, as
-the admin page lists and exports them (``responses``).
+"""What the snippet sends: event batches (impressions, closes, answers, conversions), stored by
+the endpoint in one statement (``events``) and folded into assignments, responses, rollups and
+stages in bulk by the applier (``applier``); and the survey responses they make, as the admin
+page lists and exports them (``responses``).
 
-May import: every other area.
+May import: platform, funnel, visitors, campaigns, promotion.
 """

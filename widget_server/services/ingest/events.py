@@ -1,30 +1,25 @@
-"""Events: stored once per client-made id, then folded into assignments and responses.
+"""Events: the endpoint validates a batch and stores it in one statement; the applier folds it.
 
 A batch is validated whole (a 4xx rejects it whole, so the snippet drops nothing silently: it is
-told). The insert skips ids already stored, and only the events that were new this time update
-the counters and responses, so sending a batch twice changes nothing.
-
-The browser only reports what the server showed it: an event never creates or moves an
-assignment. An event for a campaign the visitor has no assignment to, or is in the holdout or
-outside the sampled share of, is stored with no variant and folded into nothing; one naming a
-variant the server does not show this visitor counts under the variant it does show.
+told). The insert skips ids already stored, so sending a batch twice stores it once, and the
+answer counts the duplicates. A stored event is durable when the 202 goes out: the applier
+(:mod:`.applier`, run by ``funnelcake worker``) folds it into assignments, responses, rollups and
+stages shortly after. Nothing here reads or locks a visitor, an assignment or a response.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 
 from ...errors import PayloadTooLarge, ValidationFailed
 from ...extensions import db
-from ...models import Assignment, Campaign, Event, Response, Variant, Visitor
+from ...models import Campaign, Event, Variant
 from ...models.types import utcnow
-from .. import funnel
 from ..campaigns.site_config import SiteConfig
 from ..platform.upsert import insert_ignoring_conflicts
-from ..promotion import metrics
-from ..visitors.records import get_or_create_visitors
+from . import applier
 
 MAX_EVENT_BYTES = 32 * 1024
 
@@ -46,14 +41,11 @@ def check_event_sizes(raw_events: list) -> None:
 
 
 def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
-    """Store a validated batch; apply the effects of the events not seen before."""
+    """Store a validated batch as pending events, in one statement; ids already stored are
+    skipped. With ``EVENTS_APPLY_INLINE`` (tests, tiny installs) the new events are applied in
+    the same transaction; otherwise the applier does it."""
     now = utcnow()
-    site_id = site.id
     _check_campaigns(site, events)
-    visitors = get_or_create_visitors(site_id, {e["visitor_id"] for e in events})
-    assignments = _load_assignments(
-        {(e["campaign_id"], visitors[e["visitor_id"]].id) for e in events if e.get("campaign_id")}
-    )
     rows = []
     seen_in_batch = set()
     for event in events:
@@ -63,42 +55,26 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
         ts = event.get("ts")
         rows.append(
             {
-                "site_id": site_id,
+                "site_id": site.id,
                 "event_uuid": event["id"],
                 "type": event["type"],
-                "visitor_id": visitors[event["visitor_id"]].id,
+                "visitor_key": event["visitor_id"],
                 "campaign_id": event.get("campaign_id"),
-                "variant_id": _variant_shown(site, assignments, event, visitors),
+                # The browser's claim, checked against the assignment when applied.
+                "variant_id": event.get("variant_id"),
+                "pending": True,
                 "occurred_at": min(ts, now) if ts else now,
                 "received_at": now,
                 "data": event.get("data") or {},
             }
         )
-    inserted = {
-        uuid
-        for (uuid,) in insert_ignoring_conflicts(
-            Event, rows, ["site_id", "event_uuid"], returning=[Event.event_uuid]
-        )
-    }
-    fresh = sorted((r for r in rows if r["event_uuid"] in inserted), key=lambda r: r["occurred_at"])
-    apply_effects(fresh, {v.id: v for v in visitors.values()}, assignments)
+    inserted = insert_ignoring_conflicts(
+        Event, rows, ["site_id", "event_uuid"], returning=[Event.id]
+    )
+    if inserted and current_app.config["EVENTS_APPLY_INLINE"]:
+        applier.apply_events([event_id for (event_id,) in inserted])
     db.session.commit()
     return IngestResult(accepted=len(inserted), duplicates=len(events) - len(inserted))
-
-
-def _variant_shown(site: SiteConfig, assignments, event: dict, visitors) -> int | None:
-    """The variant an event counts under: the one the server shows this visitor, never the one
-    the browser names when they differ; None when the server shows the campaign to no one of
-    this visitor's kind (no assignment, holdout, sampled out) or the event names no campaign."""
-    if not event.get("campaign_id"):
-        return None
-    assignment = assignments.get((event["campaign_id"], visitors[event["visitor_id"]].id))
-    if assignment is None or assignment.variant_id is None or assignment.sampled_out:
-        return None
-    claimed = event.get("variant_id")
-    if claimed is not None and claimed == site.promoted_variant_of(event["campaign_id"]):
-        return claimed  # after a promotion every visitor is shown the winner
-    return assignment.variant_id
 
 
 def _check_campaigns(site: SiteConfig, events: list[dict]) -> None:
@@ -140,123 +116,3 @@ def _check_campaigns(site: SiteConfig, events: list[dict]) -> None:
             errors[f"events.{index}.variant_id"] = ["Not a variant of this campaign."]
     if errors:
         raise ValidationFailed("Some events name an unknown campaign or variant.", errors)
-
-
-def apply_effects(
-    events: list[dict],
-    visitors: dict[int, Visitor],
-    assignments: dict[tuple[int, int], Assignment],
-) -> None:
-    """Fold new events into assignments (impressions, closes, completions), responses, rollups.
-
-    Only events with a variant are folded: ``ingest`` cleared it where the server shows the
-    visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each one's.
-    """
-    campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
-    if not campaign_events:
-        return
-    responses = _responses_for([e for e in campaign_events if e["type"] in ("answer", "complete")])
-    rollups = metrics.IngestMetrics(assignments.values())
-    for event in campaign_events:
-        key = (event["campaign_id"], event["visitor_id"])
-        assignment = assignments[key]
-        rollups.fold(assignment, event)  # before the assignment changes: it tells "first time"
-        at = event["occurred_at"]
-        kind = event["type"]
-        if kind == "impression":
-            assignment.impressions += 1
-            if assignment.first_impression_at is None or at < assignment.first_impression_at:
-                assignment.first_impression_at = at
-        elif kind == "close":
-            assignment.last_closed_at = _latest(assignment.last_closed_at, at)
-            _popup_ended(visitors[event["visitor_id"]], at)
-        elif kind == "complete":
-            assignment.completed_at = assignment.completed_at or at
-            response = responses[key]
-            response.completed = True
-            response.completed_at = response.completed_at or at
-            _popup_ended(visitors[event["visitor_id"]], at)
-        elif kind == "answer":
-            _fold_answer(responses[key], event)
-    rollups.flush()
-    answered = sorted({e["visitor_id"] for e in campaign_events if e["type"] == "answer"})
-    if answered:
-        funnel.on_answers([visitors[visitor_id] for visitor_id in answered])
-
-
-def _popup_ended(visitor: Visitor, at: datetime) -> None:
-    visitor.last_popup_end_at = _latest(visitor.last_popup_end_at, at)
-
-
-def _latest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or at > current else current
-
-
-def _fold_answer(response: Response, event: dict) -> None:
-    """The latest answer to a step wins, whatever order the events arrive in."""
-    step_id = event["data"]["step_id"]
-    at = event["occurred_at"]
-    previous = (response.answers or {}).get(step_id)
-    if previous and previous["at"] > at.isoformat():
-        return
-    response.answers = {
-        **(response.answers or {}),
-        step_id: {"value": event["data"]["value"], "at": at.isoformat()},
-    }
-    response.updated_at = _latest(response.updated_at, at)
-
-
-def _load_assignments(keys) -> dict[tuple[int, int], Assignment]:
-    """The stored assignments of these (campaign, visitor) pairs, locked (on PostgreSQL) so that
-    two batches of one visitor cannot lose an update."""
-    if not keys:
-        return {}
-    visitor_ids = {v for _, v in keys}
-    rows = db.session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.visitor_id.in_(visitor_ids),
-            Assignment.campaign_id.in_({c for c, _ in keys}),
-        )
-        .order_by(Assignment.id)
-        .with_for_update()
-    )
-    return {(a.campaign_id, a.visitor_id): a for a in rows}
-
-
-def _responses_for(events: list[dict]) -> dict[tuple[int, int], Response]:
-    keys = {
-        (e["campaign_id"], e["visitor_id"]): (e["variant_id"], e["occurred_at"]) for e in events
-    }
-    if not keys:
-        return {}
-    found = _load_responses(keys)
-    missing = [
-        {
-            "campaign_id": c,
-            "visitor_id": v,
-            "variant_id": keys[(c, v)][0],
-            "answers": {},
-            "completed": False,
-            "started_at": keys[(c, v)][1],
-            "updated_at": keys[(c, v)][1],
-        }
-        for (c, v) in keys.keys() - found.keys()
-    ]
-    if missing:
-        insert_ignoring_conflicts(Response, missing, ["campaign_id", "visitor_id"])
-        found = _load_responses(keys)
-    return found
-
-
-def _load_responses(keys) -> dict[tuple[int, int], Response]:
-    rows = db.session.scalars(
-        select(Response)
-        .where(
-            Response.visitor_id.in_({v for _, v in keys}),
-            Response.campaign_id.in_({c for c, _ in keys}),
-        )
-        .order_by(Response.id)
-        .with_for_update()
-    )
-    return {(r.campaign_id, r.visitor_id): r for r in rows}

@@ -417,24 +417,13 @@ def _deliver_webhooks() -> int:
 
 #: The ``evaluator_locks`` row whose ``locked_until`` is when the servers' next round is due.
 SCHEDULE_NAME = "evaluate-schedule"
-#: Where :func:`start_background_evaluator` leaves the running evaluator, in ``app.extensions``.
-EXTENSION_KEY = "funnelcake.evaluator"
-
-
-@dataclass
-class BackgroundEvaluator:
-    """One process's evaluator thread; setting ``stop`` ends it after its current round."""
-
-    thread: threading.Thread
-    stop: threading.Event
-    interval_s: float
 
 
 def claim_scheduled_round(interval_s: float, now: datetime | None = None) -> bool:
     """Claim the installation's next background round if it is due, and move the due time on.
 
-    Every gunicorn worker runs an evaluator thread: without this each would run a round of its
-    own every interval, one after the other under the round's lock. One conditional UPDATE
+    Every ``funnelcake worker`` runs the evaluate job: without this each would run a round of
+    its own every interval, one after the other under the round's lock. One conditional UPDATE
     (compare-and-set) of a single row lets exactly one of them through per interval.
     """
     now = now or utcnow()
@@ -455,52 +444,8 @@ def claim_scheduled_round(interval_s: float, now: datetime | None = None) -> boo
 
 
 def background_interval_s(app) -> float:
-    """Seconds between the background rounds a server of this app runs; 0 when they are off
+    """Seconds between the background rounds a worker of this app runs; 0 when they are off
     (``EVALUATE_INTERVAL_S`` at 0, e.g. with a cron job instead, or under ``TESTING``)."""
     if app.config.get("TESTING"):
         return 0.0
     return float(app.config["EVALUATE_INTERVAL_S"] or 0)
-
-
-def start_configured_evaluator(app) -> BackgroundEvaluator | None:
-    """Start this process's background rounds if the configuration asks for them.
-
-    The servers call it (``funnelcake demo``, and gunicorn's ``post_worker_init`` in each worker),
-    never ``create_app``: building an app for a test, a shell or another command starts no
-    thread. Calling it again for the same app leaves the running evaluator alone.
-    """
-    if not background_interval_s(app):
-        return None
-    if EXTENSION_KEY not in app.extensions:
-        start_background_evaluator(app)
-    return app.extensions[EXTENSION_KEY]
-
-
-def start_background_evaluator(app, stop: threading.Event | None = None) -> threading.Thread:
-    """Run the installation's round every ``EVALUATE_INTERVAL_S`` seconds from a daemon thread.
-
-    Every gunicorn worker starts one; :func:`claim_scheduled_round` picks the one that runs each
-    round and the round's lock keeps rounds from overlapping. The thread is also left in
-    ``app.extensions[EXTENSION_KEY]``; setting ``stop`` ends it after its current round.
-    """
-    interval = float(app.config["EVALUATE_INTERVAL_S"])
-    stop = stop or threading.Event()
-
-    def loop():
-        while not stop.wait(interval):
-            with app.app_context():
-                try:
-                    if not claim_scheduled_round(interval):
-                        continue  # another worker runs this round
-                    report = run_round()
-                    if report.acquired and (report.promoted or report.stopped):
-                        log.info("evaluation round: %s", report.as_json())
-                except Exception:  # a failed round must not kill the scheduler
-                    log.exception("evaluation round failed")
-                finally:
-                    db.session.remove()
-
-    thread = threading.Thread(target=loop, name="funnelcake-evaluator", daemon=True)
-    app.extensions[EXTENSION_KEY] = BackgroundEvaluator(thread, stop, interval)
-    thread.start()
-    return thread

@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ...extensions import db
-from ...models import Campaign, Decision
+from ...models import Campaign, Decision, Event
 from ...models.types import utcnow
 from ...vocabulary import AB_DEFAULTS
 from . import metrics
@@ -228,7 +228,17 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
             }
             for p in series
         ]
+    body["applied_through"] = applied_through(campaign.site_id, now).isoformat()
     return body
+
+
+def applied_through(site_id: int, now: datetime) -> datetime:
+    """Every event of the site received before this time is in the figures: the oldest pending
+    event's receive time, or now when the applier has caught up."""
+    oldest = db.session.scalar(
+        select(func.min(Event.received_at)).where(Event.site_id == site_id, Event.pending)
+    )
+    return oldest or now
 
 
 def _counts_only(campaign: Campaign, figures_by_metric, reason: str) -> dict:

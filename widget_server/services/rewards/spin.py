@@ -23,6 +23,7 @@ from ...extensions import db
 from ...models import Assignment, CouponCode, Spin, Variant, Visitor
 from ...models.types import utcnow
 from ..campaigns.site_config import CampaignConfig, SiteConfig
+from ..ingest import applier
 from ..promotion import metrics
 from ..visitors.records import find_visitor
 
@@ -85,6 +86,8 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
     first = _spin_of(campaign.id, visitor.id)
     if first is not None:
         return _result(first, repeated=True)
+    # A survey completed a moment ago earns its reward wheel even while the applier lags.
+    applier.apply_visitor(site.id, request["visitor_id"])
     variant = _variant_shown(site, campaign, visitor)
     slices = variant.content["slices"]
     email = _email(variant.content, request)

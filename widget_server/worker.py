@@ -1,0 +1,52 @@
+"""The installation's background work, as ``funnelcake worker`` runs it.
+
+- ``apply-events``: folds stored events into assignments, responses, rollups and stages;
+- ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
+- ``deliver-webhooks``: posts the signed webhooks that changes recorded;
+- ``funnel-figures``: recomputes the funnel figure snapshots readers found stale.
+
+Web processes start none of it (``create_app`` and the gunicorn configuration start no thread):
+run ``funnelcake worker`` beside them, as many as you like. ``funnelcake demo`` runs the same
+runner in its own process, so the embedded setup is still one command.
+"""
+
+import logging
+
+from .services.funnel.figures import snapshots
+from .services.ingest.applier import apply_pending
+from .services.platform.jobs import Job, JobRunner
+from .services.platform.webhooks import deliver_pending
+from .services.promotion.evaluation import background_interval_s, claim_scheduled_round, run_round
+
+log = logging.getLogger(__name__)
+
+
+def installation_jobs(app) -> list[Job]:
+    """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
+    jobs = [
+        Job("apply-events", apply_pending, float(app.config["APPLIER_IDLE_S"])),
+        Job("deliver-webhooks", _deliver_webhooks, float(app.config["WEBHOOK_INTERVAL_S"])),
+        Job("funnel-figures", snapshots().refresh_one, 1.0),
+    ]
+    interval_s = background_interval_s(app)
+    if interval_s:
+        jobs.append(Job("evaluate", lambda: _evaluate(interval_s), interval_s))
+    return jobs
+
+
+def start_worker(app) -> JobRunner:
+    """Start this process's background jobs (daemon threads); stop them with ``.stop()``."""
+    return JobRunner(app, installation_jobs(app)).start()
+
+
+def _deliver_webhooks() -> int:
+    return deliver_pending().delivered
+
+
+def _evaluate(interval_s: float) -> int:
+    """One promotion round when the installation's next one is due (0: wait for the next)."""
+    if claim_scheduled_round(interval_s):
+        report = run_round()
+        if report.acquired and (report.promoted or report.stopped):
+            log.info("evaluation round: %s", report.as_json())
+    return 0
