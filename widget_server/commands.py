@@ -138,12 +138,15 @@ def worker_command():
 
 
 @commands.command("apply-events")
+@click.option(
+    "--chunk", type=click.IntRange(1, 100_000), default=None, help="Events per transaction."
+)
 @with_appcontext
-def apply_events_command():
+def apply_events_command(chunk):
     """Apply every stored event now and exit (what the worker does continuously)."""
-    from .services.ingest.applier import apply_all
+    from .services.ingest.applier import CHUNK, apply_all
 
-    click.echo(f"applied {apply_all()} events")
+    click.echo(f"applied {apply_all(chunk or CHUNK)} events")
 
 
 @commands.command("evaluate")

@@ -5,6 +5,9 @@ the endpoint's 202 leaves events pending, and the figures move only when the app
 """
 
 import random
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -14,9 +17,11 @@ from tests.helpers import (
     decide,
     event,
     send_events,
+    server_environment,
     statements_sent,
     survey_content,
     time_passes,
+    until,
 )
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event, Response, Visitor
@@ -313,3 +318,28 @@ def test_applied_answers_make_the_same_response_rows(app, client, deferred, ab_s
     assert response.completed and response.variant_id == variant
     visitor = db.session.scalar(select(Visitor).where(Visitor.visitor_key == "visitor-answerer"))
     assert visitor.scores.get("intentional") == 4
+
+
+def test_an_applier_killed_mid_chunk_loses_nothing_and_counts_nothing_twice(
+    app, client, admin, deferred, ab_survey, database_url, tmp_path
+):
+    site, campaign, variants = ab_survey
+    expected = send_traffic(client, site, campaign, variants, visitors=300, seed=10)
+    stored = pending_count()
+    db.session.remove()
+    applying = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "apply-events", "--chunk", "20"],
+        env=server_environment(tmp_path, DATABASE_URL=database_url, SECRET_KEY="tests"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    # Once some chunks are committed, kill it: it is then in the middle of a chunk.
+    assert until(lambda: pending_count() < stored - 60, timeout_s=60, interval_s=0.01)
+    applying.send_signal(signal.SIGKILL)
+    output, _ = applying.communicate(timeout=10)
+
+    assert applying.returncode == -signal.SIGKILL, output
+    assert 0 < pending_count() < stored
+    applier.apply_all()
+    assert pending_count() == 0
+    assert completion_figures(admin, campaign["id"]) == expected

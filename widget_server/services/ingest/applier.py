@@ -63,10 +63,10 @@ def apply_pending(limit: int = CHUNK) -> int:
     return len(rows)
 
 
-def apply_all() -> int:
+def apply_all(chunk: int = CHUNK) -> int:
     """Apply pending events until none is left (tests, ``funnelcake apply-events``)."""
     total = 0
-    while applied := apply_pending():
+    while applied := apply_pending(chunk):
         total += applied
     return total
 
