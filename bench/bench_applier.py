@@ -206,7 +206,7 @@ def store_pending(engine, site_id: int, visitors: int, start: int, events: int) 
                     FROM variants
                 ), sent AS (
                     SELECT i, i % 5 AS place, i / 5 AS batch,
-                        ((i / 5) * 7919) % :visitors + 1 AS visitor
+                        ((i / 5) * 7919::bigint) % :visitors + 1 AS visitor
                     FROM generate_series(:start + 1, :end) AS i
                 )
                 INSERT INTO events (site_id, event_uuid, type, visitor_key, campaign_id,
