@@ -1,12 +1,12 @@
 """The event applier alone on PostgreSQL: events folded per second from a stored backlog.
 
-Seeds a throw-away database with one site, 10 running two-variant surveys and ``--visitors``
-visitors (default: one per 20 events) each assigned to two of them (5% in the holdout), all in
-set-based statements (``INSERT ... SELECT generate_series``). It then stores ``--events`` pending
-events as the events endpoint leaves them (visitor key as sent, the browser's variant claim,
-``pending`` set) in batches of 5 per visitor, as a snippet sends them, the batches of one visitor
-scattered over the backlog: impressions 30%, answers 40% (a choice and a scale, both scored by the
-funnel), completions 15%, closes 15%. Then it times
+Seeds a throw-away database with one site, 10 running two-variant surveys and, for each backlog,
+``--visitors`` visitors of its own (default: one per 20 events) each assigned to two of them (5%
+in the holdout), all in set-based statements (``INSERT ... SELECT generate_series``). It then
+stores ``--events`` pending events as the events endpoint leaves them (visitor key as sent, the
+browser's variant claim, ``pending`` set) in batches of 5 per visitor, as a snippet sends them,
+the batches of one visitor scattered over the backlog: impressions 30%, answers 40% (a choice and
+a scale, both scored by the funnel), completions 15%, closes 15%. Then it times
 :func:`~widget_server.services.ingest.applier.apply_pending` chunks until none is pending, in one
 process, then (``--parallel 2``, the default) on a second backlog of the same size in two
 processes at once. Target: 5,000 events/s or more.
@@ -184,12 +184,15 @@ def seed_catalog(app, visitors: int) -> int:
     return site_id
 
 
-def store_pending(engine, site_id: int, visitors: int, start: int, events: int) -> None:
+def store_pending(
+    engine, site_id: int, first_visitor: int, visitors: int, start: int, events: int
+) -> None:
     """Events ``start+1 .. start+events`` as the endpoint stores them (pending, visitor key).
 
     Event i is place ``i % 5`` of batch ``i / 5``; a batch names visitor
-    ``(batch * 7919) % visitors + 1`` (so a chunk of the queue meets many visitors, each a few
-    times) and one of that visitor's two campaigns, claiming the variant decide showed. Places:
+    ``first_visitor + (batch * 7919) % visitors + 1`` (so a chunk of the queue meets many
+    visitors, each a few times) and one of that visitor's two campaigns, claiming the variant
+    decide showed. Places:
     0 impression, 1 answer q1, 2 answer q2, 3 completion (or a second impression every third
     batch), 4 close or completion. Times follow the ids, a millisecond apart.
     """
@@ -206,7 +209,7 @@ def store_pending(engine, site_id: int, visitors: int, start: int, events: int) 
                     FROM variants
                 ), sent AS (
                     SELECT i, i % 5 AS place, i / 5 AS batch,
-                        ((i / 5) * 7919::bigint) % :visitors + 1 AS visitor
+                        :first_visitor + ((i / 5) * 7919::bigint) % :visitors + 1 AS visitor
                     FROM generate_series(:start + 1, :end) AS i
                 )
                 INSERT INTO events (site_id, event_uuid, type, visitor_key, campaign_id,
@@ -237,6 +240,7 @@ def store_pending(engine, site_id: int, visitors: int, start: int, events: int) 
             ),
             {
                 "site": site_id,
+                "first_visitor": first_visitor,
                 "visitors": visitors,
                 "campaigns": CAMPAIGNS,
                 "start": start,
@@ -262,7 +266,7 @@ def drain(url: str, chunk: int, profile_path: str | None = None) -> dict:
         backend = db.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
         db.session.commit()
         backend_cpu, own_cpu = process_cpu_s(backend), time.process_time()
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         if profiler:
             profiler.enable()
         while done := applier.apply_pending(chunk):
@@ -283,6 +287,8 @@ def drain(url: str, chunk: int, profile_path: str | None = None) -> dict:
         "seconds": elapsed,
         "cpu_s": own_cpu,
         "postgres_cpu_s": backend_cpu,
+        "started_at": started_at,
+        "ended_at": started_at + elapsed,
     }
 
 
@@ -296,14 +302,16 @@ def process_cpu_s(pid: int) -> float:
 
 
 def run_phase(url: str, appliers: int, chunk: int, profile_path: str | None) -> dict:
-    """Drain the backlog with ``appliers`` processes; their summed figures, wall seconds."""
+    """Drain the backlog with ``appliers`` processes: their summed figures, and the seconds from
+    the first one's start to the last one's end (starting the processes not counted)."""
     if appliers == 1:
         return drain(url, chunk, profile_path)
-    started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(appliers) as pool:
         results = pool.starmap(drain, [(url, chunk)] * appliers)
-    summed = {key: sum(r[key] for r in results) for key in results[0]}
-    return {**summed, "seconds": time.perf_counter() - started}
+    summed = {key: sum(r[key] for r in results) for key in ("events", "chunks", "cpu_s")}
+    summed["postgres_cpu_s"] = sum(r["postgres_cpu_s"] for r in results)
+    first = min(r["started_at"] for r in results)
+    return {**summed, "seconds": max(r["ended_at"] for r in results) - first}
 
 
 def check(engine) -> list[str]:
@@ -370,25 +378,28 @@ def main() -> None:
 
 
 def run(url: str, args, visitors: int) -> list[str]:
+    phases = [1] + ([args.parallel] if args.parallel > 1 else [])
     started = time.perf_counter()
-    site_id = seed_catalog(bench_app(url), visitors)
+    # Visitors of their own for each phase: the second backlog is not the first one's visitors
+    # coming back (their responses and stages made already), so the phases do the same work.
+    site_id = seed_catalog(bench_app(url), visitors * len(phases))
     engine = create_engine(url)
     with engine.connect() as conn:
         version = conn.execute(text("SHOW server_version")).scalar()
     print(
-        f"{CAMPAIGNS} running surveys x 2 variants, {visitors:,} visitors with 2 assignments each"
+        f"{CAMPAIGNS} running surveys x 2 variants, {visitors:,} visitors per backlog with 2"
+        " assignments each"
         f" (seeded in {time.perf_counter() - started:.0f} s), PostgreSQL {version},"
         f" {os.cpu_count()} CPUs, chunks of {args.chunk:,}"
     )
     header = ("appliers", "events", "store s", "chunks", "apply s", "events/s", "ms/chunk",
               "cpu s", "pg cpu s", "load 1m")  # fmt: skip
     print(" ".join(f"{name:>9}" for name in header))
-    phases = [1] + ([args.parallel] if args.parallel > 1 else [])
     failures = []
     stored = 0
-    for appliers in phases:
+    for phase, appliers in enumerate(phases):
         started = time.perf_counter()
-        store_pending(engine, site_id, visitors, stored, args.events)
+        store_pending(engine, site_id, phase * visitors, visitors, stored, args.events)
         store_s = time.perf_counter() - started
         stored += args.events
         profile = args.profile if appliers == 1 else None
