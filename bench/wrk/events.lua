@@ -1,9 +1,14 @@
--- events in batches of 10 (impressions, steps, answers) with fresh ids. done() prints
--- "events-stats accepted=..": the events the server acknowledged (sum of "accepted" in 202s),
--- which the benchmark compares with the rows stored (nothing lost).
+-- events in batches of 10 with fresh ids, each batch from one of the EVENT_VISITORS seeded
+-- visitors (event-0000000 ..), who hold an assignment to CAMPAIGN_ID (variant VARIANT_ID) as a
+-- decide leaves it: an impression, steps and answers, and a completion. Visitor n = the request's
+-- place across the THREADS wrk threads, wrapping around, so visitors send several batches.
+-- done() prints "events-stats accepted=..": the events the server acknowledged (sum of
+-- "accepted" in 202s), which the benchmark compares with the rows stored and applied.
 local site_key = os.getenv("SITE_KEY") or "pk_bench"
 local campaign = os.getenv("CAMPAIGN_ID") or "1"
 local variant = os.getenv("VARIANT_ID") or "1"
+local visitors = tonumber(os.getenv("EVENT_VISITORS") or "20000")
+local thread_count = tonumber(os.getenv("THREADS") or "2")
 -- Globals, not locals: done() reads them from each thread with thread:get().
 counter, accepted = 0, 0
 local threads = {}
@@ -11,6 +16,7 @@ local threads = {}
 -- Each wrk thread has its own Lua state: give each a distinct tag so ids never collide.
 setup = function(thread)
   table.insert(threads, thread)
+  thread:set("place", #threads - 1)
   thread:set("tag", tostring(#threads) .. "-" .. tostring(os.time()))
 end
 
@@ -21,12 +27,14 @@ local function event(kind, visitor, n, data)
 end
 
 request = function()
+  local visitor = string.format("event-%07d", (counter * thread_count + place) % visitors)
   counter = counter + 1
-  local visitor = string.format("visitor-%s-%06d", tag, counter % 100000)
   local events = {}
   for n = 1, 10 do
     if n == 1 then
       events[n] = event("impression", visitor, n, "{}")
+    elseif n == 10 then
+      events[n] = event("complete", visitor, n, "{}")
     elseif n % 2 == 0 then
       events[n] = event("step", visitor, n, '{"step_id":"q1"}')
     else

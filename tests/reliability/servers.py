@@ -196,6 +196,13 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): stored events wait, as when the load outpaces it."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def wait_until_applied(self, timeout_s: float = 120.0) -> None:
         """Wait until no stored event is pending (the applier has caught up)."""
         deadline = time.monotonic() + timeout_s

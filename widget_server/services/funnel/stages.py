@@ -9,8 +9,7 @@ query per visitor.
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, inspect, or_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, delete, func, insert, or_, select
 
 from ...errors import NotFound
 from ...extensions import db
@@ -18,6 +17,7 @@ from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, 
 from ...models.types import utcnow
 from ..platform import webhooks
 from ..platform.changes import announce_site_change
+from ..platform.upsert import write_changed
 from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
 
@@ -185,37 +185,15 @@ def apply_stages(
 
 
 FUNNEL_COLUMNS = ("scores", "order_count", "total_spent", "stage")
-_UPDATE_FUNNEL_COLUMNS = (
-    update(Visitor.__table__)
-    .where(Visitor.__table__.c.id == bindparam("visitor_pk"))
-    .values({name: bindparam(f"new_{name}") for name in FUNNEL_COLUMNS})
-)
 
 
 def write_funnel_columns(visitors: list[Visitor]) -> None:
-    """Write the visitors' changed scores, order figures and stage in one executemany.
+    """Write the visitors' changed scores, order figures and stage in one statement.
 
     The values are then the rows' committed state, so the ORM's flush (a unit of work per
     visitor, most of restaging's CPU) has nothing of the funnel's left to write.
     """
-    changed = [
-        v
-        for v in visitors
-        if inspect(v).persistent
-        and any(inspect(v).attrs[name].history.has_changes() for name in FUNNEL_COLUMNS)
-    ]
-    if not changed:
-        return
-    db.session.connection().execute(
-        _UPDATE_FUNNEL_COLUMNS,
-        [
-            {"visitor_pk": v.id, **{f"new_{name}": getattr(v, name) for name in FUNNEL_COLUMNS}}
-            for v in changed
-        ],
-    )
-    for visitor in changed:
-        for name in FUNNEL_COLUMNS:
-            set_committed_value(visitor, name, getattr(visitor, name))
+    write_changed(visitors, FUNNEL_COLUMNS)
 
 
 #: ``record_changes`` reads the webhook URL itself unless the caller already has it.

@@ -1,12 +1,14 @@
 """The applier: folds stored events into assignments, responses, rollups and funnel stages.
 
-It claims a chunk of pending events, oldest first, with one ``UPDATE ... RETURNING`` that clears
-their ``pending`` flag (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several appliers share the
-queue without waiting on each other; SQLite's single writer serialises the claims), resolves the
-chunk's visitors (creating the missing ones) and the variant each event counts under, and folds
-them in bulk: a handful of set-based statements per chunk, none per event. Claim, fold and the
-visitor and variant written back onto the events commit together, so a crash part-way through a
-chunk leaves every one of its events pending and the next run applies each exactly once.
+It claims a chunk of pending events, oldest first (on PostgreSQL a ``SELECT ... FOR UPDATE SKIP
+LOCKED``, so several appliers share the queue without waiting on each other; on SQLite an
+``UPDATE ... RETURNING`` that clears ``pending``, the single writer serialising the claims),
+resolves the chunk's visitors (creating the missing ones) and the variant each event counts
+under, and folds them in bulk: a handful of set-based statements per chunk, none per event (the
+assignments, responses, visitors and events it changes are each written back by one statement).
+Claim, fold and the events marked applied with their visitor and variant commit together, so a
+crash part-way through a chunk leaves every one of its events pending and the next run applies
+each exactly once.
 
 Per visitor, events are folded in the order they happened; folding is also insensitive to the
 order chunks are applied in (the first impression and the first completion are kept by time, the
@@ -18,16 +20,19 @@ server does not show this visitor counts under the variant it does show.
 """
 
 from collections import defaultdict
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ...extensions import db
 from ...models import Assignment, Campaign, Event, Response, Visitor
 from ...models.types import utcnow
 from .. import funnel
-from ..platform.upsert import insert_ignoring_conflicts
+from ..platform.upsert import insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitors
 
@@ -44,20 +49,17 @@ _CLAIMED = (
     _EVENTS.c.campaign_id,
     _EVENTS.c.variant_id,
     _EVENTS.c.occurred_at,
-    _EVENTS.c.received_at,
     _EVENTS.c.data,
 )
-#: The visitor and variant an applied event counts under, written back in one executemany.
-_RESOLVED = (
-    update(_EVENTS)
-    .where(_EVENTS.c.id == bindparam("event_id"))
-    .values(visitor_id=bindparam("resolved_visitor"), variant_id=bindparam("resolved_variant"))
-)
+#: What folding changes, written back with one statement per table (not one UPDATE per row).
+_ASSIGNMENT_COLUMNS = ("impressions", "first_impression_at", "last_closed_at", "completed_at")
+_RESPONSE_COLUMNS = ("answers", "completed", "completed_at", "updated_at")
+_VISITOR_COLUMNS = ("last_popup_end_at",)
 
 
 def apply_pending(limit: int = CHUNK) -> int:
     """Claim up to ``limit`` pending events, fold them and commit; how many were applied."""
-    rows = _claim(_claim_oldest(db.session.get_bind().dialect.name), {"limit": limit})
+    rows = _claim("oldest", {"limit": limit})
     _apply(rows)
     db.session.commit()
     return len(rows)
@@ -73,14 +75,14 @@ def apply_all(chunk: int = CHUNK) -> int:
 
 def apply_events(event_ids: list[int]) -> None:
     """Fold these just-stored events in the caller's transaction (``EVENTS_APPLY_INLINE``)."""
-    _apply(_claim(_CLAIM_IDS, {"ids": event_ids}))
+    _apply(_claim("ids", {"ids": event_ids}))
 
 
 def apply_visitor(site_id: int, visitor_key: str) -> None:
     """Fold this visitor's pending events now, in the caller's transaction, so that a decision
     worth money (a spin) sees what the visitor just did. An applier holding some of them locked
     is waited for; they are then no longer pending and are skipped."""
-    _apply(_claim(_CLAIM_VISITOR, {"of_site": site_id, "of_visitor": visitor_key}))
+    _apply(_claim("visitor", {"of_site": site_id, "of_visitor": visitor_key}))
 
 
 def backlog() -> dict:
@@ -93,39 +95,50 @@ def backlog() -> dict:
 
 
 @cache
-def _claim_oldest(dialect: str):
-    oldest = select(_EVENTS.c.id).where(_EVENTS.c.pending).order_by(_EVENTS.c.id)
-    oldest = oldest.limit(bindparam("limit"))
-    if dialect == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
-    return (
-        update(_EVENTS)
-        .where(_EVENTS.c.id.in_(oldest.scalar_subquery()))
-        .values(pending=False)
-        .returning(*_CLAIMED)
-    )
+def _claims(dialect: str) -> dict:
+    """The claims of pending events, built once per dialect: the oldest ``limit`` (the
+    applier's chunk), given ``ids`` (applied inline), one visitor's (a spin).
+
+    PostgreSQL locks the rows (``FOR UPDATE``, the chunk ``SKIP LOCKED`` so appliers do not wait
+    on each other) and :func:`_apply`'s one write of the resolved visitor and variant also clears
+    ``pending``: each event is written once. SQLite locks no rows, so there a claim is an
+    ``UPDATE ... RETURNING`` that clears ``pending`` at once, under the database's one writer
+    lock.
+    """
+    pending = _EVENTS.c.pending
+    of = {
+        "oldest": (pending,),
+        "ids": (_EVENTS.c.id.in_(bindparam("ids", expanding=True)), pending),
+        "visitor": (
+            _EVENTS.c.site_id == bindparam("of_site"),
+            _EVENTS.c.visitor_key == bindparam("of_visitor"),
+            pending,
+        ),
+    }
+    claims = {}
+    for name, conditions in of.items():
+        chosen = select(_EVENTS.c.id).where(*conditions).order_by(_EVENTS.c.id)
+        if name == "oldest":
+            chosen = chosen.limit(bindparam("limit"))
+        if dialect == "postgresql":
+            claims[name] = chosen.with_only_columns(*_CLAIMED).with_for_update(
+                skip_locked=name == "oldest"
+            )
+        else:
+            claims[name] = (
+                update(_EVENTS)
+                .where(_EVENTS.c.id.in_(chosen.scalar_subquery()))
+                .values(pending=False)
+                .returning(*_CLAIMED)
+            )
+    return claims
 
 
-_CLAIM_IDS = (
-    update(_EVENTS)
-    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)), _EVENTS.c.pending)
-    .values(pending=False)
-    .returning(*_CLAIMED)
-)
-_CLAIM_VISITOR = (
-    update(_EVENTS)
-    .where(
-        _EVENTS.c.site_id == bindparam("of_site"),
-        _EVENTS.c.visitor_key == bindparam("of_visitor"),
-        _EVENTS.c.pending,
-    )
-    .values(pending=False)
-    .returning(*_CLAIMED)
-)
-
-
-def _claim(statement, params: dict) -> list[dict]:
-    return [dict(row._mapping) for row in db.session.execute(statement, params)]
+def _claim(name: str, params: dict) -> list[dict]:
+    statement = _claims(db.session.get_bind().dialect.name)[name]
+    result = db.session.execute(statement, params)
+    columns = list(result.keys())
+    return [dict(zip(columns, row, strict=True)) for row in result]
 
 
 def _apply(rows: list[dict]) -> None:
@@ -141,17 +154,9 @@ def _apply(rows: list[dict]) -> None:
     promoted = _promoted_variants({r["campaign_id"] for r in rows if r["campaign_id"]})
     for row in rows:
         row["variant_id"] = _variant_shown(row, assignments, promoted)
-    db.session.connection().execute(
-        _RESOLVED,
-        [
-            {
-                "event_id": r["id"],
-                "resolved_visitor": r["visitor_id"],
-                "resolved_variant": r["variant_id"],
-            }
-            for r in rows
-        ],
-    )
+        row["pending"] = False
+    # The visitor and the variant each event counts under, applied, in one statement.
+    update_rows(_EVENTS, ("pending", "visitor_id", "variant_id"), rows)
     by_visitor = {v.id: v for v in visitors.values()}
     ordered = sorted(rows, key=lambda r: (r["occurred_at"], r["id"]))
     apply_effects(ordered, by_visitor, assignments)
@@ -199,18 +204,20 @@ def _variant_shown(event: dict, assignments, promoted: dict[int, int]) -> int | 
 def apply_effects(
     events: list[dict],
     visitors: dict[int, Visitor],
-    assignments: dict[tuple[int, int], Assignment],
+    assignments: dict[tuple[int, int], "_AssignmentRow"],
 ) -> None:
     """Fold new events into assignments (impressions, closes, completions), responses, rollups.
 
-    Only events with a variant are folded: :func:`_resolve` cleared it where the server shows
-    the visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each one's.
+    Only events with a variant are folded: :func:`_variant_shown` cleared it where the server
+    shows the visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each
+    one's. What changed is written back with one statement per table.
     """
     campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
         return
     responses = _responses_for([e for e in campaign_events if e["type"] in ("answer", "complete")])
     rollups = metrics.IngestMetrics(assignments.values())
+    popup_ends: dict[int, datetime] = {}
     for event in campaign_events:
         key = (event["campaign_id"], event["visitor_id"])
         assignment = assignments[key]
@@ -223,30 +230,43 @@ def apply_effects(
                 assignment.first_impression_at = at
         elif kind == "close":
             assignment.last_closed_at = _latest(assignment.last_closed_at, at)
-            _popup_ended(visitors[event["visitor_id"]], at)
+            popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "complete":
             assignment.completed_at = assignment.completed_at or at
             response = responses[key]
             response.completed = True
             response.completed_at = response.completed_at or at
-            _popup_ended(visitors[event["visitor_id"]], at)
+            popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "answer":
             _fold_answer(responses[key], event)
-    rollups.flush()
+    folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
+    _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
+    _write_back(Response, [responses[key] for key in folded if key in responses], _RESPONSE_COLUMNS)
+    _popups_ended(visitors, popup_ends)
     answered = sorted({e["visitor_id"] for e in campaign_events if e["type"] == "answer"})
     if answered:
         funnel.on_answers([visitors[visitor_id] for visitor_id in answered])
+    # Last: every applier adds to the same few rollup rows, locked from here to the commit.
+    rollups.flush()
 
 
-def _popup_ended(visitor: Visitor, at: datetime) -> None:
-    visitor.last_popup_end_at = _latest(visitor.last_popup_end_at, at)
+def _popups_ended(visitors: dict[int, Visitor], popup_ends: dict[int, datetime]) -> None:
+    """Move each visitor's ``last_popup_end_at`` (the site cooldown) forward, in one statement;
+    the loaded visitors carry the new value as stored, so no flush writes them again."""
+    moved = []
+    for visitor_id, at in sorted(popup_ends.items()):
+        visitor = visitors[visitor_id]
+        if visitor.last_popup_end_at is None or at > visitor.last_popup_end_at:
+            moved.append({"id": visitor_id, "last_popup_end_at": at})
+            set_committed_value(visitor, "last_popup_end_at", at)
+    update_rows(Visitor.__table__, _VISITOR_COLUMNS, moved)
 
 
 def _latest(current: datetime | None, at: datetime) -> datetime:
     return at if current is None or at > current else current
 
 
-def _fold_answer(response: Response, event: dict) -> None:
+def _fold_answer(response: "_ResponseRow", event: dict) -> None:
     """The latest answer to a step wins, whatever order the events arrive in."""
     step_id = event["data"]["step_id"]
     at = event["occurred_at"]
@@ -260,25 +280,80 @@ def _fold_answer(response: Response, event: dict) -> None:
     response.updated_at = _latest(response.updated_at, at)
 
 
-def _load_assignments(keys) -> dict[tuple[int, int], Assignment]:
+@dataclass(slots=True)
+class _AssignmentRow:
+    """An assignment as the applier folds it: what tells whether an event counts, and the
+    counters events change. Plain rows, not ORM objects: a chunk folds hundreds, and the ORM's
+    per-object bookkeeping cost more than the folding."""
+
+    id: int
+    campaign_id: int
+    visitor_id: int
+    variant_id: int | None
+    sampled_out: bool
+    impressions: int
+    first_impression_at: datetime | None
+    last_closed_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(slots=True)
+class _ResponseRow:
+    """A visitor's answers to one survey as the applier folds them."""
+
+    id: int
+    campaign_id: int
+    visitor_id: int
+    answers: dict
+    completed: bool
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+def _columns_of(model, row_type) -> tuple:
+    return tuple(model.__table__.c[f.name] for f in fields(row_type))
+
+
+_ASSIGNMENT_ROW = _columns_of(Assignment, _AssignmentRow)
+_RESPONSE_ROW = _columns_of(Response, _ResponseRow)
+
+
+def _write_back(model, rows: list, columns: tuple[str, ...]) -> None:
+    """Write the folded ``columns`` of ``rows`` in one statement. An ORM copy of one of them
+    already in the session (a caller loaded it) is expired, so it reads the new values."""
+    update_rows(
+        model.__table__,
+        columns,
+        [{"id": row.id, **{name: getattr(row, name) for name in columns}} for row in rows],
+    )
+    loaded = db.session.identity_map
+    for row in rows:
+        copy = loaded.get(identity_key(model, row.id))
+        if copy is not None:
+            db.session.expire(copy)
+
+
+def _load_assignments(keys) -> dict[tuple[int, int], _AssignmentRow]:
     """The stored assignments of these (campaign, visitor) pairs, locked (on PostgreSQL) so that
     two batches of one visitor cannot lose an update."""
     if not keys:
         return {}
-    visitor_ids = {v for _, v in keys}
-    rows = db.session.scalars(
-        select(Assignment)
+    rows = db.session.execute(
+        select(*_ASSIGNMENT_ROW)
         .where(
-            Assignment.visitor_id.in_(visitor_ids),
+            Assignment.visitor_id.in_({v for _, v in keys}),
             Assignment.campaign_id.in_({c for c, _ in keys}),
         )
         .order_by(Assignment.id)
         .with_for_update()
     )
-    return {(a.campaign_id, a.visitor_id): a for a in rows}
+    found = (_AssignmentRow(*row) for row in rows)
+    return {(a.campaign_id, a.visitor_id): a for a in found}
 
 
-def _responses_for(events: list[dict]) -> dict[tuple[int, int], Response]:
+def _responses_for(events: list[dict]) -> dict[tuple[int, int], _ResponseRow]:
+    """The responses these answers and completions fold into, locked; the missing ones are
+    created (one statement) under the variant the visitor is shown."""
     keys = {
         (e["campaign_id"], e["visitor_id"]): (e["variant_id"], e["occurred_at"]) for e in events
     }
@@ -295,17 +370,22 @@ def _responses_for(events: list[dict]) -> dict[tuple[int, int], Response]:
             "started_at": keys[(c, v)][1],
             "updated_at": keys[(c, v)][1],
         }
-        for (c, v) in keys.keys() - found.keys()
+        for (c, v) in sorted(keys.keys() - found.keys())
     ]
     if missing:
-        insert_ignoring_conflicts(Response, missing, ["campaign_id", "visitor_id"])
-        found = _load_responses(keys)
+        created = insert_ignoring_conflicts(
+            Response, missing, ["campaign_id", "visitor_id"], returning=_RESPONSE_ROW
+        )
+        for row in created:
+            found[(row.campaign_id, row.visitor_id)] = _ResponseRow(*row)
+        if len(created) < len(missing):  # made meanwhile by another transaction
+            found = _load_responses(keys)
     return found
 
 
-def _load_responses(keys) -> dict[tuple[int, int], Response]:
-    rows = db.session.scalars(
-        select(Response)
+def _load_responses(keys) -> dict[tuple[int, int], _ResponseRow]:
+    rows = db.session.execute(
+        select(*_RESPONSE_ROW)
         .where(
             Response.visitor_id.in_({v for _, v in keys}),
             Response.campaign_id.in_({c for c, _ in keys}),
@@ -313,4 +393,5 @@ def _load_responses(keys) -> dict[tuple[int, int], Response]:
         .order_by(Response.id)
         .with_for_update()
     )
-    return {(r.campaign_id, r.visitor_id): r for r in rows}
+    found = (_ResponseRow(*row) for row in rows)
+    return {(r.campaign_id, r.visitor_id): r for r in found}
