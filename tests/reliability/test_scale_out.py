@@ -24,13 +24,12 @@ import pytest
 from sqlalchemy import and_, distinct, func, select
 
 from tests.conftest import _postgres_database
+from tests.helpers import configured_app, migrate
 from tests.reliability.servers import (
     Gunicorn,
     Worker,
     decided,
     event_batches,
-    in_process_app,
-    migrate,
     post_public,
     seed_site,
 )
@@ -154,7 +153,7 @@ def test_two_instances_and_two_appliers_apply_every_event_once(deployment):
     answering = {e["visitor_id"] for e in sent if e["type"] == "answer"}
     assert all(worker.process.poll() is None for worker in deployment.workers)
 
-    app = in_process_app(deployment.url)
+    app = configured_app(deployment.url)
     with app.app_context():
         of_site = Event.site_id == deployment.site["id"]
         stored = db.session.scalar(select(func.count()).where(of_site))
