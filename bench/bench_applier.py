@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
+from throwaway_postgres import drop_database, fresh_database  # noqa: E402 (bench/ is the folder)
 
 from widget_server import create_app  # noqa: E402
-from widget_server.extensions import db, normalise_database_url  # noqa: E402
+from widget_server.extensions import db  # noqa: E402
 from widget_server.services.ingest import applier  # noqa: E402
 
 CAMPAIGNS = 10
@@ -69,30 +70,6 @@ SURVEY = {
     ],
     "thank_you": {"title": "Thanks!"},
 }
-
-
-def admin_url() -> str:
-    raw = os.environ.get(
-        "FUNNELCAKE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    return normalise_database_url(raw)
-
-
-def _on_server(statement: str) -> None:
-    engine = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(statement))
-    engine.dispose()
-
-
-def fresh_database() -> str:
-    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    _on_server(f'CREATE DATABASE "{BENCH_DB}"')
-    return admin_url().rsplit("/", 1)[0] + f"/{BENCH_DB}"
-
-
-def drop_database() -> None:
-    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def bench_app(url: str):
@@ -364,14 +341,14 @@ def main() -> None:
     args = parser.parse_args()
     visitors = args.visitors or max(args.events // 20, 100)
 
-    url = fresh_database()
+    url = fresh_database(BENCH_DB)
     try:
         failures = run(url, args, visitors)
     finally:
         if args.keep:
             print(f"kept database {BENCH_DB}")
         else:
-            drop_database()
+            drop_database(BENCH_DB)
     for failure in failures:
         print("FAILED:", failure)
     sys.exit(1 if failures else 0)

@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
+from throwaway_postgres import drop_database, fresh_database  # noqa: E402 (bench/ is the folder)
 
 from widget_server import create_app  # noqa: E402
-from widget_server.extensions import db, normalise_database_url  # noqa: E402
+from widget_server.extensions import db  # noqa: E402
 from widget_server.services.platform.tokens import create_token  # noqa: E402
 from widget_server.services.promotion import evaluation  # noqa: E402
 
@@ -42,30 +43,6 @@ VISITORS = 1_000_000
 DAYS = 30
 #: Per process, so two runs on one server do not drop each other's database.
 BENCH_DB = f"fc_bench_evaluator_{os.getpid()}"
-
-
-def admin_url() -> str:
-    raw = os.environ.get(
-        "FUNNELCAKE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
-    return normalise_database_url(raw)
-
-
-def _on_server(statement: str) -> None:
-    engine = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(statement))
-    engine.dispose()
-
-
-def fresh_database() -> str:
-    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    _on_server(f'CREATE DATABASE "{BENCH_DB}"')
-    return admin_url().rsplit("/", 1)[0] + f"/{BENCH_DB}"
-
-
-def drop_database() -> None:
-    _on_server(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def seed_catalog(conn) -> None:
@@ -220,14 +197,14 @@ def main() -> None:
     if stages != sorted(stages) or stages[0] < 1:
         parser.error("--stages must be positive and increasing")
 
-    url = fresh_database()
+    url = fresh_database(BENCH_DB)
     try:
         run(url, stages)
     finally:
         if args.keep:
             print(f"kept database {BENCH_DB}")
         else:
-            drop_database()
+            drop_database(BENCH_DB)
 
 
 def run(url: str, stages: list[int]) -> None:
