@@ -42,7 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gunicorn_server import start_gunicorn, start_worker  # noqa: E402 (bench/ is its folder)
+from cpu_usage import cpu_seconds  # noqa: E402 (bench/ is the script's folder)
+from gunicorn_server import start_gunicorn, start_worker  # noqa: E402
 
 SITE_KEY = "pk_bench"
 WHEEL_SITE_KEY = "pk_bench_wheel"
@@ -53,6 +54,7 @@ WARM_UP_S = 2
 TIMEOUT_S = 10
 #: The longest the benchmark waits for the worker to apply the events' backlog.
 DRAIN_TIMEOUT_S = 300
+ENDPOINTS = ("decide", "events", "spin")
 _CHUNK = 5000
 
 
@@ -380,7 +382,13 @@ def main() -> None:
     parser.add_argument("--event-visitors", type=int, default=20_000)
     parser.add_argument("--spin-visitors", type=int, default=50_000)
     parser.add_argument("--coupons", type=int, default=50_000)
+    parser.add_argument(
+        "--endpoints",
+        default="decide,events,spin",
+        help="which to drive, comma-separated (healthz always runs first: it is the ceiling)",
+    )
     args = parser.parse_args()
+    endpoints = ["healthz"] + [n for n in ENDPOINTS if n in args.endpoints.split(",")]
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (or build it from github.com/wg/wrk)")
 
@@ -399,13 +407,16 @@ def main() -> None:
     server = start_gunicorn(database_url, tmp, args.port, args.workers)
     worker = start_worker(database_url, tmp, Path(tmp) / "worker.log")
     base = f"http://127.0.0.1:{args.port}"
+    processes = {"web": server.pid, "worker": worker.pid}
+    database_process = "postgres" if database_url.startswith("postgresql") else None
     results, acknowledged = {}, {"events": 0, "spins": 0, "repeats": 0, "won": 0}
     drained = None
     try:
         before = stored_counts(database_url, survey_id, wheel_id)
         spin_from = 0
-        for name in ("healthz", "decide", "events", "spin"):
+        for name in endpoints:
             for seconds in (WARM_UP_S, args.seconds):
+                cpu_before = cpu_seconds(processes, database_process)
                 run = run_wrk(
                     f"{name}.lua",
                     base,
@@ -419,6 +430,11 @@ def main() -> None:
                 acknowledged["repeats"] += stats.get("repeated", 0)
                 acknowledged["won"] += stats.get("won", 0)
                 spin_from = stats.get("next", spin_from)
+            cpu_after = cpu_seconds(processes, database_process)
+            run["cpu_ms"] = {
+                part: 1000 * (cpu_after[part] - cpu_before[part]) / max(run["requests"], 1)
+                for part in cpu_after
+            }
             results[name] = run
             if name == "events":
                 drained = drain_s(base)
@@ -441,26 +457,36 @@ def main() -> None:
         f"-c{args.connections} -d{args.seconds}s; load {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} at the end"
     )
-    print(f"{'endpoint':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'% of bare':>11}")
+    parts = list(results["healthz"]["cpu_ms"])
+    print(
+        f"{'endpoint':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}{'% of bare':>11}"
+        f"   CPU ms per request: {', '.join(parts)}"
+    )
     ceiling = results["healthz"]["rps"]
     for name, r in results.items():
         print(
             f"{name:<10}{r['rps']:>10.0f}{r['p99_ms']:>10.1f}{r['non2xx']:>9}"
-            f"{100 * r['rps'] / ceiling:>10.0f}%"
+            f"{100 * r['rps'] / ceiling:>10.0f}%   "
+            + ", ".join(f"{r['cpu_ms'][part]:.2f}" for part in parts)
             + (f"   socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
         )
-    events_per_s = 10 * results["events"]["rps"]
-    drain, backlog_left = drained
-    print(
-        f"events/s: {events_per_s:.0f} (10 x {results['events']['rps']:.0f} batches/s) = "
-        f"{events_per_s / ceiling:.2f} x healthz's {ceiling:.0f} req/s (goal 1.5, floor 1.0); "
-        f"backlog when the load stopped {backlog_left:,} events, drained in {drain:.1f} s "
-        "(goal 5 s)"
-    )
+    if "events" in results:
+        report_events(results["events"]["rps"], ceiling, drained)
     failures = check(before, after, acknowledged, args.spin_visitors)
     for failure in failures:
         print("FAILED:", failure)
     sys.exit(1 if failures else 0)
+
+
+def report_events(batches_per_s: float, ceiling: float, drained: tuple[float, int]) -> None:
+    events_per_s = 10 * batches_per_s
+    drain, backlog_left = drained
+    print(
+        f"events/s: {events_per_s:.0f} (10 x {batches_per_s:.0f} batches/s) = "
+        f"{events_per_s / ceiling:.2f} x healthz's {ceiling:.0f} req/s (goal 1.5, floor 1.0); "
+        f"backlog when the load stopped {backlog_left:,} events, drained in {drain:.1f} s "
+        "(goal 5 s)"
+    )
 
 
 def wait_until_applied(database_url: str) -> None:

@@ -135,7 +135,7 @@ def _engine_options(config) -> dict:
     if url.startswith("postgresql"):
         return {
             **pool,
-            "pool_pre_ping": True,
+            # No pool_pre_ping: idle connections are tried at checkout (extensions._ping_if_idle).
             "connect_args": {
                 "connect_timeout": timeout,
                 "options": f"-c statement_timeout={int(timeout * 1000) * 5}",

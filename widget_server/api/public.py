@@ -17,6 +17,7 @@ from ..schemas.public import (
     EventBatchSchema,
     IdentifyAnswerSchema,
     IdentifySchema,
+    quick_load_batch,
 )
 from ..schemas.rewards import SpinAnswerSchema, SpinSchema
 from ..services.campaigns.decide import decide as decide_offers
@@ -113,9 +114,11 @@ def events():
         return "", 204
     payload = parse_json_body(request)
     if isinstance(payload.get("events"), list):
-        ingestion.check_event_sizes(payload["events"])
-    batch = load_or_raise(event_batch_schema, payload)
-    result = ingestion.ingest(g.site, batch["events"])
+        ingestion.check_event_sizes(payload["events"], len(request.get_data(cache=True)))
+    events = quick_load_batch(payload)
+    if events is None:
+        events = load_or_raise(event_batch_schema, payload)["events"]
+    result = ingestion.ingest(g.site, events)
     return jsonify(accepted=result.accepted, duplicates=result.duplicates), 202
 
 

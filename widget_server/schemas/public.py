@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..models import EVENT_TYPES
 from .campaigns import DEVICES
-from .common import SLUG, VISITOR_ID, AnswerSchema, RowId
+from .common import MAX_ID, SLUG, VISITOR_ID, AnswerSchema, RowId
 
 visitor_id_field = fields.String(
     required=True,
@@ -68,25 +68,31 @@ class EventSchema(Schema):
 
     @validates_schema
     def shape_by_type(self, event, **kwargs):
-        kind = event["type"]
-        data = event.get("data") or {}
-        if kind in CAMPAIGN_EVENTS:
-            for name in ("campaign_id", "variant_id"):
-                if event.get(name) is None:
-                    raise ValidationError(f"A {kind} event needs {name}.", name)
-        if kind in ("answer", "step"):
-            step_id = data.get("step_id")
-            if not isinstance(step_id, str) or not SLUG.fullmatch(step_id):
-                raise ValidationError({"step_id": ["Missing or not a step id."]}, "data")
-        if kind == "answer":
-            if "value" not in data:
-                raise ValidationError({"value": ["Missing."]}, "data")
-            if not _answer_value_ok(data["value"]):
-                raise ValidationError(
-                    {"value": ["Must be a string, a number or a list of option ids."]}, "data"
-                )
-        if kind == "convert" and not isinstance(data.get("name"), str):
-            raise ValidationError({"name": ["A convert event needs the goal's name."]}, "data")
+        refusal = shape_refusal(event)
+        if refusal:
+            raise ValidationError(*refusal)
+
+
+def shape_refusal(event: dict) -> tuple[str | dict, str] | None:
+    """What an event of its type lacks, as ``(message, field)``; None when it has it all."""
+    kind = event["type"]
+    data = event.get("data") or {}
+    if kind in CAMPAIGN_EVENTS:
+        for name in ("campaign_id", "variant_id"):
+            if event.get(name) is None:
+                return f"A {kind} event needs {name}.", name
+    if kind in ("answer", "step"):
+        step_id = data.get("step_id")
+        if not isinstance(step_id, str) or not SLUG.fullmatch(step_id):
+            return {"step_id": ["Missing or not a step id."]}, "data"
+    if kind == "answer":
+        if "value" not in data:
+            return {"value": ["Missing."]}, "data"
+        if not _answer_value_ok(data["value"]):
+            return {"value": ["Must be a string, a number or a list of option ids."]}, "data"
+    if kind == "convert" and not isinstance(data.get("name"), str):
+        return {"name": ["A convert event needs the goal's name."]}, "data"
+    return None
 
 
 def _answer_value_ok(value) -> bool:
@@ -105,6 +111,75 @@ class EventBatchSchema(Schema):
     events = fields.List(
         fields.Nested(EventSchema), required=True, validate=validate.Length(1, 100)
     )
+
+
+MAX_BATCH = 100
+_EVENT_FIELDS = frozenset(EventSchema._declared_fields)
+_EVENT_TYPES = frozenset(EVENT_TYPES)
+
+
+def quick_load_batch(payload: dict) -> list[dict] | None:
+    """The events of a batch shaped as the snippet sends it, loaded as :class:`EventBatchSchema`
+    would load them; None for anything else (then the schema loads it and names what is wrong).
+
+    The events endpoint is the busiest there is, and the schema's field machinery cost a fifth of
+    each request. This checks the common, valid shape with plain comparisons; the schema stays
+    the contract (and the OpenAPI document), and a property test holds the two equal: whatever
+    this accepts, the schema loads to the same events.
+    """
+    events = payload.get("events")
+    if len(payload) != 1 or type(events) is not list or not 1 <= len(events) <= MAX_BATCH:
+        return None
+    loaded = []
+    for raw in events:
+        if type(raw) is not dict or not raw.keys() <= _EVENT_FIELDS:
+            return None
+        event_id, kind, visitor_id = raw.get("id"), raw.get("type"), raw.get("visitor_id")
+        if not (
+            type(event_id) is str
+            and VISITOR_ID.match(event_id)
+            and type(kind) is str
+            and kind in _EVENT_TYPES
+            and type(visitor_id) is str
+            and VISITOR_ID.match(visitor_id)
+            and _row_id_or_none(raw.get("campaign_id"))
+            and _row_id_or_none(raw.get("variant_id"))
+        ):
+            return None
+        event = dict(raw)
+        data = raw.get("data", _MISSING)
+        if data is _MISSING:
+            event["data"] = {}
+        elif type(data) is not dict:
+            return None
+        if "ts" in raw and raw["ts"] is not None:
+            ts = _aware_time(raw["ts"])
+            if ts is None:
+                return None
+            event["ts"] = ts
+        if shape_refusal(event):
+            return None
+        loaded.append(event)
+    return loaded
+
+
+_MISSING = object()
+
+
+def _row_id_or_none(value) -> bool:
+    return value is None or (type(value) is int and 1 <= value <= MAX_ID)
+
+
+def _aware_time(text) -> datetime | None:
+    if type(text) is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.utcoffset() is None or moment < EARLIEST_EVENT:
+        return None
+    return moment
 
 
 class IdentifySchema(Schema):

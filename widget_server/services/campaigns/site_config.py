@@ -22,6 +22,7 @@ from ...models import Campaign, Site
 from ..funnel.rules import Facts, from_targeting, stage_for
 from ..funnel.stages import site_stages
 from ..platform.changes import site_changed
+from ..platform.reconnect import once_more_if_disconnected
 from .url_patterns import UrlPattern
 
 
@@ -130,7 +131,7 @@ def get_site_config(site_key: str) -> SiteConfig:
     cache = app_cache()
     found, config = cache.get(site_key, now)
     if not found:
-        config = _load(site_key)
+        config = once_more_if_disconnected(lambda: _load(site_key))
         if ttl > 0:
             cache.put(site_key, now + ttl, config)
     if config is None:
