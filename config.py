@@ -61,7 +61,6 @@ class Config:
     #: for the whole installation, however many workers; 0 = off, e.g. when a cron job runs
     #: `funnelcake evaluate` instead). Off under TESTING.
     EVALUATE_INTERVAL_S = _env("EVALUATE_INTERVAL_S", 300.0)
-    #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     #: Apply each events batch in its own request instead of leaving it to the applier of
     #: ``funnelcake worker``: the embedded mode of the test suite, never a production setting
     #: (the request then does all the work the applier does in bulk).
@@ -70,6 +69,9 @@ class Config:
     APPLIER_IDLE_S = _env("APPLIER_IDLE_S", 0.2)
     #: Seconds between two rounds of webhook deliveries in ``funnelcake worker``.
     WEBHOOK_INTERVAL_S = _env("WEBHOOK_INTERVAL_S", 2.0)
+    #: Events the applier folds per transaction (see services/ingest/applier.py).
+    APPLIER_CHUNK = _env("APPLIER_CHUNK", 1000)
+    #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
     #: Connections each worker process keeps open, and how many more it may open in a burst.
     DB_POOL_SIZE = _env("DB_POOL_SIZE", 5)

@@ -33,8 +33,9 @@ def _all_stats() -> dict[int, list[str]]:
 
 
 def cpu_seconds(roots: dict[str, int], database_process: str | None = None) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each named process and its descendants, and, with
-    ``database_process`` (``"postgres"``), of every process of that name as ``"database"``."""
+    """CPU seconds (user + system) so far of each named process and its descendants, with
+    ``database_process`` (``"postgres"``) of every process of that name as ``"database"``, and
+    the machine's idle seconds as ``"idle"``."""
     stats = _all_stats()
     children: dict[int, list[int]] = {}
     for pid, stat in stats.items():
@@ -46,8 +47,16 @@ def cpu_seconds(roots: dict[str, int], database_process: str | None = None) -> d
         return own + sum(used(child) for child in children.get(pid, ()))
 
     totals = {name: used(pid) for name, pid in roots.items()}
+    totals["idle"] = machine_idle_s()
     if database_process:
         totals["database"] = sum(
             (int(s[13]) + int(s[14])) / _TICK for s in stats.values() if s[1] == database_process
         )
     return totals
+
+
+def machine_idle_s() -> float:
+    """Seconds the machine's cores have been idle (all cores summed), from ``/proc/stat``: a
+    run that leaves cores idle is waiting on something other than the processor."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return (int(fields[3]) + int(fields[4])) / _TICK  # idle + iowait

@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 def installation_jobs(app) -> list[Job]:
     """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
     jobs = [
-        Job("apply-events", apply_pending, float(app.config["APPLIER_IDLE_S"])),
+        Job(
+            "apply-events",
+            lambda: apply_pending(int(app.config["APPLIER_CHUNK"])),
+            float(app.config["APPLIER_IDLE_S"]),
+        ),
         Job("deliver-webhooks", _deliver_webhooks, float(app.config["WEBHOOK_INTERVAL_S"])),
         Job("funnel-figures", snapshots().refresh_one, 1.0),
     ]

@@ -1,8 +1,8 @@
 """The applier: folds stored events into assignments, responses, rollups and funnel stages.
 
 It claims a chunk of pending events, oldest first (on PostgreSQL a ``SELECT ... FOR UPDATE SKIP
-LOCKED``, so several appliers share the queue without waiting on each other; on SQLite an
-``UPDATE ... RETURNING`` that clears ``pending``, the single writer serialising the claims),
+LOCKED``, so several appliers share the queue without waiting on each other; on SQLite a
+``SELECT`` under the database's one writer lock, taken first, serialising the claims),
 resolves the chunk's visitors (creating the missing ones) and the variant each event counts
 under, and folds them in bulk: a handful of set-based statements per chunk, none per event (the
 assignments, responses, visitors and events it changes are each written back by one statement).
@@ -100,10 +100,10 @@ def _claims(dialect: str) -> dict:
     applier's chunk), given ``ids`` (applied inline), one visitor's (a spin).
 
     PostgreSQL locks the rows (``FOR UPDATE``, the chunk ``SKIP LOCKED`` so appliers do not wait
-    on each other) and :func:`_apply`'s one write of the resolved visitor and variant also clears
-    ``pending``: each event is written once. SQLite locks no rows, so there a claim is an
-    ``UPDATE ... RETURNING`` that clears ``pending`` at once, under the database's one writer
-    lock.
+    on each other). SQLite locks no rows: there the claim first takes the database's one writer
+    lock (:data:`_TAKE_WRITER_LOCK`), so nothing else changes the events until the commit.
+    Either way :func:`_apply`'s one write of the resolved visitor and variant also clears
+    ``pending``: each event is written once.
     """
     pending = _EVENTS.c.pending
     of = {
@@ -117,26 +117,25 @@ def _claims(dialect: str) -> dict:
     }
     claims = {}
     for name, conditions in of.items():
-        chosen = select(_EVENTS.c.id).where(*conditions).order_by(_EVENTS.c.id)
+        chosen = select(*_CLAIMED).where(*conditions).order_by(_EVENTS.c.id)
         if name == "oldest":
             chosen = chosen.limit(bindparam("limit"))
         if dialect == "postgresql":
-            claims[name] = chosen.with_only_columns(*_CLAIMED).with_for_update(
-                skip_locked=name == "oldest"
-            )
-        else:
-            claims[name] = (
-                update(_EVENTS)
-                .where(_EVENTS.c.id.in_(chosen.scalar_subquery()))
-                .values(pending=False)
-                .returning(*_CLAIMED)
-            )
+            chosen = chosen.with_for_update(skip_locked=name == "oldest")
+        claims[name] = chosen
     return claims
 
 
+#: A write that changes nothing but takes SQLite's writer lock at once (as ``BEGIN IMMEDIATE``
+#: would; SQLAlchemy's SQLite driver begins transactions lazily).
+_TAKE_WRITER_LOCK = update(_EVENTS).where(_EVENTS.c.id == -1).values(pending=_EVENTS.c.pending)
+
+
 def _claim(name: str, params: dict) -> list[dict]:
-    statement = _claims(db.session.get_bind().dialect.name)[name]
-    result = db.session.execute(statement, params)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
+        db.session.execute(_TAKE_WRITER_LOCK)
+    result = db.session.execute(_claims(dialect)[name], params)
     columns = list(result.keys())
     return [dict(zip(columns, row, strict=True)) for row in result]
 

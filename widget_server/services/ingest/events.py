@@ -18,8 +18,10 @@ from ...extensions import db
 from ...models import Campaign, Event, Variant
 from ...models.types import utcnow
 from ..campaigns.site_config import SiteConfig
+from ..platform.group_commit import GroupCommit
 from ..platform.reconnect import once_more_if_disconnected
-from ..platform.upsert import insert_json_rows
+from ..platform.sqlite_lock import write_when_unlocked
+from ..platform.upsert import insert_json_rows, json_insert
 from . import applier
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -57,8 +59,8 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
     skipped. With ``EVENTS_APPLY_INLINE`` (tests, tiny installs) the new events are applied in
     the same request; otherwise the applier does it.
 
-    The write goes straight through a connection of its own: the session's bookkeeping cost more
-    than the insert, and this request reads nothing else."""
+    Requests storing at the same moment share one transaction (:mod:`..platform.group_commit`);
+    each answers once the transaction holding its events has committed."""
     now = utcnow()
     _check_campaigns(site, events)
     rows = []
@@ -85,22 +87,53 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
         )
     if current_app.config["EVENTS_APPLY_INLINE"]:
         return _store_and_apply(site, rows, len(events))
-
-    def store() -> int:
-        with db.engine.begin() as connection:
-            return insert_json_rows(connection, Event.__table__, rows, _EVENT_KEY)
-
-    # Storing twice stores once: ids already stored are skipped.
-    inserted = once_more_if_disconnected(store)
+    inserted = _writer().submit(rows)
     return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
 
 
+_EVENTS = Event.__table__
 _EVENT_KEY = ("site_id", "event_uuid")
+_WRITER_KEY = "funnelcake.event_writer"
+
+
+def _writer() -> GroupCommit:
+    """This app's group commit of event batches (one per process and app)."""
+    found = current_app.extensions.get(_WRITER_KEY)
+    if found is None:
+        found = current_app.extensions.setdefault(_WRITER_KEY, GroupCommit(_store_batches))
+    return found
+
+
+def _store_batches(batches: list[list[dict]]) -> list[int]:
+    """Store the batches of the requests grouped together in one statement and one transaction,
+    on a connection of its own (the session's bookkeeping cost more than the insert); how many
+    events of each batch were new. An event sent in two of them counts for the first."""
+    rows = [row for batch in batches for row in batch]
+
+    sql, parameters = json_insert(db.engine.dialect, _EVENTS, rows, _EVENT_KEY)
+
+    def store() -> list[tuple]:
+        return write_when_unlocked(
+            db.engine, lambda connection: connection.exec_driver_sql(sql, parameters).all()
+        )
+
+    # Storing twice stores once: ids already stored are skipped.
+    new = set(once_more_if_disconnected(store))
+    counts = []
+    for batch in batches:
+        count = 0
+        for row in batch:
+            key = (row["site_id"], row["event_uuid"])
+            if key in new:
+                new.discard(key)
+                count += 1
+        counts.append(count)
+    return counts
 
 
 def _store_and_apply(site: SiteConfig, rows: list[dict], sent: int) -> IngestResult:
     """Store the batch, then apply its new events at once (``EVENTS_APPLY_INLINE``)."""
-    inserted = insert_json_rows(db.session.connection(), Event.__table__, rows, _EVENT_KEY)
+    inserted = len(insert_json_rows(db.session.connection(), Event.__table__, rows, _EVENT_KEY))
     db.session.commit()
     if inserted:
         new_ids = db.session.scalars(

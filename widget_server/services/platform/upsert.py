@@ -37,9 +37,20 @@ def _statement(dialect: str, table, conflict_columns: tuple, returning: tuple | 
     return statement.returning(*returning) if returning is not None else statement
 
 
-def insert_json_rows(connection, table, rows: list[dict], conflict_columns: tuple[str, ...]) -> int:
+def insert_json_rows(
+    connection, table, rows: list[dict], conflict_columns: tuple[str, ...]
+) -> list[tuple]:
     """Insert ``rows`` (dicts of the same columns) skipping any that hit ``conflict_columns``;
-    returns how many were inserted. The events endpoint's write.
+    returns the ``conflict_columns`` of the rows inserted."""
+    if not rows:
+        return []
+    sql, parameters = json_insert(connection.dialect, table, rows, conflict_columns)
+    return connection.exec_driver_sql(sql, parameters).all()
+
+
+def json_insert(dialect, table, rows: list[dict], conflict_columns: tuple[str, ...]):
+    """The statement and parameters of :func:`insert_json_rows`, made once so that a write
+    that is tried again (a lock taken) does not make them again. The events endpoint's write.
 
     The rows travel as one JSON text that the database unpacks (PostgreSQL's
     ``json_populate_recordset``, SQLite's ``json_each``): one parameter and one fixed statement
@@ -47,26 +58,13 @@ def insert_json_rows(connection, table, rows: list[dict], conflict_columns: tupl
     and PostgreSQL's driver prepares the statement after a few runs. Values are written as the
     columns' own types would bind them, so rows read back the same as ORM-written ones.
     """
-    if not rows:
-        return 0
-    dialect = connection.dialect
     columns = tuple(rows[0])
     sql = _json_insert_sql(dialect.name, table, columns, conflict_columns)
     if dialect.name == "postgresql":
         payload = json.dumps(rows, default=_json_value, separators=(",", ":"))
     else:
-        processors = _bind_processors(dialect, table, columns)
-        payload = json.dumps(
-            [
-                {
-                    name: (value if process is None or value is None else process(value))
-                    for (name, process), value in zip(processors, row.values(), strict=True)
-                }
-                for row in rows
-            ],
-            separators=(",", ":"),
-        )
-    return connection.exec_driver_sql(sql, (payload,)).rowcount
+        payload = _sqlite_json(dialect, table, rows)
+    return sql, (payload,)
 
 
 @cache
@@ -78,9 +76,10 @@ def _json_insert_sql(dialect: str, table, columns: tuple[str, ...], conflict: tu
         # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
         picks = ", ".join(f"json_extract(value, '$.{name}')" for name in columns)
         source = f"SELECT {picks} FROM json_each(?) WHERE true"
+    key = ", ".join(conflict)
     return (
         f"INSERT INTO {table.name} ({names}) {source} "
-        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
     )
 
 
@@ -95,25 +94,50 @@ def _bind_processors(dialect, table, columns: tuple[str, ...]):
 def update_rows(table, columns: tuple[str, ...], rows: list[dict]) -> None:
     """Set ``columns`` of many rows, each named by its ``id``, to the rows' values.
 
-    On PostgreSQL one ``UPDATE ... FROM json_populate_recordset(<the rows as one JSON array>)``
-    writes them all, the table's own row type converting the values: an executemany would run
-    one statement per row, and at a thousand rows a chunk those round trips cost more than the
-    work (one JSON text also costs the client a fraction of one array parameter per column).
-    SQLite runs in-process, where an executemany of one prepared statement is as cheap. Either
-    way the statement is built once per table and columns.
+    One ``UPDATE ... FROM`` the rows as one JSON array (PostgreSQL's ``json_populate_recordset``,
+    the table's own row type converting the values; SQLite's ``json_each``, the values bound as
+    the columns' types bind them) writes them all: an executemany would run one statement per
+    row (on PostgreSQL a round trip each, at a thousand rows a chunk more than the work) and
+    process every parameter of every row in Python. The statement is built once per table and
+    columns.
     """
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        given = [{"id": row["id"], **{name: row[name] for name in columns}} for row in rows]
+    dialect = connection.dialect
+    given = [{"id": row["id"], **{name: row[name] for name in columns}} for row in rows]
+    if dialect.name == "postgresql":
         payload = json.dumps(given, default=_json_value, separators=(",", ":"))
         connection.execute(_update_from_json(table, columns), {"rows": payload})
     else:
-        connection.execute(
-            _update_by_id(table, columns),
-            [{"row_id": row["id"], **{f"new_{n}": row[n] for n in columns}} for row in rows],
+        connection.exec_driver_sql(
+            _sqlite_update_from_json(table, columns), (_sqlite_json(dialect, table, given),)
         )
+
+
+def _sqlite_json(dialect, table, rows: list[dict]) -> str:
+    """``rows`` as one JSON array, each value as its column's type binds it on SQLite."""
+    processors = _bind_processors(dialect, table, tuple(rows[0]))
+    return json.dumps(
+        [
+            {
+                name: (value if process is None or value is None else process(value))
+                for (name, process), value in zip(processors, row.values(), strict=True)
+            }
+            for row in rows
+        ],
+        separators=(",", ":"),
+    )
+
+
+@cache
+def _sqlite_update_from_json(table, columns: tuple[str, ...]) -> str:
+    picks = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in ("id", *columns))
+    sets = ", ".join(f"{name} = given.{name}" for name in columns)
+    return (
+        f"UPDATE {table.name} SET {sets} "
+        f"FROM (SELECT {picks} FROM json_each(?)) AS given WHERE {table.name}.id = given.id"
+    )
 
 
 def _json_value(value):
@@ -138,16 +162,6 @@ def _update_from_json(table, columns: tuple[str, ...]):
         update(table)
         .where(table.c.id == given.c.id)
         .values({name: given.c[name] for name in columns})
-    )
-
-
-@cache
-def _update_by_id(table, columns: tuple[str, ...]):
-    # Bound names must not be column names: SQLAlchemy keeps those for the SET clause.
-    return (
-        update(table)
-        .where(table.c.id == bindparam("row_id"))
-        .values({name: bindparam(f"new_{name}") for name in columns})
     )
 
 

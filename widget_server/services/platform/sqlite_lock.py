@@ -1,0 +1,58 @@
+"""Waiting for SQLite's one writer lock without stopping the whole web worker.
+
+SQLite lets one connection write at a time; the others wait inside the sqlite3 C library
+(``busy_timeout``), which holds the process. In a gevent worker that stops every request the
+worker holds, not only the one that waits: while the applier folds a chunk, each worker that
+reaches a write freezes until the chunk commits, and the cores sit idle. Here the wait happens
+in Python instead: the write is tried with no wait at all, and while the lock is taken the
+request sleeps briefly (a cooperative sleep under gevent), so the worker serves its other
+requests meanwhile (their events join the next group commit).
+"""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
+
+T = TypeVar("T")
+
+#: The longest a write waits for the lock, as the connections' ``busy_timeout`` does.
+LOCK_WAIT_S = 15.0
+#: Pauses between tries, doubling from the first to the last: a request's write holds the lock
+#: for a millisecond, the applier's chunk for tens.
+FIRST_RETRY_S = 0.001
+LAST_RETRY_S = 0.008
+#: What every connection waits inside SQLite otherwise (``extensions._sqlite_pragmas``).
+BUSY_TIMEOUT_MS = 15000
+
+
+def write_when_unlocked(engine, write: Callable[..., T]) -> T:
+    """``write(connection)`` in a transaction of its own; on SQLite, waiting for the writer lock
+    cooperatively (other databases lock rows, not the file: there it simply runs). ``write``
+    may run several times (each try is rolled back): keep it to statements made beforehand."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            return write(connection)
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause = FIRST_RETRY_S
+    with engine.connect() as connection:
+        # On the driver's connection: through SQLAlchemy the pragma would open a transaction.
+        sqlite = connection.connection.driver_connection
+        sqlite.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    with connection.begin():
+                        return write(connection)
+                except OperationalError as error:
+                    if not _locked(error) or time.monotonic() > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(2 * pause, LAST_RETRY_S)
+        finally:
+            sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _locked(error: OperationalError) -> bool:
+    return "database is locked" in str(error.orig) or "database is busy" in str(error.orig)
