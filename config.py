@@ -71,6 +71,10 @@ class Config:
     WEBHOOK_INTERVAL_S = _env("WEBHOOK_INTERVAL_S", 2.0)
     #: Events the applier folds per transaction (see services/ingest/applier.py).
     APPLIER_CHUNK = _env("APPLIER_CHUNK", 1000)
+    #: Appliers each `funnelcake worker` runs (threads); 0 = as suits the database: 2 on
+    #: PostgreSQL (half an applier's time is the database's, so two keep up where one lags),
+    #: 1 on SQLite (one writer at a time: a second would only wait).
+    APPLIERS = _env("APPLIERS", 0)
     #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)
     #: Connections each worker process keeps open, and how many more it may open in a burst.

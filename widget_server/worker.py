@@ -1,6 +1,7 @@
 """The installation's background work, as ``funnelcake worker`` runs it.
 
-- ``apply-events``: folds stored events into assignments, responses, rollups and stages;
+- ``apply-events-<n>``: folds stored events into assignments, responses, rollups and stages
+  (``APPLIERS`` of them: two on PostgreSQL, where they claim chunks side by side, one on SQLite);
 - ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
 - ``deliver-webhooks``: posts the signed webhooks that changes recorded;
 - ``funnel-figures``: recomputes the funnel figure snapshots readers found stale.
@@ -23,12 +24,12 @@ log = logging.getLogger(__name__)
 
 def installation_jobs(app) -> list[Job]:
     """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
+    chunk, idle_s = int(app.config["APPLIER_CHUNK"]), float(app.config["APPLIER_IDLE_S"])
     jobs = [
-        Job(
-            "apply-events",
-            lambda: apply_pending(int(app.config["APPLIER_CHUNK"])),
-            float(app.config["APPLIER_IDLE_S"]),
-        ),
+        Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk), idle_s)
+        for n in range(appliers(app))
+    ]
+    jobs += [
         Job("deliver-webhooks", _deliver_webhooks, float(app.config["WEBHOOK_INTERVAL_S"])),
         Job("funnel-figures", snapshots().refresh_one, 1.0),
     ]
@@ -36,6 +37,14 @@ def installation_jobs(app) -> list[Job]:
     if interval_s:
         jobs.append(Job("evaluate", lambda: _evaluate(interval_s), interval_s))
     return jobs
+
+
+def appliers(app) -> int:
+    """How many appliers a worker runs (``APPLIERS``; 0 chooses by the database)."""
+    configured = int(app.config["APPLIERS"])
+    if configured > 0:
+        return configured
+    return 2 if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else 1
 
 
 def start_worker(app) -> JobRunner:

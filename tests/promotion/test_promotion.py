@@ -184,5 +184,15 @@ def test_no_background_rounds_under_testing_or_without_an_interval(make_app):
 
     assert "evaluate" not in job_names(make_app(EVALUATE_INTERVAL_S=30))
     assert "evaluate" not in job_names(make_app(TESTING=False, EVALUATE_INTERVAL_S=0))
-    on = make_app(TESTING=False, EVALUATE_INTERVAL_S=30)
-    assert job_names(on) == {"apply-events", "deliver-webhooks", "funnel-figures", "evaluate"}
+    on = make_app(TESTING=False, EVALUATE_INTERVAL_S=30, APPLIERS=1)
+    assert job_names(on) == {"apply-events-1", "deliver-webhooks", "funnel-figures", "evaluate"}
+
+
+def test_a_worker_runs_two_appliers_on_postgresql_and_one_on_sqlite(make_app, database_url):
+    from widget_server.worker import installation_jobs
+
+    appliers = [j.name for j in installation_jobs(make_app()) if j.name.startswith("apply")]
+    expected = 2 if database_url.startswith("postgresql") else 1
+    assert appliers == [f"apply-events-{n + 1}" for n in range(expected)]
+    chosen = [j.name for j in installation_jobs(make_app(APPLIERS=3)) if j.name.startswith("apply")]
+    assert len(chosen) == 3

@@ -87,23 +87,43 @@ EXTENSION_KEY = "funnelcake.site_config"
 
 
 class SiteConfigCache:
-    """One app's compiled site configurations, each with the monotonic time it expires at."""
+    """One app's compiled site configurations, each with the monotonic time it expires at.
+
+    When a configuration expires, one request reloads it while the others go on with the
+    expired copy for those few milliseconds: under load a whole worker's requests reloading
+    together cost a query and a connection each (and, holding those connections, they could
+    leave none for the events' group commit). An invalidated site has no copy: the next request
+    loads it.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, SiteConfig | None]] = {}
+        self._reloading: set[str] = set()
 
     def get(self, site_key: str, now: float) -> tuple[bool, SiteConfig | None]:
-        """``(found, config)``: found is False when the site is not cached or has expired
-        (a cached ``None`` remembers an unknown key for the TTL too)."""
+        """``(found, config)``: found is False when the caller should load the site (it is not
+        cached, or it expired and nobody reloads it yet); a cached ``None`` remembers an unknown
+        key for the TTL too."""
         cached = self._entries.get(site_key)
-        if cached and cached[0] > now:
+        if cached is None:
+            return False, None
+        if cached[0] > now:
             return True, cached[1]
+        with self._lock:
+            if site_key in self._reloading:
+                return True, cached[1]
+            self._reloading.add(site_key)
         return False, None
 
     def put(self, site_key: str, expires_at: float, config: SiteConfig | None) -> None:
         with self._lock:
             self._entries[site_key] = (expires_at, config)
+
+    def loaded(self, site_key: str) -> None:
+        """The caller that :meth:`get` asked to load ``site_key`` is done (or failed)."""
+        with self._lock:
+            self._reloading.discard(site_key)
 
     def drop(self, site_key: str | None = None) -> None:
         with self._lock:
@@ -131,9 +151,12 @@ def get_site_config(site_key: str) -> SiteConfig:
     cache = app_cache()
     found, config = cache.get(site_key, now)
     if not found:
-        config = once_more_if_disconnected(lambda: _load(site_key))
-        if ttl > 0:
-            cache.put(site_key, now + ttl, config)
+        try:
+            config = _load_released(site_key)
+            if ttl > 0:
+                cache.put(site_key, now + ttl, config)
+        finally:
+            cache.loaded(site_key)
     if config is None:
         raise NotFound("No site with this key.", {"site_key": ["Unknown site key."]})
     return config
@@ -148,6 +171,17 @@ def invalidate(site_key: str | None = None) -> None:
 @site_changed.connect
 def _forget_changed_site(sender, site_key: str, **_) -> None:
     invalidate(site_key)
+
+
+def _load_released(site_key: str) -> SiteConfig | None:
+    """:func:`_load`, handing the session's connection back at once when the request had none:
+    the events endpoint reads nothing else, and a connection held to the end of each request
+    that reloaded the site is one fewer for the writes."""
+    had_transaction = db.session().in_transaction()
+    config = once_more_if_disconnected(lambda: _load(site_key))
+    if not had_transaction:
+        db.session.rollback()
+    return config
 
 
 def _load(site_key: str) -> SiteConfig | None:
