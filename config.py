@@ -52,6 +52,10 @@ class Config:
     RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", True)
     #: Seconds a site's running-campaign configuration is cached in each worker (0 disables).
     CONFIG_CACHE_TTL_S = _env("CONFIG_CACHE_TTL_S", 5.0)
+    #: Seconds between two checks, by one request of a worker, that its copy of a site's
+    #: configuration is still the stored version (one indexed read); a change reaches every
+    #: worker within this.
+    CONFIG_CHECK_S = _env("CONFIG_CHECK_S", 0.5)
     #: Seconds after which the funnel figures a worker answers with are recomputed in the
     #: background (0: computed on every call; see docs/funnel.md).
     FUNNEL_FIGURES_TTL_S = _env("FUNNEL_FIGURES_TTL_S", 30.0)

@@ -45,3 +45,15 @@ def test_loading_the_site_hands_the_connection_back(client, make_site):
     config = get_site_config(site["site_key"])
     assert config.id == site["id"]
     assert not db.session().in_transaction()
+
+
+def test_one_request_per_interval_checks_the_version():
+    cache = SiteConfigCache()
+    cache.put("pk_a", expires_at=1e12, config=OLD)
+    import time
+
+    now = time.monotonic()
+    assert not cache.check_due("pk_a", now, every_s=0.5)  # just loaded
+    assert cache.check_due("pk_a", now + 0.6, every_s=0.5)  # this request checks
+    assert not cache.check_due("pk_a", now + 0.6, every_s=0.5)  # the others do not
+    assert cache.check_due("pk_a", now + 1.2, every_s=0.5)

@@ -32,6 +32,10 @@ class Site(db.Model):
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: Raised in the transaction of every change to what decide caches of the site (its
+    #: settings, campaigns, variants, stages, a promotion): web workers compare it with their
+    #: copy's (``services.campaigns.site_config``) and reload on a difference.
+    config_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     campaigns = relationship("Campaign", back_populates="site", order_by="Campaign.id")
 

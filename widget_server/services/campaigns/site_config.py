@@ -3,7 +3,10 @@
 Decide and events need the site, its origins and its running campaigns on every request. They are
 read in one query, compiled (URL patterns to matchers, public content stripped of reward secrets),
 and cached for ``CONFIG_CACHE_TTL_S`` seconds. Admin writes call :func:`invalidate`, which clears
-this worker's copy at once; other workers pick the change up within the TTL. The cache lives on
+this worker's copy at once; every change also raises the site's ``config_version`` in its own
+transaction, and other workers (and hosts) compare their copy's version with it every
+``CONFIG_CHECK_S`` seconds, so a change made anywhere (a promotion by ``funnelcake worker``)
+reaches them within that. The cache lives on
 the app (``app.extensions``), so two apps in one process (tests, a second site) never share it.
 """
 
@@ -13,12 +16,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from ...errors import NotFound
 from ...extensions import db
-from ...models import Campaign, Site
+from ...models import Campaign, FunnelStage, Site, Variant
 from ..funnel.rules import Facts, from_targeting, stage_for
 from ..funnel.stages import site_stages
 from ..platform.changes import site_changed
@@ -67,6 +70,8 @@ class SiteConfig:
     #: The stage of a visitor with no facts yet (no answers, orders or attributes): decide
     #: targets them as in it, as the funnel figures count them, without a row written for each.
     entry_stage: str | None = None
+    #: ``sites.config_version`` when this copy was loaded.
+    version: int = 0
 
     @cached_property
     def campaign_of_variant(self) -> dict[int, int]:
@@ -93,13 +98,15 @@ class SiteConfigCache:
     expired copy for those few milliseconds: under load a whole worker's requests reloading
     together cost a query and a connection each (and, holding those connections, they could
     leave none for the events' group commit). An invalidated site has no copy: the next request
-    loads it.
+    loads it. Between expiries, one request every ``CONFIG_CHECK_S`` compares the copy's version
+    with the stored one (:meth:`check_due`), so a change made elsewhere arrives within that.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, SiteConfig | None]] = {}
         self._reloading: set[str] = set()
+        self._checked_at: dict[str, float] = {}
 
     def get(self, site_key: str, now: float) -> tuple[bool, SiteConfig | None]:
         """``(found, config)``: found is False when the caller should load the site (it is not
@@ -117,8 +124,19 @@ class SiteConfigCache:
         return False, None
 
     def put(self, site_key: str, expires_at: float, config: SiteConfig | None) -> None:
+        """Cache ``config`` (just loaded: its version needs no check for a while)."""
         with self._lock:
             self._entries[site_key] = (expires_at, config)
+            self._checked_at[site_key] = time.monotonic()
+
+    def check_due(self, site_key: str, now: float, every_s: float) -> bool:
+        """True for one caller once ``every_s`` has passed since the last check of this site."""
+        with self._lock:
+            last = self._checked_at.get(site_key)
+            if last is not None and now - last < every_s:
+                return False
+            self._checked_at[site_key] = now
+            return True
 
     def loaded(self, site_key: str) -> None:
         """The caller that :meth:`get` asked to load ``site_key`` is done (or failed)."""
@@ -150,6 +168,14 @@ def get_site_config(site_key: str) -> SiteConfig:
     now = time.monotonic()
     cache = app_cache()
     found, config = cache.get(site_key, now)
+    if (
+        found
+        and config is not None
+        and cache.check_due(site_key, now, current_app.config["CONFIG_CHECK_S"])
+        and _released(lambda: _stored_version(config.id)) != config.version
+    ):
+        cache.drop(site_key)  # changed elsewhere: another worker, the worker's promotion
+        found, config = cache.get(site_key, now)
     if not found:
         try:
             config = _load_released(site_key)
@@ -174,14 +200,49 @@ def _forget_changed_site(sender, site_key: str, **_) -> None:
 
 
 def _load_released(site_key: str) -> SiteConfig | None:
-    """:func:`_load`, handing the session's connection back at once when the request had none:
-    the events endpoint reads nothing else, and a connection held to the end of each request
-    that reloaded the site is one fewer for the writes."""
+    return _released(lambda: _load(site_key))
+
+
+def _released(read):
+    """``read()`` through the session, handing its connection back at once when the request had
+    none: the events endpoint reads nothing else, and a connection held to the end of each
+    request that reloaded the site is one fewer for the writes."""
     had_transaction = db.session().in_transaction()
-    config = once_more_if_disconnected(lambda: _load(site_key))
+    result = once_more_if_disconnected(read)
     if not had_transaction:
         db.session.rollback()
-    return config
+    return result
+
+
+def _stored_version(site_id: int) -> int | None:
+    return db.session.scalar(select(Site.config_version).where(Site.id == site_id))
+
+
+@event.listens_for(Session, "after_flush")
+def _raise_config_versions(session, flush_context) -> None:
+    """Raise ``config_version`` of every site whose cached configuration this flush changes (its
+    settings, a campaign, a variant, a funnel stage), in the flush's own transaction: a change
+    rolled back raises nothing, and no writer has to remember to announce it."""
+    site_ids: set[int] = set()
+    campaign_ids: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Site):
+            site_ids.add(obj.id)
+        elif isinstance(obj, Campaign | FunnelStage):
+            site_ids.add(obj.site_id)
+        elif isinstance(obj, Variant):
+            campaign_ids.add(obj.campaign_id)
+    site_ids.discard(None)
+    campaign_ids.discard(None)
+    if not site_ids and not campaign_ids:
+        return
+    of_campaigns = select(Campaign.site_id).where(Campaign.id.in_(campaign_ids))
+    session.connection().execute(
+        update(Site)
+        .where(or_(Site.id.in_(site_ids), Site.id.in_(of_campaigns)))
+        .values(config_version=Site.config_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _load(site_key: str) -> SiteConfig | None:
@@ -201,6 +262,7 @@ def _load(site_key: str) -> SiteConfig | None:
         settings=dict(site.settings or {}),
         campaigns=tuple(compile_campaign(c) for c in campaigns),
         entry_stage=stage_for(site_stages(site.id), Facts()),
+        version=site.config_version,
     )
 
 
