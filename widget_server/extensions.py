@@ -61,6 +61,10 @@ def _private_sqlite_file(dialect, connection_record, cargs, cparams) -> None:
         pass  # an existing database keeps the mode its operator gave it
 
 
+#: How long a SQLite connection waits for the writer lock, inside SQLite.
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite: enforce foreign keys, let readers and the one writer work side by side (WAL)."""
@@ -69,7 +73,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=15000")  # also sqlite_lock.BUSY_TIMEOUT_MS
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
 

@@ -178,7 +178,7 @@ def get_site_config(site_key: str) -> SiteConfig:
         found, config = cache.get(site_key, now)
     if not found:
         try:
-            config = _load_released(site_key)
+            config = _released(lambda: _load(site_key))
             if ttl > 0:
                 cache.put(site_key, now + ttl, config)
         finally:
@@ -197,10 +197,6 @@ def invalidate(site_key: str | None = None) -> None:
 @site_changed.connect
 def _forget_changed_site(sender, site_key: str, **_) -> None:
     invalidate(site_key)
-
-
-def _load_released(site_key: str) -> SiteConfig | None:
-    return _released(lambda: _load(site_key))
 
 
 def _released(read):

@@ -109,7 +109,6 @@ def _store_batches(batches: list[list[dict]]) -> list[int]:
     on a connection of its own (the session's bookkeeping cost more than the insert); how many
     events of each batch were new. An event sent in two of them counts for the first."""
     rows = [row for batch in batches for row in batch]
-
     sql, parameters = json_insert(db.engine.dialect, _EVENTS, rows, _EVENT_KEY)
 
     def store() -> list[tuple]:
@@ -133,7 +132,7 @@ def _store_batches(batches: list[list[dict]]) -> list[int]:
 
 def _store_and_apply(site: SiteConfig, rows: list[dict], sent: int) -> IngestResult:
     """Store the batch, then apply its new events at once (``EVENTS_APPLY_INLINE``)."""
-    inserted = len(insert_json_rows(db.session.connection(), Event.__table__, rows, _EVENT_KEY))
+    inserted = len(insert_json_rows(db.session.connection(), _EVENTS, rows, _EVENT_KEY))
     db.session.commit()
     if inserted:
         new_ids = db.session.scalars(

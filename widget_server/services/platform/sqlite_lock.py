@@ -15,16 +15,16 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from ...extensions import SQLITE_BUSY_TIMEOUT_MS
+
 T = TypeVar("T")
 
 #: The longest a write waits for the lock, as the connections' ``busy_timeout`` does.
-LOCK_WAIT_S = 15.0
+LOCK_WAIT_S = SQLITE_BUSY_TIMEOUT_MS / 1000
 #: Pauses between tries, doubling from the first to the last: a request's write holds the lock
 #: for a millisecond, the applier's chunk for tens.
 FIRST_RETRY_S = 0.001
 LAST_RETRY_S = 0.008
-#: What every connection waits inside SQLite otherwise (``extensions._sqlite_pragmas``).
-BUSY_TIMEOUT_MS = 15000
 
 
 def write_when_unlocked(engine, write: Callable[..., T]) -> T:
@@ -51,7 +51,7 @@ def write_when_unlocked(engine, write: Callable[..., T]) -> T:
                 time.sleep(pause)
                 pause = min(2 * pause, LAST_RETRY_S)
         finally:
-            sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _locked(error: OperationalError) -> bool:

@@ -58,13 +58,8 @@ def json_insert(dialect, table, rows: list[dict], conflict_columns: tuple[str, .
     and PostgreSQL's driver prepares the statement after a few runs. Values are written as the
     columns' own types would bind them, so rows read back the same as ORM-written ones.
     """
-    columns = tuple(rows[0])
-    sql = _json_insert_sql(dialect.name, table, columns, conflict_columns)
-    if dialect.name == "postgresql":
-        payload = json.dumps(rows, default=_json_value, separators=(",", ":"))
-    else:
-        payload = _sqlite_json(dialect, table, rows)
-    return sql, (payload,)
+    sql = _json_insert_sql(dialect.name, table, tuple(rows[0]), conflict_columns)
+    return sql, (_rows_as_json(dialect, table, rows),)
 
 
 @cache
@@ -106,17 +101,19 @@ def update_rows(table, columns: tuple[str, ...], rows: list[dict]) -> None:
     connection = db.session.connection()
     dialect = connection.dialect
     given = [{"id": row["id"], **{name: row[name] for name in columns}} for row in rows]
+    payload = _rows_as_json(dialect, table, given)
     if dialect.name == "postgresql":
-        payload = json.dumps(given, default=_json_value, separators=(",", ":"))
         connection.execute(_update_from_json(table, columns), {"rows": payload})
     else:
-        connection.exec_driver_sql(
-            _sqlite_update_from_json(table, columns), (_sqlite_json(dialect, table, given),)
-        )
+        connection.exec_driver_sql(_sqlite_update_from_json(table, columns), (payload,))
 
 
-def _sqlite_json(dialect, table, rows: list[dict]) -> str:
-    """``rows`` as one JSON array, each value as its column's type binds it on SQLite."""
+def _rows_as_json(dialect, table, rows: list[dict]) -> str:
+    """``rows`` as one JSON array for the database to unpack: on PostgreSQL as the table's row
+    type reads it back exactly (:func:`_json_value`), on SQLite each value as its column's type
+    binds it."""
+    if dialect.name == "postgresql":
+        return json.dumps(rows, default=_json_value, separators=(",", ":"))
     processors = _bind_processors(dialect, table, tuple(rows[0]))
     return json.dumps(
         [
