@@ -56,6 +56,14 @@ class Config:
     #: configuration is still the stored version (one indexed read); a change reaches every
     #: worker within this.
     CONFIG_CHECK_S = _env("CONFIG_CHECK_S", 0.5)
+    #: Seconds a worker keeps a visitor's state for decide (0: read the database every time).
+    #: A change made in this process, or any change when ``REDIS_URL`` is set, reaches decide at
+    #: once; with several processes and no Redis, other processes' events arrive within
+    #: ``CONFIG_CHECK_S`` and their other changes (identify, orders) within this. See
+    #: docs/decide.md.
+    VISITOR_STATE_TTL_S = _env("VISITOR_STATE_TTL_S", 30.0)
+    #: Visitors whose state each worker keeps at most (least recently used dropped first).
+    VISITOR_STATE_MAX = _env("VISITOR_STATE_MAX", 100_000)
     #: Seconds after which the funnel figures a worker answers with are recomputed in the
     #: background (0: computed on every call; see docs/funnel.md).
     FUNNEL_FIGURES_TTL_S = _env("FUNNEL_FIGURES_TTL_S", 30.0)

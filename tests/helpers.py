@@ -5,6 +5,7 @@ store owner's tools and the snippet call them; time passing; waiting for somethi
 the SQL statements a block sends; servers in threads and in child processes.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, tuple_, update
@@ -24,6 +26,7 @@ from sqlalchemy import select, tuple_, update
 from widget_server import create_app
 from widget_server.extensions import db
 from widget_server.models.types import UTCDateTime
+from widget_server.services.visitors import state_store
 
 # --- configuration ------------------------------------------------------------------------------
 
@@ -226,6 +229,40 @@ def time_passes(delta: timedelta, *tables: str) -> None:
                 )
     db.session.commit()
     db.session.expire_all()
+    if not tables or {"visitors", "assignments"} & set(tables):
+        _age_visitor_states(delta)
+
+
+def _age_visitor_states(delta: timedelta) -> None:
+    """Age the states decide keeps as the rows were aged: those older than the store's TTL are
+    gone by then, the others hold timestamps ``delta`` earlier (their tokens unchanged)."""
+    store = current_app.extensions.get(state_store.EXTENSION_KEY)
+    if store is None or store.shared:
+        return
+    if delta.total_seconds() >= current_app.config["VISITOR_STATE_TTL_S"]:
+        store.clear()
+        return
+    with store._lock:
+        for key, (expires_at, token, state) in list(store._states.items()):
+            store._states[key] = (expires_at, token, _earlier(state, delta))
+
+
+def _earlier(state, delta: timedelta):
+    def moved(at):
+        return at - delta if at is not None else None
+
+    return dataclasses.replace(
+        state,
+        first_seen_at=moved(state.first_seen_at),
+        last_seen_at=moved(state.last_seen_at),
+        last_popup_end_at=moved(state.last_popup_end_at),
+        assignments={
+            campaign_id: dataclasses.replace(
+                a, last_closed_at=moved(a.last_closed_at), completed_at=moved(a.completed_at)
+            )
+            for campaign_id, a in state.assignments.items()
+        },
+    )
 
 
 # --- waiting and counting -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ the app (``app.extensions``), so two apps in one process (tests, a second site) 
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from flask import current_app
@@ -72,6 +73,8 @@ class SiteConfig:
     entry_stage: str | None = None
     #: ``sites.config_version`` when this copy was loaded.
     version: int = 0
+    #: A visitor first seen less than this ago is new (``NEW_VISITOR_WINDOW_MIN``).
+    new_visitor_window: timedelta = timedelta(minutes=30)
 
     @cached_property
     def campaign_of_variant(self) -> dict[int, int]:
@@ -259,6 +262,7 @@ def _load(site_key: str) -> SiteConfig | None:
         campaigns=tuple(compile_campaign(c) for c in campaigns),
         entry_stage=stage_for(site_stages(site.id), Facts()),
         version=site.config_version,
+        new_visitor_window=timedelta(minutes=current_app.config["NEW_VISITOR_WINDOW_MIN"]),
     )
 
 

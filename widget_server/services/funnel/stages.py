@@ -18,6 +18,7 @@ from ...models.types import utcnow
 from ..platform import webhooks
 from ..platform.changes import announce_site_change
 from ..platform.upsert import write_changed
+from ..visitors.state_store import note_changed_visitors
 from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
 
@@ -194,6 +195,7 @@ def write_funnel_columns(visitors: list[Visitor]) -> None:
     visitor, most of restaging's CPU) has nothing of the funnel's left to write.
     """
     write_changed(visitors, FUNNEL_COLUMNS)
+    note_changed_visitors(v.id for v in visitors)
 
 
 #: ``record_changes`` reads the webhook URL itself unless the caller already has it.

@@ -35,6 +35,7 @@ from .. import funnel
 from ..platform.upsert import insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitors
+from ..visitors.state_store import note_changed_visitors
 
 #: Events claimed and folded per transaction: large enough that the per-chunk statements cost
 #: little per event, small enough that a chunk's locks and its transaction stay short.
@@ -157,6 +158,7 @@ def _apply(rows: list[dict]) -> None:
     # The visitor and the variant each event counts under, applied, in one statement.
     update_rows(_EVENTS, ("pending", "visitor_id", "variant_id"), rows)
     by_visitor = {v.id: v for v in visitors.values()}
+    note_changed_visitors(by_visitor)
     ordered = sorted(rows, key=lambda r: (r["occurred_at"], r["id"]))
     apply_effects(ordered, by_visitor, assignments)
 

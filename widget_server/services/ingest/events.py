@@ -22,6 +22,8 @@ from ..platform.group_commit import GroupCommit
 from ..platform.reconnect import once_more_if_disconnected
 from ..platform.sqlite_lock import write_when_unlocked
 from ..platform.upsert import insert_json_rows, json_insert
+from ..visitors.state import DECIDING_EVENT_TYPES
+from ..visitors.state_store import forget_visitors
 from . import applier
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -86,9 +88,19 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
             }
         )
     if current_app.config["EVENTS_APPLY_INLINE"]:
-        return _store_and_apply(site, rows, len(events))
-    inserted = _writer().submit(rows)
-    return IngestResult(accepted=inserted, duplicates=len(events) - inserted)
+        result = _store_and_apply(site, rows, len(events))
+    else:
+        inserted = _writer().submit(rows)
+        result = IngestResult(accepted=inserted, duplicates=len(events) - inserted)
+    if result.accepted:
+        # Stored: the next decide of these browsers reads them (with the pending ones).
+        forget_visitors(site.id, {r["visitor_key"] for r in rows if r["type"] in _DECIDING})
+    return result
+
+
+#: What changes a visitor's next decide: impressions, closes, completions, and answers (the
+#: stage they move once applied).
+_DECIDING = (*DECIDING_EVENT_TYPES, "answer")
 
 
 _EVENTS = Event.__table__
