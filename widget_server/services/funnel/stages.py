@@ -16,9 +16,8 @@ from ...extensions import db
 from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, Visitor
 from ...models.types import utcnow
 from ..platform import webhooks
-from ..platform.changes import announce_site_change
+from ..platform.changes import announce_site_change, note_changed_visitors
 from ..platform.upsert import write_changed
-from ..visitors.state_store import note_changed_visitors
 from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
 

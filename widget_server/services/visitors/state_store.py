@@ -20,8 +20,9 @@ stored under (the events of that browser) or by the visitor's id (any change to 
 or an assignment, which also reaches the keys merged into it).
 
 Changes made through the ORM (identify, orders, restaging, admin edits) are forgotten by a
-session hook when their transaction commits; the bulk writes (applier, restaging in bulk) call
-:func:`forget_visitors` themselves.
+session hook when their transaction commits; the bulk writes (applier, restaging in bulk) note
+theirs (:func:`..platform.changes.note_changed_visitors`). Redis unreachable, decide reads the
+database every time and keeps nothing (as the rate limits then count per worker).
 
 How current a worker's memory stays with several worker processes: its own requests forget at
 once; other processes' events reach it through :class:`ChangedVisitorsFeed` (one indexed read of
@@ -31,18 +32,22 @@ reaches every worker at once. The docs (``docs/decide.md``) say which to run whe
 """
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from datetime import datetime
 
-from flask import current_app, has_app_context
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import bindparam, select
 
 from ...extensions import db
-from ...models import Assignment, Event, Visitor
+from ...models import Event
+from ..platform.changes import visitors_changed
 from .state import AssignmentState, VisitorState
+
+_log = logging.getLogger(__name__)
 
 #: Where each app keeps its store, in ``app.extensions``.
 EXTENSION_KEY = "funnelcake.visitor_states"
@@ -154,36 +159,61 @@ class RedisStateStore:
         self._get = client.register_script(_GET_STATE)
         self._forget = client.register_script(_FORGET)
 
-    def get(self, site_id: int, visitor_key: str) -> tuple[VisitorState | None, int]:
-        stored, sequence = self._get(
-            keys=[
-                f"fc:vs:{site_id}:{visitor_key}",
-                f"fc:fk:{site_id}:{visitor_key}",
-                self._SEQUENCE,
-            ],
-            args=["fc:fv:"],
-        )
+    def get(self, site_id: int, visitor_key: str) -> tuple[VisitorState | None, int | None]:
+        try:
+            stored, sequence = self._get(
+                keys=[
+                    f"fc:vs:{site_id}:{visitor_key}",
+                    f"fc:fk:{site_id}:{visitor_key}",
+                    self._SEQUENCE,
+                ],
+                args=["fc:fv:"],
+            )
+        except RedisError as err:
+            _warn_unreachable(err)
+            return None, None
         token = int(sequence)
         if not stored:
             return None, token
         return decode_state(stored.split(b"|", 2)[2]), token
 
-    def put(self, site_id: int, visitor_key: str, state: VisitorState, token: int) -> None:
+    def put(self, site_id: int, visitor_key: str, state: VisitorState, token) -> None:
+        if token is None:
+            return  # Redis was unreachable for the get: keep nothing
         # A put that lost a race with a forget stores a state the next get finds stale.
-        self._redis.set(
-            f"fc:vs:{site_id}:{visitor_key}",
-            f"{state.visitor_id}|{token}|{encode_state(state)}",
-            ex=self._ttl_s,
-        )
+        try:
+            self._redis.set(
+                f"fc:vs:{site_id}:{visitor_key}",
+                f"{state.visitor_id or 0}|{token}|{encode_state(state)}",
+                ex=self._ttl_s,
+            )
+        except RedisError as err:
+            _warn_unreachable(err)
 
     def forget(self, site_id: int | None = None, visitor_keys=(), visitor_ids=()) -> None:
         keys = [f"fc:fk:{site_id}:{k}" for k in visitor_keys] + [f"fc:fv:{v}" for v in visitor_ids]
-        if keys:
+        if not keys:
+            return
+        try:
             # A forget outlives every state stored before it.
             self._forget(keys=[self._SEQUENCE, *keys], args=[self._ttl_s + 60])
+        except RedisError as err:
+            # States kept before the outage expire within the TTL.
+            _warn_unreachable(err)
 
     def clear(self) -> None:
         """Nothing to clear per worker: Redis states are checked against their forgets."""
+
+
+_warned_at = [0.0]
+
+
+def _warn_unreachable(err: Exception) -> None:
+    """Log an outage once a minute, not once a request."""
+    now = time.monotonic()
+    if now - _warned_at[0] >= 60:
+        _warned_at[0] = now
+        _log.warning("visitor states: Redis unreachable (%s); decide reads the database", err)
 
 
 def encode_state(state: VisitorState) -> str:
@@ -255,7 +285,11 @@ def app_store():
             import redis
 
             made = RedisStateStore(
-                redis.Redis.from_url(config["REDIS_URL"]), config["VISITOR_STATE_TTL_S"]
+                # Short waits: an unreachable Redis costs decide a moment, not the request.
+                redis.Redis.from_url(
+                    config["REDIS_URL"], socket_connect_timeout=0.5, socket_timeout=0.5
+                ),
+                config["VISITOR_STATE_TTL_S"],
             )
         else:
             made = MemoryStateStore(config["VISITOR_STATE_MAX"], config["VISITOR_STATE_TTL_S"])
@@ -318,36 +352,6 @@ _EVENTS_SINCE = (
 )
 
 
-_CHANGED = "funnelcake.changed_visitor_ids"
-
-
-@event.listens_for(Session, "after_flush")
-def _note_changed_visitors(session, flush_context) -> None:
-    """Remember the visitors whose row or assignments this transaction changes."""
-    changed = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Visitor):
-            changed.add(obj.id)
-        elif isinstance(obj, Assignment):
-            changed.add(obj.visitor_id)
-    changed.discard(None)
-    if changed:
-        session.info.setdefault(_CHANGED, set()).update(changed)
-
-
-def note_changed_visitors(visitor_ids) -> None:
-    """Forget these visitors' states once the session's transaction commits (a bulk write the
-    ORM's flush does not see): forgotten earlier, a decide could load the old rows again."""
-    db.session.info.setdefault(_CHANGED, set()).update(visitor_ids)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_changed_visitors(session) -> None:
-    changed = session.info.pop(_CHANGED, None)
-    if changed and has_app_context():
-        forget_visitors(visitor_ids=sorted(changed))
-
-
-@event.listens_for(Session, "after_rollback")
-def _keep_states_of_rolled_back(session) -> None:
-    session.info.pop(_CHANGED, None)
+@visitors_changed.connect
+def _forget_changed_visitors(sender, visitor_ids, **_) -> None:
+    forget_visitors(visitor_ids=visitor_ids)
