@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from tests.helpers import event, send_events
 from widget_server.extensions import db
 from widget_server.models import Event
-from widget_server.services.platform import event_store, sqlite_lock
+from widget_server.services.ingest import events as ingestion
+from widget_server.services.platform import sqlite_lock
 
 
 def _rows(site_id: int, ids: list[str]) -> list[dict]:
@@ -41,8 +42,8 @@ def test_one_batch_replayed_in_the_same_group_counts_once(app, make_site):
     site = make_site()
     batch = _rows(site["id"], ["replayed-0001", "replayed-0002"])
     other = _rows(site["id"], ["other-00001"])
-    assert event_store._store_batches([batch, other, batch]) == [2, 1, 0]
-    assert event_store._store_batches([batch]) == [0]  # and later still only a duplicate
+    assert ingestion._store_batches([batch, other, batch]) == [2, 1, 0]
+    assert ingestion._store_batches([batch]) == [0]  # and later still only a duplicate
     assert db.session.scalar(select(func.count()).select_from(Event)) == 3
 
 

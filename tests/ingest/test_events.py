@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import decide, event, post_public, send_events
 from widget_server.extensions import db
-from widget_server.models import EVENT_TYPES, Assignment, Event, Response
+from widget_server.models import Assignment, Event, Response
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_same_batch_twice_is_stored_once(client, running):
     second = send_events(client, site, batch)
     assert second.status_code == 202
     assert second.json == {"accepted": 0, "duplicates": 2}
-    assert db.session.scalar(select(func.count()).where(Event.type.in_(EVENT_TYPES))) == 2
+    assert db.session.scalar(select(func.count()).select_from(Event)) == 2
     assert db.session.scalar(select(Assignment.impressions)) == 1
 
 
@@ -81,7 +81,7 @@ def test_event_for_another_sites_campaign_is_refused(client, make_site, make_cam
     )
     assert response.status_code == 400
     assert "events.0.campaign_id" in response.json["error"]["fields"]
-    assert db.session.scalar(select(func.count()).where(Event.type.in_(EVENT_TYPES))) == 0
+    assert db.session.scalar(select(func.count()).select_from(Event)) == 0
 
 
 def test_variant_of_another_campaign_is_refused(client, make_campaign, running):

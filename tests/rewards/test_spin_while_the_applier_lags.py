@@ -8,7 +8,7 @@ from tests.helpers import decide, event, send_events, survey_content
 from tests.rewards.conftest import pool_slice, slice_
 from tests.rewards.helpers import spin
 from widget_server.extensions import db
-from widget_server.models import EVENT_TYPES, Event
+from widget_server.models import Event
 
 
 @pytest.fixture
@@ -26,9 +26,8 @@ def survey_and_reward(app, make_site, make_pool, make_wheel, make_campaign, monk
 
 
 def pending() -> int:
-    """Pending events the browser sent (decide's own visits and assignments aside)."""
     db.session.rollback()
-    return db.session.scalar(select(func.count()).where(Event.pending, Event.type.in_(EVENT_TYPES)))
+    return db.session.scalar(select(func.count()).where(Event.pending))
 
 
 def test_the_reward_wheel_spins_right_after_the_survey_is_completed(client, survey_and_reward):

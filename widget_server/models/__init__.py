@@ -1,7 +1,7 @@
 """The data model: one module per concept group, all re-exported here."""
 
 from .campaigns import Campaign, Decision, Variant
-from .events import DECIDE_EVENT_TYPES, EVENT_TYPES, Event, Response
+from .events import EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
@@ -9,7 +9,6 @@ from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
 
 __all__ = [
-    "DECIDE_EVENT_TYPES",
     "EVENT_TYPES",
     "EXPOSURE",
     "AdminSession",

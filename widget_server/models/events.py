@@ -9,11 +9,6 @@ from ..extensions import db
 from .types import JSONType, UTCDateTime, utcnow
 
 EVENT_TYPES = ("impression", "step", "answer", "complete", "close", "spin", "claim", "convert")
-#: What decide stores through the events write path, never accepted from a browser: ``visit``
-#: (a visitor seen for the first time: the applier creates them) and ``assign`` (an assignment
-#: decide made: the applier stores it unless one is stored already). Their ids are derived
-#: from the visitor (and campaign), so the first one stored wins and repeats are skipped.
-DECIDE_EVENT_TYPES = ("visit", "assign")
 
 
 class Event(db.Model):

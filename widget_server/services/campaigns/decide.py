@@ -2,11 +2,9 @@
 core's answer (:func:`.offers.offers_for`), and the few writes it asks for.
 
 A returning visitor whose state is in the store costs no statement: nothing is read, nothing is
-written, nothing committed. A miss reads the state. A visitor met for the first time and new
-assignments go through the events write path (:func:`..visitors.decided.record_decided`: shared
-with concurrent requests, one insert and one commit), idempotent on (site, visitor, campaign),
-so the first decide's variant stays the visitor's on every worker (sticky), even after weight
-changes; the applier then stores the visitor and the assignment rows.
+written, nothing committed. A miss loads the state (creating the visitor on first sight); new
+assignments are inserted in one statement, idempotent on (campaign, visitor), so the first
+decide's variant stays the visitor's on every worker (sticky) even after weight changes.
 """
 
 import time
@@ -18,7 +16,7 @@ from sqlalchemy import bindparam, update
 from ...extensions import db
 from ...models import Assignment
 from ...models.types import utcnow
-from ..visitors.decided import record_decided
+from ..platform.upsert import insert_ignoring_conflicts
 from ..visitors.records import LAST_SEEN_RESOLUTION
 from ..visitors.state import AssignmentState, VisitorState, load_state
 from ..visitors.state_store import ChangedVisitorsFeed, app_store
@@ -50,26 +48,18 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     if loaded:
         state = load_state(site.id, visitor_key)
     decision = offers_for(site, state, request, now)
-    if not loaded and any(a.id is None for a in decision.offered_itself):
-        # A kept reward-only assignment made moments ago: its row may be stored by now.
-        state, loaded = load_state(site.id, visitor_key), True
-        decision = offers_for(site, state, request, now)
     offers = decision.offers
-    # A wheel's reward-only assignment still pending (no id yet) stays reward-only until the
-    # applier stored it: the spin then asks for the survey first (the safe side).
-    offered_itself = [a for a in decision.offered_itself if a.id is not None]
-    if offered_itself:
-        ids = [a.id for a in offered_itself]
-        db.session.connection().execute(_OFFERED_ITSELF, {"ids": ids})
-    if loaded or offered_itself:
-        db.session.commit()
-    written = list(offered_itself)
-    if decision.new_assignments or (loaded and state.visitor_id is None):
-        stored, offers = _record_assignments(site, state, decision.new_assignments, offers)
+    written = list(decision.offered_itself)
+    if decision.new_assignments:
+        stored, offers = _store_assignments(site, state, decision.new_assignments, offers)
         written += stored
-    if store is not None and (loaded or written) and state.visitor_id is not None:
-        # A visitor not stored yet is not kept: a change by id could not reach their state.
-        store.put(site.id, visitor_key, state.with_assignments(written), token)
+    if decision.offered_itself:
+        ids = [a.id for a in decision.offered_itself]
+        db.session.connection().execute(_OFFERED_ITSELF, {"ids": ids})
+    if loaded or written:
+        db.session.commit()
+        if store is not None:
+            store.put(site.id, visitor_key, state.with_assignments(written), token)
     return DecideResult(visitor_key, offers, decision.skipped)
 
 
@@ -95,21 +85,43 @@ _OFFERED_ITSELF = (
     .where(Assignment.__table__.c.id.in_(bindparam("ids", expanding=True)))
     .values(reward_only=False)
 )
+_NEW_ASSIGNMENT_COLUMNS = (
+    "campaign_id",
+    "variant_id",
+    "holdout",
+    "sampled_out",
+    "reward_only",
+    "impressions",
+)
 
 
-def _record_assignments(
+def _store_assignments(
     site: SiteConfig, state: VisitorState, made: list[AssignmentState], offers: list[Offer]
 ) -> tuple[list[AssignmentState], list[Offer]]:
-    """Store the first visit and the new assignments; when a concurrent first decide of the
-    same visitor stored some first, its variants win (read back) and the offers follow them."""
-    first_visit = state.visitor_id is None and not state.assignments
-    new = record_decided(site.id, state.visitor_key, made, first_visit)
-    if not made or new == len(made) + first_visit:
-        return made, offers
+    """Insert the new assignments in one statement; when a concurrent first decide of the same
+    visitor stored some first, its variants win (read back) and the offers follow them."""
+    now = utcnow()
+    rows = [
+        {
+            **{name: getattr(a, name) for name in _NEW_ASSIGNMENT_COLUMNS},
+            "visitor_id": state.visitor_id,
+            "assigned_at": now,
+        }
+        for a in made
+    ]
+    inserted = insert_ignoring_conflicts(
+        Assignment,
+        rows,
+        ["campaign_id", "visitor_id"],
+        returning=[Assignment.campaign_id, Assignment.id],
+    )
+    ids = dict(inserted)
+    if len(ids) == len(made):
+        return [replace(a, id=ids[a.campaign_id]) for a in made], offers
     stored = load_state(site.id, state.visitor_key).assignments
-    db.session.commit()
-    kept = [stored[a.campaign_id] for a in made if a.campaign_id in stored]
-    return kept, _keep_stored_variants(site, stored, offers)
+    return [stored[a.campaign_id] for a in made if a.campaign_id in stored], _keep_stored_variants(
+        site, stored, offers
+    )
 
 
 def _keep_stored_variants(

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ...extensions import db
-from ...models import DECIDE_EVENT_TYPES, Assignment, Campaign, Event, Response, Visitor
+from ...models import Assignment, Campaign, Event, Response, Visitor
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
@@ -148,7 +148,6 @@ def _apply(rows: list[dict]) -> None:
     visitors = _visitors_of(rows)
     for row in rows:
         row["visitor_id"] = visitors[(row["site_id"], row["visitor_key"])].id
-    _store_decided_assignments([r for r in rows if r["type"] == "assign"])
     assignments = _load_assignments(
         {(r["campaign_id"], r["visitor_id"]) for r in rows if r["campaign_id"]}
     )
@@ -165,43 +164,15 @@ def _apply(rows: list[dict]) -> None:
 
 
 def _visitors_of(rows: list[dict]) -> dict[tuple[int, str], Visitor]:
-    """Every visitor the rows name, per site, the missing ones created (one statement a site),
-    first seen when decide met them."""
+    """Every visitor the rows name, per site, the missing ones created (one statement a site)."""
     keys_by_site: dict[int, set[str]] = defaultdict(set)
-    met: dict[int, dict[str, datetime]] = defaultdict(dict)
     for row in rows:
         keys_by_site[row["site_id"]].add(row["visitor_key"])
-        if row["type"] in DECIDE_EVENT_TYPES:
-            met[row["site_id"]].setdefault(row["visitor_key"], row["occurred_at"])
     found = {}
     for site_id, keys in sorted(keys_by_site.items()):
-        for key, visitor in get_or_create_visitors(site_id, keys, met[site_id]).items():
+        for key, visitor in get_or_create_visitors(site_id, keys).items():
             found[(site_id, key)] = visitor
     return found
-
-
-def _store_decided_assignments(decided: list[dict]) -> None:
-    """Store the assignments decide made (``assign`` events), in one statement; where the
-    visitor already has one (a merged visitor's survivor, an earlier decide), it stays."""
-    rows = {}
-    for event in decided:
-        rows.setdefault(
-            (event["campaign_id"], event["visitor_id"]),
-            {
-                "campaign_id": event["campaign_id"],
-                "visitor_id": event["visitor_id"],
-                "variant_id": event["variant_id"],
-                "holdout": bool(event["data"].get("holdout")),
-                "sampled_out": bool(event["data"].get("sampled_out")),
-                "reward_only": bool(event["data"].get("reward_only")),
-                "impressions": 0,
-                "assigned_at": event["occurred_at"],
-            },
-        )
-    if rows:
-        insert_ignoring_conflicts(
-            Assignment, [rows[key] for key in sorted(rows)], ["campaign_id", "visitor_id"]
-        )
 
 
 def _promoted_variants(campaign_ids: set[int]) -> dict[int, int]:
@@ -242,11 +213,7 @@ def apply_effects(
     shows the visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each
     one's. What changed is written back with one statement per table.
     """
-    campaign_events = [
-        e
-        for e in events
-        if e["campaign_id"] and e["variant_id"] and e["type"] not in DECIDE_EVENT_TYPES
-    ]
+    campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
         return
     responses = _responses_for([e for e in campaign_events if e["type"] in ("answer", "complete")])

@@ -18,8 +18,10 @@ from ...extensions import db
 from ...models import Campaign, Event, Variant
 from ...models.types import utcnow
 from ..campaigns.site_config import SiteConfig
-from ..platform import event_store
-from ..platform.upsert import insert_json_rows
+from ..platform.group_commit import GroupCommit
+from ..platform.reconnect import once_more_if_disconnected
+from ..platform.sqlite_lock import write_when_unlocked
+from ..platform.upsert import insert_json_rows, json_insert
 from ..visitors.state import DECIDING_EVENT_TYPES
 from ..visitors.state_store import forget_visitors
 from . import applier
@@ -86,9 +88,9 @@ def ingest(site: SiteConfig, events: list[dict]) -> IngestResult:
             }
         )
     if current_app.config["EVENTS_APPLY_INLINE"]:
-        result = _store_and_apply(rows, len(events))
+        result = _store_and_apply(site, rows, len(events))
     else:
-        inserted = event_store.store(rows)
+        inserted = _writer().submit(rows)
         result = IngestResult(accepted=inserted, duplicates=len(events) - inserted)
     if result.accepted:
         # Stored: the next decide of these browsers reads them (with the pending ones).
@@ -103,15 +105,44 @@ _DECIDING = (*DECIDING_EVENT_TYPES, "answer")
 
 _EVENTS = Event.__table__
 _EVENT_KEY = ("site_id", "event_uuid")
+_WRITER_KEY = "funnelcake.event_writer"
 
 
-@event_store.applies_inline
-def _store_and_apply_rows(rows: list[dict]) -> int:
-    """Store rows and apply the new ones at once (``EVENTS_APPLY_INLINE``); how many were new."""
-    return _store_and_apply(rows, len(rows)).accepted
+def _writer() -> GroupCommit:
+    """This app's group commit of event batches (one per process and app)."""
+    found = current_app.extensions.get(_WRITER_KEY)
+    if found is None:
+        found = current_app.extensions.setdefault(_WRITER_KEY, GroupCommit(_store_batches))
+    return found
 
 
-def _store_and_apply(rows: list[dict], sent: int) -> IngestResult:
+def _store_batches(batches: list[list[dict]]) -> list[int]:
+    """Store the batches of the requests grouped together in one statement and one transaction,
+    on a connection of its own (the session's bookkeeping cost more than the insert); how many
+    events of each batch were new. An event sent in two of them counts for the first."""
+    rows = [row for batch in batches for row in batch]
+    sql, parameters = json_insert(db.engine.dialect, _EVENTS, rows, _EVENT_KEY)
+
+    def store() -> list[tuple]:
+        return write_when_unlocked(
+            db.engine, lambda connection: connection.exec_driver_sql(sql, parameters).all()
+        )
+
+    # Storing twice stores once: ids already stored are skipped.
+    new = set(once_more_if_disconnected(store))
+    counts = []
+    for batch in batches:
+        count = 0
+        for row in batch:
+            key = (row["site_id"], row["event_uuid"])
+            if key in new:
+                new.discard(key)
+                count += 1
+        counts.append(count)
+    return counts
+
+
+def _store_and_apply(site: SiteConfig, rows: list[dict], sent: int) -> IngestResult:
     """Store the batch, then apply its new events at once (``EVENTS_APPLY_INLINE``)."""
     inserted = len(insert_json_rows(db.session.connection(), _EVENTS, rows, _EVENT_KEY))
     db.session.commit()
@@ -119,7 +150,7 @@ def _store_and_apply(rows: list[dict], sent: int) -> IngestResult:
         new_ids = db.session.scalars(
             select(Event.id)
             .where(
-                Event.site_id == rows[0]["site_id"],
+                Event.site_id == site.id,
                 Event.event_uuid.in_([row["event_uuid"] for row in rows]),
                 Event.pending,
             )

@@ -79,10 +79,6 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
     campaign = _running_wheel(site, request["campaign_id"])
     visitor = find_visitor(site.id, request["visitor_id"])
     if visitor is None:
-        # Met by decide moments ago: the visitor and their assignments may still be pending.
-        applier.apply_visitor(site.id, request["visitor_id"])
-        visitor = find_visitor(site.id, request["visitor_id"])
-    if visitor is None:
         raise Conflict(
             "This visitor has not been offered this wheel; call decide first.",
             {"visitor_id": ["Unknown visitor: no decide was made for this id."]},

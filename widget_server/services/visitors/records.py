@@ -1,6 +1,6 @@
 """Finding and creating visitors by the id the snippet made."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Row
@@ -51,18 +51,20 @@ _TOUCH = (
 )
 
 
-def known_visitor_row(site_id: int, visitor_key: str) -> Row | None:
-    """The visitor with this key as a read-only row (the survivor if merged), or None before the
-    applier has stored them; ``last_seen_at`` is refreshed as by ``get_or_create_visitor``.
+def visitor_row(site_id: int, visitor_key: str) -> Row:
+    """The visitor with this key as a read-only row (the survivor if merged), created on first
+    sight; ``last_seen_at`` is refreshed as by ``get_or_create_visitor``.
 
     Decide's path, the busiest of all: plain rows cost a fraction of ORM objects, and decide
-    changes nothing on the visitor but ``last_seen_at``. A visitor decide meets first is stored
-    through the events write path (:func:`..ingest.events.record_visit`), not here.
+    changes nothing on the visitor but ``last_seen_at``.
     """
     connection = db.session.connection()
     row = _row_of(connection, site_id, visitor_key)
     if row is None:
-        return None
+        insert_ignoring_conflicts(
+            Visitor, [_new_row(site_id, visitor_key, utcnow())], ["site_id", "visitor_key"]
+        )
+        return _row_of(connection, site_id, visitor_key)
     now = utcnow()
     if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
         connection.execute(_TOUCH, {"visitor_id": row.id, "seen_at": now})
@@ -81,19 +83,15 @@ def find_visitor(site_id: int, visitor_key: str) -> Visitor | None:
     return _find(site_id, visitor_key)
 
 
-def get_or_create_visitors(
-    site_id: int, visitor_keys: set[str], first_seen: dict[str, datetime] | None = None
-) -> dict[str, Visitor]:
-    """Every visitor of these keys, creating the missing ones in one statement (first seen now,
-    or at ``first_seen[key]``: when decide met them)."""
+def get_or_create_visitors(site_id: int, visitor_keys: set[str]) -> dict[str, Visitor]:
+    """Every visitor of these keys, creating the missing ones in one statement."""
     found = _find_many(site_id, visitor_keys)
     missing = visitor_keys - found.keys()
     if missing:
         now = utcnow()
-        first_seen = first_seen or {}
         insert_ignoring_conflicts(
             Visitor,
-            [_new_row(site_id, key, first_seen.get(key, now)) for key in sorted(missing)],
+            [_new_row(site_id, key, now) for key in sorted(missing)],
             ["site_id", "visitor_key"],
         )
         found.update(_find_many(site_id, missing))

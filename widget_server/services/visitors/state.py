@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 
 from ...extensions import db
-from ...models import DECIDE_EVENT_TYPES, Assignment, Event
+from ...models import Assignment, Event
 from ...models.types import utcnow
-from .records import LAST_SEEN_RESOLUTION, known_visitor_row
+from .records import LAST_SEEN_RESOLUTION, visitor_row
 
 #: Event types that change what decide offers: an impression counts towards a cap, a close
 #: starts ``days_after_close`` and the site cooldown, a completion ends a survey.
@@ -43,8 +43,7 @@ class VisitorState:
     whatever the campaign's status: a campaign started later finds none and makes one) and
     when their last popup ended (the site cooldown)."""
 
-    #: None until the applier has stored the visitor (decide met them moments ago).
-    visitor_id: int | None
+    visitor_id: int
     visitor_key: str
     first_seen_at: datetime
     last_seen_at: datetime
@@ -64,20 +63,13 @@ class VisitorState:
             self, assignments={**self.assignments, **{a.campaign_id: a for a in changed}}
         )
 
-    def with_events(self, events: list[tuple]) -> "VisitorState":
-        """This state once ``(campaign_id, type, occurred_at, variant_id, data)`` pending events
-        are applied, counted as the applier will: an ``assign`` adds the assignment decide made
-        (unless one is known), the others count only under an assignment that shows a variant,
-        in time order."""
+    def with_events(self, events: list[tuple[int, str, datetime]]) -> "VisitorState":
+        """This state once ``(campaign_id, type, occurred_at)`` events are applied, counted as
+        the applier will: only under an assignment that shows a variant, in time order."""
         assignments = dict(self.assignments)
         last_popup_end = self.last_popup_end_at
-        in_order = sorted(events, key=lambda e: (e[2], e[1] != "assign"))
-        for campaign_id, kind, at, variant_id, data in in_order:
+        for campaign_id, kind, at in sorted(events, key=lambda e: e[2]):
             stored = assignments.get(campaign_id)
-            if kind == "assign":
-                if stored is None:
-                    assignments[campaign_id] = assignment_of_event(campaign_id, variant_id, data)
-                continue
             if stored is None or stored.variant_id is None or stored.sampled_out:
                 continue  # the applier counts it nowhere
             if kind == "impression":
@@ -92,28 +84,6 @@ class VisitorState:
                 continue
             last_popup_end = max(filter(None, (last_popup_end, at)))
         return replace(self, assignments=assignments, last_popup_end_at=last_popup_end)
-
-
-def assignment_of_event(campaign_id: int, variant_id: int | None, data: dict) -> AssignmentState:
-    """The assignment an ``assign`` event carries (see :func:`assign_event_data`)."""
-    return AssignmentState(
-        campaign_id=campaign_id,
-        variant_id=variant_id,
-        holdout=bool(data.get("holdout")),
-        sampled_out=bool(data.get("sampled_out")),
-        reward_only=bool(data.get("reward_only")),
-        impressions=0,
-        last_closed_at=None,
-        completed_at=None,
-    )
-
-
-def assign_event_data(assignment: AssignmentState) -> dict:
-    return {
-        "holdout": assignment.holdout,
-        "sampled_out": assignment.sampled_out,
-        "reward_only": assignment.reward_only,
-    }
 
 
 _ASSIGNMENTS = Assignment.__table__
@@ -131,56 +101,45 @@ _ASSIGNMENTS_OF = select(
 ).where(_ASSIGNMENTS.c.visitor_id == bindparam("visitor_id"))
 
 #: The visitor's stored but not yet applied events that change what decide offers.
-_PENDING_OF = select(
-    Event.campaign_id, Event.type, Event.occurred_at, Event.variant_id, Event.data
-).where(
+_PENDING_OF = select(Event.campaign_id, Event.type, Event.occurred_at).where(
     Event.site_id == bindparam("site_id"),
     Event.visitor_key == bindparam("visitor_key"),
     Event.pending,
-    Event.type.in_((*DECIDING_EVENT_TYPES, *DECIDE_EVENT_TYPES)),
+    Event.type.in_(DECIDING_EVENT_TYPES),
 )
 
 
 def load_state(site_id: int, visitor_key: str) -> VisitorState:
-    """The visitor's state from the database, with their pending assignments, impressions,
-    closes and completions counted as the applier will count them; a visitor not stored yet
-    has a state with no id (first seen now, unless a pending event says earlier).
+    """The visitor's state from the database (creating the visitor on first sight), with their
+    pending impressions, closes and completions counted as the applier will count them.
 
     A survey completed or closed a moment ago is never offered again on the next page, even
     while the applier lags: the few pending events of this one visitor are read (a partial index
     holds only pending rows) and folded in.
     """
-    visitor = known_visitor_row(site_id, visitor_key)
+    visitor = visitor_row(site_id, visitor_key)
+    now = utcnow()
+    seen = visitor.last_seen_at
+    if now - seen > LAST_SEEN_RESOLUTION:
+        seen = now  # visitor_row has just refreshed it
     connection = db.session.connection()
+    assignments = {
+        row.campaign_id: AssignmentState(*row)
+        for row in connection.execute(_ASSIGNMENTS_OF, {"visitor_id": visitor.id})
+    }
+    state = VisitorState(
+        visitor_id=visitor.id,
+        visitor_key=visitor_key,
+        first_seen_at=visitor.first_seen_at,
+        last_seen_at=seen,
+        order_count=visitor.order_count,
+        stage=visitor.stage,
+        has_facts=bool(visitor.order_count or visitor.scores or visitor.attributes),
+        attributes=dict(visitor.attributes or {}),
+        last_popup_end_at=visitor.last_popup_end_at,
+        assignments=assignments,
+    )
     pending = connection.execute(
         _PENDING_OF, {"site_id": site_id, "visitor_key": visitor_key}
     ).all()
-    now = utcnow()
-    if visitor is None:
-        # Decide's own events (server time) tell when it first met the visitor; a browser's
-        # claimed times do not.
-        first_seen = min([now, *(r.occurred_at for r in pending if r.type in DECIDE_EVENT_TYPES)])
-        state = VisitorState(
-            visitor_id=None, visitor_key=visitor_key, first_seen_at=first_seen, last_seen_at=now
-        )
-    else:
-        seen = visitor.last_seen_at
-        if now - seen > LAST_SEEN_RESOLUTION:
-            seen = now  # known_visitor_row has just refreshed it
-        assignments = {
-            row.campaign_id: AssignmentState(*row)
-            for row in connection.execute(_ASSIGNMENTS_OF, {"visitor_id": visitor.id})
-        }
-        state = VisitorState(
-            visitor_id=visitor.id,
-            visitor_key=visitor_key,
-            first_seen_at=visitor.first_seen_at,
-            last_seen_at=seen,
-            order_count=visitor.order_count,
-            stage=visitor.stage,
-            has_facts=bool(visitor.order_count or visitor.scores or visitor.attributes),
-            attributes=dict(visitor.attributes or {}),
-            last_popup_end_at=visitor.last_popup_end_at,
-            assignments=assignments,
-        )
     return state.with_events([tuple(row) for row in pending]) if pending else state
