@@ -51,24 +51,31 @@ _TOUCH = (
 )
 
 
-def visitor_row(site_id: int, visitor_key: str) -> Row:
+def visitor_row(site_id: int, visitor_key: str) -> tuple[Row, bool]:
     """The visitor with this key as a read-only row (the survivor if merged), created on first
-    sight; ``last_seen_at`` is refreshed as by ``get_or_create_visitor``.
+    sight, and whether this call created it; ``last_seen_at`` is refreshed as by
+    ``get_or_create_visitor``.
 
     Decide's path, the busiest of all: plain rows cost a fraction of ORM objects, and decide
-    changes nothing on the visitor but ``last_seen_at``.
+    changes nothing on the visitor but ``last_seen_at``. A new visitor costs the read that
+    missed and the insert, which returns the row.
     """
     connection = db.session.connection()
     row = _row_of(connection, site_id, visitor_key)
     if row is None:
-        insert_ignoring_conflicts(
-            Visitor, [_new_row(site_id, visitor_key, utcnow())], ["site_id", "visitor_key"]
+        created = insert_ignoring_conflicts(
+            Visitor,
+            [_new_row(site_id, visitor_key, utcnow())],
+            ["site_id", "visitor_key"],
+            returning=list(_VISITORS.c),
         )
-        return _row_of(connection, site_id, visitor_key)
+        if created:
+            return created[0], True
+        return _row_of(connection, site_id, visitor_key), False  # a concurrent decide made it
     now = utcnow()
     if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
         connection.execute(_TOUCH, {"visitor_id": row.id, "seen_at": now})
-    return row
+    return row, False
 
 
 def _row_of(connection, site_id: int, visitor_key: str) -> Row | None:

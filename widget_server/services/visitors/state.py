@@ -117,16 +117,20 @@ def load_state(site_id: int, visitor_key: str) -> VisitorState:
     while the applier lags: the few pending events of this one visitor are read (a partial index
     holds only pending rows) and folded in.
     """
-    visitor = visitor_row(site_id, visitor_key)
+    visitor, created = visitor_row(site_id, visitor_key)
     now = utcnow()
     seen = visitor.last_seen_at
     if now - seen > LAST_SEEN_RESOLUTION:
         seen = now  # visitor_row has just refreshed it
     connection = db.session.connection()
-    assignments = {
-        row.campaign_id: AssignmentState(*row)
-        for row in connection.execute(_ASSIGNMENTS_OF, {"visitor_id": visitor.id})
-    }
+    # Created just now: no assignment yet, and no pending event can count (events count only
+    # under an assignment), so neither is read.
+    assignments = {}
+    if not created:
+        assignments = {
+            row.campaign_id: AssignmentState(*row)
+            for row in connection.execute(_ASSIGNMENTS_OF, {"visitor_id": visitor.id})
+        }
     state = VisitorState(
         visitor_id=visitor.id,
         visitor_key=visitor_key,
@@ -139,6 +143,8 @@ def load_state(site_id: int, visitor_key: str) -> VisitorState:
         last_popup_end_at=visitor.last_popup_end_at,
         assignments=assignments,
     )
+    if created:
+        return state
     pending = connection.execute(
         _PENDING_OF, {"site_id": site_id, "visitor_key": visitor_key}
     ).all()
