@@ -5,6 +5,8 @@ Bodies are parsed as JSON whatever their content type, so the snippet can send `
 down answers 503 with ``Retry-After``.
 """
 
+import json
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import APIError, NotFound
@@ -95,10 +97,14 @@ def decide():
         return "", 204
     payload = load_or_raise(decide_schema, parse_json_body(request))
     result = decide_offers(g.site, payload)
-    body = {"visitor_id": result.visitor_key, "campaigns": [o.as_json() for o in result.offers]}
     if payload["debug"]:
+        body = {"visitor_id": result.visitor_key, "campaigns": [o.as_json() for o in result.offers]}
         body["skipped"] = [{"campaign_id": c, "reason": r} for c, r in result.skipped]
-    return jsonify(body)
+        return jsonify(body)
+    # Each variant's offer was encoded once per configuration copy: joined, not re-encoded.
+    offers = ",".join(o.encoded or json.dumps(o.as_json()) for o in result.offers)
+    body = f'{{"visitor_id":{json.dumps(result.visitor_key)},"campaigns":[{offers}]}}'
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.route("/events", methods=["POST", "OPTIONS"])

@@ -142,5 +142,7 @@ def _keep_stored_variants(
             continue
         variant = campaign.variant(assignment.variant_id)
         if variant is not None and not assignment.holdout and not assignment.sampled_out:
-            kept.append(replace(offer, variant_id=variant.id, content=variant.public_content))
+            kept.append(
+                replace(offer, variant_id=variant.id, content=variant.public_content, encoded=None)
+            )
     return kept

@@ -6,13 +6,14 @@ no I/O, so the shell around it (:mod:`.decide`) chooses where the state comes fr
 written, and the rules here are tested without a database.
 """
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ab.assignment import bucket, choose_variant
 
 from ..visitors.state import AssignmentState, VisitorState
-from .site_config import CampaignConfig, SiteConfig
+from .site_config import CampaignConfig, SiteConfig, VariantConfig
 from .targeting import PageContext, rejection
 
 
@@ -29,6 +30,9 @@ class Offer:
     #: A survey whose thank-you step offers a spin: the wheel this visitor would spin
     #: (``{campaign_id, variant_id, kind, label, content}``), None when not eligible.
     reward: dict | None = None
+    #: :meth:`as_json` already encoded (once per configuration copy), when nothing of this
+    #: visitor's is in it; None otherwise.
+    encoded: str | None = None
 
     def as_json(self) -> dict:
         body = {
@@ -84,16 +88,7 @@ def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetim
             continue
         if assignment.reward_only and assignment.id is not None:
             decision.offered_itself.append(replace(assignment, reward_only=False))
-        decision.offers.append(
-            Offer(
-                campaign.id,
-                variant.id,
-                campaign.kind,
-                campaign.priority,
-                campaign.trigger,
-                variant.public_content,
-            )
-        )
+        decision.offers.append(offer_of(campaign, variant))
     decision.offers = _with_rewards(site, visitor, decision)
     return decision
 
@@ -125,6 +120,7 @@ def _with_rewards(site: SiteConfig, visitor: VisitorState, decision: Decision) -
         if variant is not None:
             offer = replace(
                 offer,
+                encoded=None,
                 reward={
                     "campaign_id": wheel.id,
                     "variant_id": variant.id,
@@ -135,6 +131,29 @@ def _with_rewards(site: SiteConfig, visitor: VisitorState, decision: Decision) -
             )
         result.append(offer)
     return result
+
+
+def offer_of(campaign: CampaignConfig, variant: VariantConfig) -> Offer:
+    """The offer of this variant, its JSON encoded once per configuration copy."""
+    encoded = campaign.encoded_offers.get(variant.id)
+    if encoded is None:
+        encoded = campaign.encoded_offers[variant.id] = _encode(_offer(campaign, variant))
+    return replace(_offer(campaign, variant), encoded=encoded)
+
+
+def _offer(campaign: CampaignConfig, variant: VariantConfig) -> Offer:
+    return Offer(
+        campaign.id,
+        variant.id,
+        campaign.kind,
+        campaign.priority,
+        campaign.trigger,
+        variant.public_content,
+    )
+
+
+def _encode(offer: Offer) -> str:
+    return json.dumps(offer.as_json(), separators=(",", ":"))
 
 
 def page_context(site: SiteConfig, visitor: VisitorState, page: dict, now: datetime) -> PageContext:

@@ -60,6 +60,11 @@ class CampaignConfig:
     def variant(self, variant_id: int | None) -> VariantConfig | None:
         return next((v for v in self.variants if v.id == variant_id), None)
 
+    @cached_property
+    def encoded_offers(self) -> dict[int, str]:
+        """Variant id -> the offer's JSON, filled by decide as variants are first offered."""
+        return {}
+
 
 @dataclass(frozen=True)
 class SiteConfig:
