@@ -20,6 +20,7 @@ from ..schemas.public import (
     IdentifyAnswerSchema,
     IdentifySchema,
     quick_load_batch,
+    quick_load_decide,
 )
 from ..schemas.rewards import SpinAnswerSchema, SpinSchema
 from ..services.campaigns.decide import decide as decide_offers
@@ -95,7 +96,8 @@ def decide():
     """Answer the campaigns this visitor is eligible for on this page, with sticky variants."""
     if request.method == "OPTIONS":
         return "", 204
-    payload = load_or_raise(decide_schema, parse_json_body(request))
+    sent = parse_json_body(request)
+    payload = quick_load_decide(sent) or load_or_raise(decide_schema, sent)
     result = decide_offers(g.site, payload)
     if payload["debug"]:
         body = {"visitor_id": result.visitor_key, "campaigns": [o.as_json() for o in result.offers]}
