@@ -21,8 +21,10 @@ from tests.helpers import (
     time_passes,
 )
 from tests.rewards.helpers import post_order
+from widget_server.services.visitors import state_store
 from widget_server.services.visitors.state import AssignmentState, VisitorState
 from widget_server.services.visitors.state_store import (
+    ChangedVisitorsFeed,
     MemoryStateStore,
     RedisStateStore,
     decode_state,
@@ -245,3 +247,31 @@ def test_a_state_survives_its_encoding():
         },
     )
     assert decode_state(encode_state(state)) == state
+
+
+def test_the_feed_after_a_pause_longer_than_the_ttl_starts_from_the_newest_event(
+    client, make_site, make_campaign, monkeypatch
+):
+    """No decide for longer than the TTL: every kept state has expired, and the feed does not
+    read everything stored meanwhile; nor more than one read takes under a flood of events."""
+    site = make_site()
+    campaign = make_campaign(site)
+    feed, store = ChangedVisitorsFeed(), MemoryStateStore(capacity=10, ttl_s=60)
+    feed.read(store, ttl_s=60)
+    _impressions(client, site, campaign, 3)
+    store.put(site["id"], "kept-visitor", _state(key="kept-visitor"), store.get(1, "x")[1])
+    monkeypatch.setattr(feed, "_read_at", time.monotonic() - 61)
+    with statements_sent() as sent:
+        feed.read(store, ttl_s=60)
+    assert len(sent) == 1 and "desc" in sent[0].sql.lower()  # the newest id, nothing else
+    assert store.get(site["id"], "kept-visitor")[0] is None
+
+    monkeypatch.setattr(state_store, "_FEED_MAX_ROWS", 2)
+    store.put(site["id"], "kept-visitor", _state(key="kept-visitor"), store.get(1, "x")[1])
+    _impressions(client, site, campaign, 3, visitor="visitor-0002")
+    feed.read(store, ttl_s=60)  # three new events: more than one read takes
+    assert store.get(site["id"], "kept-visitor")[0] is None
+    _impressions(client, site, campaign, 1, visitor="visitor-0003")
+    store.put(site["id"], "kept-visitor", _state(key="kept-visitor"), store.get(1, "x")[1])
+    feed.read(store, ttl_s=60)  # one event of another visitor: read, and only theirs forgotten
+    assert store.get(site["id"], "kept-visitor")[0] is not None

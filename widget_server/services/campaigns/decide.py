@@ -75,7 +75,7 @@ def _store_in_use():
         if feed is None:
             feed = current_app.extensions.setdefault(_FEED_KEY, ChangedVisitorsFeed())
         if feed.due(time.monotonic(), config["CONFIG_CHECK_S"]):
-            feed.read(store)
+            feed.read(store, config["VISITOR_STATE_TTL_S"])
     return store
 
 

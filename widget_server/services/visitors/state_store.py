@@ -316,6 +316,7 @@ class ChangedVisitorsFeed:
     def __init__(self):
         self._lock = threading.Lock()
         self._checked_at = 0.0
+        self._read_at = 0.0
         self._after: int | None = None
         self._previous_after: int | None = None
 
@@ -326,14 +327,24 @@ class ChangedVisitorsFeed:
             self._checked_at = now
             return True
 
-    def read(self, store) -> None:
+    def read(self, store, ttl_s: float) -> None:
+        """Forget the states of the visitors with events since the last read. After a pause
+        longer than the TTL (no decide in this worker, so every state it kept has expired) or
+        more events than one read takes, it starts again from the newest event, all states
+        dropped: never a read of everything stored meanwhile."""
         connection = db.session.connection()
-        if self._after is None:
-            self._after = connection.execute(_NEWEST_EVENT).scalar() or 0
-            self._previous_after = self._after
+        now = time.monotonic()
+        paused = now - self._read_at > ttl_s
+        self._read_at = now
+        rows = []
+        if self._after is not None and not paused:
+            rows = connection.execute(
+                _EVENTS_SINCE, {"after": self._previous_after, "limit": _FEED_MAX_ROWS + 1}
+            ).all()
+        if self._after is None or paused or len(rows) > _FEED_MAX_ROWS:
+            store.clear()
+            self._after = self._previous_after = connection.execute(_NEWEST_EVENT).scalar() or 0
             return
-        since = self._previous_after
-        rows = connection.execute(_EVENTS_SINCE, {"after": since}).all()
         self._previous_after = self._after
         if rows:
             self._after = max(self._after, rows[-1].id)
@@ -344,11 +355,14 @@ class ChangedVisitorsFeed:
             store.forget(site_id, visitor_keys=keys)
 
 
+#: The most events one read of the feed takes (two intervals' worth under heavy load).
+_FEED_MAX_ROWS = 20_000
 _NEWEST_EVENT = select(Event.id).order_by(Event.id.desc()).limit(1)
 _EVENTS_SINCE = (
     select(Event.id, Event.site_id, Event.visitor_key)
     .where(Event.id > bindparam("after"))
     .order_by(Event.id)
+    .limit(bindparam("limit"))
 )
 
 
