@@ -49,6 +49,22 @@ BASE_TEST_CONFIG = {
 }
 
 
+#: The Redis the tests that need one use (skipped with the reason when it is not reachable).
+TEST_REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_or_skip(url: str = TEST_REDIS_URL):
+    """A client of the test Redis, or a skip saying it is not reachable."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        pytest.skip(f"Redis not reachable at {url}: {err.__class__.__name__}")
+    return client
+
+
 def postgres_missing(reason: str):
     """Skip, or fail under ``FUNNELCAKE_REQUIRE_POSTGRES=1`` (CI must run the PostgreSQL tests)."""
     if REQUIRE_POSTGRES:

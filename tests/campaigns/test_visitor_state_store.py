@@ -5,16 +5,17 @@ Two apps on one database stand for two workers (or hosts), each with its own mem
 Redis they share one.
 """
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.helpers import (
+    TEST_REDIS_URL,
     decide,
     event,
     post_public,
+    redis_or_skip,
     send_events,
     statements_sent,
     survey_variants,
@@ -32,7 +33,6 @@ from widget_server.services.visitors.state_store import (
 )
 
 CHECK_S = 0.2
-REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _offered(client, site, visitor="visitor-0001") -> list[int]:
@@ -60,15 +60,8 @@ def _impressions(client, site, campaign, count, visitor="visitor-0001"):
 
 @pytest.fixture
 def redis_url():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {err.__class__.__name__}")
-    client.close()
-    return REDIS_URL
+    redis_or_skip().close()
+    return TEST_REDIS_URL
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])

@@ -6,31 +6,23 @@ such pairs send exactly fifteen requests through each worker.
 """
 
 import json
-import os
 import random
 import uuid
 
 import flask
 import pytest
 
-from tests.helpers import ORIGIN, free_port, migrate
+from tests.helpers import ORIGIN, TEST_REDIS_URL, free_port, migrate, redis_or_skip
 from tests.reliability.servers import Gunicorn, HalfSentRequest, seed_site
 from widget_server.extensions import client_ip, limiter
 
-REDIS_URL = os.environ.get("FUNNELCAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = TEST_REDIS_URL
 LIMIT = 10
 PAIRS = 15
 
 
 def _redis_or_skip():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {err.__class__.__name__}")
-    return client
+    return redis_or_skip(REDIS_URL)
 
 
 @pytest.fixture(scope="module")
