@@ -22,6 +22,7 @@ from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, tuple_, update
+from sqlalchemy.engine import Engine
 
 from widget_server import create_app
 from widget_server.extensions import db
@@ -318,18 +319,21 @@ class Statement:
 
 @contextmanager
 def statements_sent():
-    """The SQL statements the app's engine sends inside the block, as a list of ``Statement``
-    (the hot paths' tests count them: no query per row)."""
+    """The SQL statements sent inside the block by this thread, through any engine (the test's
+    app or one ``make_app`` made), as a list of ``Statement`` (the hot paths' tests count them:
+    no query per row)."""
     sent: list[Statement] = []
+    thread = threading.get_ident()
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append(Statement(statement, len(parameters) if executemany else 1))
+        if threading.get_ident() == thread:
+            sent.append(Statement(statement, len(parameters) if executemany else 1))
 
-    sa_event.listen(db.engine, "before_cursor_execute", record)
+    sa_event.listen(Engine, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        sa_event.remove(db.engine, "before_cursor_execute", record)
+        sa_event.remove(Engine, "before_cursor_execute", record)
 
 
 # --- servers ------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ class VariantConfig:
     is_control: bool
     #: Content as the browser may see it (wheel rewards stripped).
     public_content: dict
+    #: Content as stored, for the server's own decisions (a wheel's slices with their rewards).
+    content: dict
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,7 @@ def compile_campaign(campaign: Campaign) -> CampaignConfig:
                 weight=v.weight,
                 is_control=v.is_control,
                 public_content=public_content(campaign.kind, v.content),
+                content=v.content,
             )
             for v in campaign.variants
         ),

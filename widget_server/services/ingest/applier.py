@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -33,6 +33,7 @@ from ...models import Assignment, Campaign, Event, Response, Visitor
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
+from ..platform.sqlite_lock import take_writer_lock
 from ..platform.upsert import insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitors
@@ -102,7 +103,8 @@ def _claims(dialect: str) -> dict:
 
     PostgreSQL locks the rows (``FOR UPDATE``, the chunk ``SKIP LOCKED`` so appliers do not wait
     on each other). SQLite locks no rows: there the claim first takes the database's one writer
-    lock (:data:`_TAKE_WRITER_LOCK`), so nothing else changes the events until the commit.
+    lock (``platform.sqlite_lock.take_writer_lock``), so nothing else changes the events until
+    the commit.
     Either way :func:`_apply`'s one write of the resolved visitor and variant also clears
     ``pending``: each event is written once.
     """
@@ -127,15 +129,9 @@ def _claims(dialect: str) -> dict:
     return claims
 
 
-#: A write that changes nothing but takes SQLite's writer lock at once (as ``BEGIN IMMEDIATE``
-#: would; SQLAlchemy's SQLite driver begins transactions lazily).
-_TAKE_WRITER_LOCK = update(_EVENTS).where(_EVENTS.c.id == -1).values(pending=_EVENTS.c.pending)
-
-
 def _claim(name: str, params: dict) -> list[dict]:
     dialect = db.session.get_bind().dialect.name
-    if dialect == "sqlite":
-        db.session.execute(_TAKE_WRITER_LOCK)
+    take_writer_lock(db.session)
     result = db.session.execute(_claims(dialect)[name], params)
     columns = list(result.keys())
     return [dict(zip(columns, row, strict=True)) for row in result]

@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from ...extensions import SQLITE_BUSY_TIMEOUT_MS
+from ...models import Event
 
 T = TypeVar("T")
 
@@ -52,6 +54,53 @@ def write_when_unlocked(engine, write: Callable[..., T]) -> T:
                 pause = min(2 * pause, LAST_RETRY_S)
         finally:
             sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def commit_when_unlocked(session, write: Callable[[], T]) -> T:
+    """``write()`` and a commit, in ``session``; on SQLite the writer lock is waited for
+    cooperatively, as :func:`write_when_unlocked` does for a connection of its own.
+
+    For a request that reads first and writes last in the session it already uses: on SQLite
+    its reads hold no lock (the driver begins a transaction only at the first write), so the
+    lock is held from the first write to the commit and nothing else. ``write`` may run several
+    times (each try is rolled back): it must read again what it depends on.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        result = write()
+        session.commit()
+        return result
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause = FIRST_RETRY_S
+    while True:
+        sqlite = session.connection().connection.driver_connection
+        sqlite.execute("PRAGMA busy_timeout=0")
+        try:
+            result, failed = write(), None
+        except OperationalError as error:
+            failed = error
+        finally:
+            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if failed is None:
+            session.commit()
+            return result
+        session.rollback()
+        if not _locked(failed) or time.monotonic() > deadline:
+            raise failed
+        time.sleep(pause)
+        pause = min(2 * pause, LAST_RETRY_S)
+
+
+#: A write that changes nothing but takes SQLite's writer lock at once (as ``BEGIN IMMEDIATE``
+#: would; SQLAlchemy's SQLite driver begins transactions lazily).
+_EVENTS = Event.__table__
+_TAKE_WRITER_LOCK = update(_EVENTS).where(_EVENTS.c.id == -1).values(pending=_EVENTS.c.pending)
+
+
+def take_writer_lock(session) -> None:
+    """On SQLite, hold the one writer lock from now to the commit, so that what the transaction
+    reads next cannot change before it writes (PostgreSQL locks rows instead: nothing to do)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(_TAKE_WRITER_LOCK)
 
 
 def _locked(error: OperationalError) -> bool:

@@ -228,7 +228,12 @@ def record_conversion(
     exposed_at = assignment.first_impression_at
     if exposed_at is not None and at < exposed_at:
         return False
-    value = float(value) if metric in MEAN_METRICS else 0.0
+    if metric not in MEAN_METRICS:
+        counted = record_first_conversions(
+            campaign_id, visitor_id, assignment.variant_id, exposed_at, (metric,), at
+        )
+        return bool(counted)
+    value = float(value)
     row = db.session.get(MetricConversion, (campaign_id, visitor_id, metric), with_for_update=True)
     deltas = _Deltas()
     cell = (campaign_id, assignment.variant_id)
@@ -245,7 +250,7 @@ def record_conversion(
         )
         if exposed_at is not None:
             deltas.add(*cell, metric, at, conversions=1, value=value, value_squares=value**2)
-    elif metric in MEAN_METRICS and value:
+    elif value:
         before = row.value or 0.0
         row.value = before + value
         if exposed_at is not None:
@@ -256,6 +261,47 @@ def record_conversion(
     db.session.flush()
     deltas.flush()
     return True
+
+
+def record_first_conversions(
+    campaign_id: int,
+    visitor_id: int,
+    variant_id: int,
+    exposed_at: datetime | None,
+    metrics: Iterable[str],
+    at: datetime,
+) -> tuple[str, ...]:
+    """Count 0/1 conversions of a visitor assigned to ``variant_id``: each metric once, in one
+    statement (insert-ignore); counted in the rollups when the visitor was already exposed, else
+    kept for the impression to count. Returns the metrics that were new.
+
+    The caller holds the assignment locked (``FOR UPDATE``; on SQLite the writer lock) and read
+    ``exposed_at`` under that lock, so an impression applied meanwhile cannot miss them.
+    """
+    rows = [
+        {
+            "campaign_id": campaign_id,
+            "visitor_id": visitor_id,
+            "metric": metric,
+            "variant_id": variant_id,
+            "value": 0.0,
+            "first_at": at,
+        }
+        for metric in metrics
+    ]
+    new = insert_ignoring_conflicts(
+        MetricConversion,
+        rows,
+        ["campaign_id", "visitor_id", "metric"],
+        returning=(MetricConversion.__table__.c.metric,),
+    )
+    counted = tuple(row.metric for row in new)
+    if exposed_at is not None and counted:
+        deltas = _Deltas()
+        for metric in counted:
+            deltas.add(campaign_id, variant_id, metric, at, conversions=1)
+        deltas.flush()
+    return counted
 
 
 def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | None = None) -> int:

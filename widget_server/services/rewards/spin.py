@@ -2,33 +2,104 @@
 
 The browser only asks; it never says which slice it wants. One spin per visitor per campaign
 (and per e-mail address per campaign when the wheel captures one) is held by unique constraints
-on ``spins``: the spin row is inserted first (insert-ignore), so a repeated or concurrent request
-finds the first one's row and answers with its slice and code. A code is then taken from the
-slice's pool with one statement, ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP
-LOCKED)``: on PostgreSQL concurrent spins skip each other's locked rows, on SQLite the statement
-runs under the database's single write lock. An empty pool makes the spin land on the variant's
-"no prize" slice; a code is never handed out twice.
+on ``spins``. A code is taken from the slice's pool with one statement, ``UPDATE ... WHERE id =
+(SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED)`` (on PostgreSQL concurrent spins skip each other's
+locked rows, on SQLite the statement runs under the database's single write lock), then the spin
+row is inserted with it (insert-ignore): a repeated or concurrent request that finds the first
+one's row rolls back, code included, and answers with the first spin's slice and code. An empty
+pool makes the spin land on the variant's "no prize" slice; a code is never handed out twice.
 """
 
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import Conflict, NotFound, ValidationFailed
 from ...extensions import db
 from ...models import Assignment, CouponCode, Spin, Variant, Visitor
 from ...models.types import utcnow
-from ..campaigns.site_config import CampaignConfig, SiteConfig
+from ..campaigns.site_config import CampaignConfig, SiteConfig, VariantConfig
 from ..ingest import applier
+from ..platform.changes import note_changed_visitors
+from ..platform.sqlite_lock import commit_when_unlocked, take_writer_lock
 from ..promotion import metrics
-from ..visitors.records import find_visitor
+from ..visitors.records import visitor_id_of
 
 #: Secure random source (os.urandom): outcomes cannot be predicted from earlier ones.
 _secure_random = random.SystemRandom()
+
+# The spin's statements, built once: a spin compiles nothing per request.
+_ASSIGNMENTS = Assignment.__table__
+_CODES = CouponCode.__table__
+_OF_ASSIGNMENT = (
+    _ASSIGNMENTS.c.campaign_id == bindparam("campaign_id"),
+    _ASSIGNMENTS.c.visitor_id == bindparam("visitor_id"),
+)
+#: What the checks need of the visitor's assignment to the wheel.
+_ASSIGNMENT = select(
+    _ASSIGNMENTS.c.variant_id,
+    _ASSIGNMENTS.c.holdout,
+    _ASSIGNMENTS.c.sampled_out,
+    _ASSIGNMENTS.c.reward_only,
+).where(*_OF_ASSIGNMENT)
+#: The assignment's exposure, read with the assignment locked (as the applier locks it).
+_EXPOSURE = select(_ASSIGNMENTS.c.first_impression_at).where(*_OF_ASSIGNMENT).with_for_update()
+#: The visitor's spin, else the first spin of a visitor identify merged into them.
+_SPIN_OF = (
+    select(Spin)
+    .where(
+        Spin.campaign_id == bindparam("campaign_id"),
+        or_(
+            Spin.visitor_id == bindparam("visitor_id"),
+            Spin.visitor_id.in_(
+                select(Visitor.id).where(Visitor.merged_into_id == bindparam("visitor_id"))
+            ),
+        ),
+    )
+    .order_by(Spin.visitor_id != bindparam("visitor_id"), Spin.id)
+    .limit(1)
+)
+#: ``status = 'available'`` with the text in the SQL, not a parameter: it is the predicate of the
+#: partial index of available codes, which PostgreSQL's cached (generic) plan of a prepared
+#: statement can only use when it sees the value. With a parameter, once psycopg prepared the
+#: statement, each spin walked every code already handed out (6 ms a spin after 3,000).
+_AVAILABLE = _CODES.c.status == literal_column("'available'")
+#: One available code of the pool, marked assigned: ``UPDATE ... WHERE id = (SELECT ... LIMIT 1
+#: FOR UPDATE SKIP LOCKED)``; PostgreSQL skips rows other spins hold, SQLite has one writer.
+_TAKE_CODE = (
+    update(_CODES)
+    .where(
+        _CODES.c.id
+        == select(_CODES.c.id)
+        .where(_CODES.c.pool_id == bindparam("to_pool_id"), _AVAILABLE)
+        .order_by(_CODES.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery(),
+        _AVAILABLE,
+    )
+    .values(
+        status="assigned",
+        visitor_id=bindparam("to_visitor_id"),
+        campaign_id=bindparam("to_campaign_id"),
+        variant_id=bindparam("to_variant_id"),
+        assigned_at=bindparam("to_now"),
+    )
+    .returning(_CODES.c.id, _CODES.c.code)
+)
+
+
+@cache
+def _insert_spin_statement(dialect: str):
+    """``INSERT INTO spins ... ON CONFLICT DO NOTHING RETURNING id``: either unique constraint
+    (campaign x visitor, campaign x e-mail) makes it a no-op."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Spin.__table__).on_conflict_do_nothing().returning(Spin.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -71,52 +142,76 @@ def fallback_index(slices: Sequence[dict]) -> int:
 def spin(site: SiteConfig, request: dict) -> SpinResult:
     """Spin the wheel campaign ``request["campaign_id"]`` for the visitor, or repeat their spin.
 
+    Reads first, then one short write (the code, the spin, its conversions) and the commit: on
+    SQLite the writer lock is held only for that write, and waited for without stopping the
+    worker's other requests.
+
     :raise NotFound: no running wheel campaign of this id on the site.
     :raise Conflict: the visitor was never offered the wheel (no decide), is in its holdout, or
         the e-mail address already won in this campaign.
     :raise ValidationFailed: the wheel requires an e-mail address and none was given.
     """
     campaign = _running_wheel(site, request["campaign_id"])
-    visitor = find_visitor(site.id, request["visitor_id"])
-    if visitor is None:
+    visitor_id = visitor_id_of(site.id, request["visitor_id"])
+    if visitor_id is None:
         raise Conflict(
             "This visitor has not been offered this wheel; call decide first.",
             {"visitor_id": ["Unknown visitor: no decide was made for this id."]},
         )
-    first = _spin_of(campaign.id, visitor.id)
+    first = _spin_of(campaign.id, visitor_id)
     if first is not None:
         return _result(first, repeated=True)
-    # A survey completed a moment ago earns its reward wheel even while the applier lags.
-    applier.apply_visitor(site.id, request["visitor_id"])
-    variant = _variant_shown(site, campaign, visitor)
+    variant = _variant_shown(site, campaign, visitor_id, request["visitor_id"])
     slices = variant.content["slices"]
     email = _email(variant.content, request)
-    email_key = normalised_email(email) if email else None
-    now = utcnow()
     chosen = choose_slice([float(s["weight"]) for s in slices])
-    spin_id = _claim_spin(campaign.id, variant.id, visitor.id, chosen, slices, email_key, now)
-    if spin_id is None:
-        db.session.rollback()
-        first = _spin_of(campaign.id, visitor.id)
+    won = commit_when_unlocked(
+        db.session,
+        lambda: _record_spin(campaign.id, variant.id, visitor_id, slices, chosen, email, request),
+    )
+    if won is None:
+        first = _spin_of(campaign.id, visitor_id)
         if first is not None:
             return _result(first, repeated=True)
         raise Conflict(
             "This e-mail address already received a reward from this wheel.",
             {"email": ["Already used in this campaign."]},
         )
-    index, code, coupon_id = _reward(slices, chosen, campaign.id, variant.id, visitor.id, now)
-    spin_row = db.session.get(Spin, spin_id)
-    spin_row.slice_index = index
-    spin_row.label = _plain_label(slices[index]["label"])
-    spin_row.code = code
-    spin_row.coupon_id = coupon_id
-    if email and request.get("email_consent"):
-        visitor.email, visitor.email_consent = email, True
-    metrics.record_conversion(campaign.id, visitor.id, "spin", now)
-    if email:
-        metrics.record_conversion(campaign.id, visitor.id, "email_capture", now)
-    db.session.commit()
+    index, code = won
     return SpinResult(campaign.id, variant.id, index, slices[index]["label"], code, False)
+
+
+def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, request):
+    """The spin's writes, in the caller's transaction: ``(slice index, code)``, or None (rolled
+    back) when the visitor, or the e-mail address, already has a spin of this campaign.
+
+    The assignment is locked first (on SQLite the writer lock), in the order the applier takes
+    its locks, and its exposure read under the lock. The code is taken before the spin row is
+    inserted: a spin that then finds one already there rolls back, and the code with it.
+    """
+    now = utcnow()
+    take_writer_lock(db.session)
+    exposed_at = db.session.scalar(
+        _EXPOSURE, {"campaign_id": campaign_id, "visitor_id": visitor_id}
+    )
+    index, code, coupon_id = _reward(slices, chosen, campaign_id, variant_id, visitor_id, now)
+    email_key = normalised_email(email) if email else None
+    inserted = _insert_spin(
+        campaign_id, variant_id, visitor_id, index, slices, code, coupon_id, email_key, now
+    )
+    if inserted is None:
+        db.session.rollback()
+        return None
+    converted = ("spin", "email_capture") if email else ("spin",)
+    metrics.record_first_conversions(
+        campaign_id, visitor_id, variant_id, exposed_at, converted, now
+    )
+    if email and request.get("email_consent"):
+        db.session.execute(
+            update(Visitor).where(Visitor.id == visitor_id).values(email=email, email_consent=True)
+        )
+        note_changed_visitors([visitor_id])
+    return index, code
 
 
 def _running_wheel(site: SiteConfig, campaign_id: int) -> CampaignConfig:
@@ -136,32 +231,25 @@ def _running_wheel(site: SiteConfig, campaign_id: int) -> CampaignConfig:
 def _spin_of(campaign_id: int, visitor_id: int) -> Spin | None:
     """The visitor's spin, or the first spin of a visitor identify merged into them: after a
     merge the customer's devices are one visitor, with one spin between them."""
-    merged = select(Visitor.id).where(Visitor.merged_into_id == visitor_id)
-    return db.session.scalar(
-        select(Spin)
-        .where(
-            Spin.campaign_id == campaign_id,
-            or_(Spin.visitor_id == visitor_id, Spin.visitor_id.in_(merged)),
-        )
-        .order_by(Spin.visitor_id != visitor_id, Spin.id)
-        .limit(1)
-    )
+    return db.session.scalar(_SPIN_OF, {"campaign_id": campaign_id, "visitor_id": visitor_id})
 
 
-def _variant_shown(site: SiteConfig, campaign: CampaignConfig, visitor: Visitor) -> Variant:
-    """The variant decide shows this visitor: the promoted one, else their sticky assignment.
+def _variant_shown(
+    site: SiteConfig, campaign: CampaignConfig, visitor_id: int, visitor_key: str
+) -> VariantConfig:
+    """The variant decide shows this visitor: the promoted one, else their sticky assignment,
+    with its content as this worker's site configuration holds it (what decide offered).
 
     Only decide makes assignments, so one exists only for a wheel the server offered this
     visitor: by its own targeting, or as the reward of a survey (``reward_only``), which the
-    visitor must then have completed.
+    visitor must then have completed; a completion still waiting for the applier is applied
+    first (the visitor's own pending events, in this transaction).
 
     :raise Conflict: naming ``visitor_id`` when the server did not offer this visitor the wheel.
     """
-    assignment = db.session.scalar(
-        select(Assignment).where(
-            Assignment.campaign_id == campaign.id, Assignment.visitor_id == visitor.id
-        )
-    )
+    assignment = db.session.execute(
+        _ASSIGNMENT, {"campaign_id": campaign.id, "visitor_id": visitor_id}
+    ).first()
     if assignment is None:
         raise Conflict(
             "This visitor has not been offered this wheel; call decide first.",
@@ -172,12 +260,15 @@ def _variant_shown(site: SiteConfig, campaign: CampaignConfig, visitor: Visitor)
             "This visitor is not shown this wheel (holdout or outside the sampled share).",
             {"visitor_id": ["Not eligible for this campaign."]},
         )
-    if assignment.reward_only and not _completed_a_survey_offering(site, campaign.id, visitor.id):
-        raise Conflict(
-            "This wheel is the reward of a survey this visitor has not completed.",
-            {"visitor_id": ["Complete the survey that offers this wheel first."]},
-        )
-    variant = db.session.get(Variant, campaign.promoted_variant_id or assignment.variant_id)
+    if assignment.reward_only and not _completed_a_survey_offering(site, campaign.id, visitor_id):
+        # A survey completed a moment ago earns its wheel even while the applier lags.
+        applier.apply_visitor(site.id, visitor_key)
+        if not _completed_a_survey_offering(site, campaign.id, visitor_id):
+            raise Conflict(
+                "This wheel is the reward of a survey this visitor has not completed.",
+                {"visitor_id": ["Complete the survey that offers this wheel first."]},
+            )
+    variant = campaign.variant(campaign.promoted_variant_id or assignment.variant_id)
     if variant is None or not variant.content.get("slices"):
         raise Conflict("The visitor's variant no longer exists.", {"campaign_id": ["Changed."]})
     return variant
@@ -238,26 +329,23 @@ def normalised_email(address: str) -> str:
     return f"{local}@{domain.strip()}".lower()
 
 
-def _claim_spin(campaign_id, variant_id, visitor_id, index, slices, email, now) -> int | None:
+def _insert_spin(
+    campaign_id, variant_id, visitor_id, index, slices, code, coupon_id, email, now
+) -> int | None:
     """Insert the visitor's spin row unless one exists (or the e-mail won already): its id."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Spin)
-        .values(
-            campaign_id=campaign_id,
-            variant_id=variant_id,
-            visitor_id=visitor_id,
-            slice_index=index,
-            label=_plain_label(slices[index]["label"]),
-            email=email,
-            created_at=now,
-        )
-        # Either unique constraint (campaign x visitor, campaign x e-mail) makes it a no-op.
-        .on_conflict_do_nothing()
-        .returning(Spin.id)
-    )
-    return db.session.scalar(statement)
+    statement = _insert_spin_statement(db.session.get_bind().dialect.name)
+    row = {
+        "campaign_id": campaign_id,
+        "variant_id": variant_id,
+        "visitor_id": visitor_id,
+        "slice_index": index,
+        "label": _plain_label(slices[index]["label"]),
+        "code": code,
+        "coupon_id": coupon_id,
+        "email": email,
+        "created_at": now,
+    }
+    return db.session.scalar(statement, row)
 
 
 def _reward(slices, index, campaign_id, variant_id, visitor_id, now):
@@ -278,26 +366,15 @@ def allocate_code(
 ) -> tuple[int, str] | None:
     """Mark one available code of the pool as assigned to the visitor: ``(id, code)``, or None
     when the pool has no code left (or all that are left are being taken right now)."""
-    codes = CouponCode.__table__
-    candidate = (
-        select(codes.c.id)
-        .where(codes.c.pool_id == pool_id, codes.c.status == "available")
-        .order_by(codes.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer at a time
-        .scalar_subquery()
-    )
     row = db.session.execute(
-        update(codes)
-        .where(codes.c.id == candidate, codes.c.status == "available")
-        .values(
-            status="assigned",
-            visitor_id=visitor_id,
-            campaign_id=campaign_id,
-            variant_id=variant_id,
-            assigned_at=now,
-        )
-        .returning(codes.c.id, codes.c.code)
+        _TAKE_CODE,
+        {
+            "to_pool_id": pool_id,
+            "to_campaign_id": campaign_id,
+            "to_variant_id": variant_id,
+            "to_visitor_id": visitor_id,
+            "to_now": now,
+        },
     ).first()
     return (row.id, row.code) if row is not None else None
 

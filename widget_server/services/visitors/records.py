@@ -90,6 +90,22 @@ def find_visitor(site_id: int, visitor_key: str) -> Visitor | None:
     return _find(site_id, visitor_key)
 
 
+#: A visitor's id and the survivor's id when identify merged it: two columns by the unique index.
+_VISITOR_ID = select(Visitor.__table__.c.id, Visitor.__table__.c.merged_into_id).where(
+    Visitor.__table__.c.site_id == bindparam("site_id"),
+    Visitor.__table__.c.visitor_key == bindparam("visitor_key"),
+)
+
+
+def visitor_id_of(site_id: int, visitor_key: str) -> int | None:
+    """The id of the visitor with this key (the survivor's if it was merged), or None: one
+    indexed read of two columns, for paths that need no more of the visitor (a spin)."""
+    row = db.session.execute(_VISITOR_ID, {"site_id": site_id, "visitor_key": visitor_key}).first()
+    if row is None:
+        return None
+    return row.merged_into_id or row.id
+
+
 def get_or_create_visitors(site_id: int, visitor_keys: set[str]) -> dict[str, Visitor]:
     """Every visitor of these keys, creating the missing ones in one statement."""
     found = _find_many(site_id, visitor_keys)
