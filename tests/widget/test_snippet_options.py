@@ -188,11 +188,16 @@ def test_identify_forwards_the_shops_signature_where_the_site_requires_one(
 
 
 def test_data_api_names_the_server_when_the_file_comes_from_a_cdn(live_server, new_page):
+    """The API calls go to data-api; the renderer comes from the CDN, beside widget.js."""
     page = new_page()
-    page.route(
-        "https://cdn.example/**",
-        lambda route: route.fulfill(path=PROJECT_ROOT / "static" / "widget.js"),
-    )
+    from_cdn = []
+
+    def cdn(route):
+        name = route.request.url.rsplit("/", 1)[1]
+        from_cdn.append(name)
+        route.fulfill(path=PROJECT_ROOT / "static" / name)
+
+    page.route("https://cdn.example/funnelcake/*", cdn)
 
     def store(route):
         response = route.fetch()
@@ -206,6 +211,8 @@ def test_data_api_names_the_server_when_the_file_comes_from_a_cdn(live_server, n
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     assert calls[0].url == f"{live_server.url}/api/v1/sites/pk_demo_store/decide"
+    [renderer] = (PROJECT_ROOT / "static").glob("widget-render.*.js")
+    assert from_cdn == ["widget.js", renderer.name]
 
 
 def test_show_opens_a_campaign_at_once(live_server, new_page):
@@ -268,6 +275,8 @@ WITH_NONCE = (
     "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; style-src 'self' 'nonce-r4nd0m'; "
     "connect-src 'self'"
 )
+#: Scripts only by nonce: the renderer's script element must carry the tag's nonce.
+NONCE_ONLY = "default-src 'self'; script-src 'nonce-r4nd0m'; style-src 'self'; connect-src 'self'"
 NO_CONSTRUCTED_SHEETS = "delete ShadowRoot.prototype.adoptedStyleSheets;"
 
 
@@ -277,14 +286,20 @@ NO_CONSTRUCTED_SHEETS = "delete ShadowRoot.prototype.adoptedStyleSheets;"
         (STRICT, "", "", False),
         (WITH_NONCE, NO_CONSTRUCTED_SHEETS, 'nonce="r4nd0m"', False),
         (WITH_NONCE, NO_CONSTRUCTED_SHEETS, "", True),
+        (NONCE_ONLY, "", 'nonce="r4nd0m"', False),
     ],
-    ids=["constructed-stylesheet", "style-with-nonce", "style-without-nonce-is-refused"],
+    ids=[
+        "constructed-stylesheet",
+        "style-with-nonce",
+        "style-without-nonce-is-refused",
+        "scripts-by-nonce-only",
+    ],
 )
 def test_survey_and_wheel_under_a_strict_csp(
     live_server, new_page, policy, init_script, tag, refused
 ):
     """With constructable stylesheets no nonce is needed; without them (older browsers) the
-    snippet's <style> carries the nonce given on its tag."""
+    snippet's <style> carries the nonce given on its tag, as does the renderer's script."""
     page = new_page(reduced_motion="reduce")
     if init_script:
         page.add_init_script(init_script)
