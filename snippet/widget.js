@@ -179,7 +179,10 @@
       renderer = draw;
       if (queued) popup(queued);
     };
-    chunk.onerror = function () { log('renderer not loaded'); };
+    chunk.onerror = function () { // this page view goes without; the next one tries again
+      chunk = open = 0;
+      log('renderer not loaded');
+    };
     d.head.appendChild(chunk);
   }
 

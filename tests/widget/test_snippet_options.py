@@ -351,3 +351,54 @@ def test_storage_that_throws_never_breaks_the_page_nor_the_survey(live_server, n
     app = live_server.app
     assert rows(app, select(Response).where(Response.completed))
     assert page.errors == []
+
+
+def renderer_requests(page) -> list:
+    """The page's requests for the snippet's renderer, as they are made."""
+    found = []
+    page.on("request", lambda r: found.append(r) if "/widget-render." in r.url else None)
+    return found
+
+
+def test_renderer_is_fetched_once_decide_offers_a_popup_before_its_trigger(live_server, new_page):
+    page = new_page()
+    fetched = renderer_requests(page)
+    freeze_clock(page)
+    with page.expect_response("**/widget-render.*.js"):
+        page.goto(f"{live_server.url}/demo/")  # the survey waits 2 s: the clock stands still
+    assert dialog_count(page) == 0
+    run_clock_until_dialog(page)
+    assert len(fetched) == 1
+
+
+def test_a_page_view_without_a_popup_never_fetches_the_renderer(live_server, new_page):
+    page = new_page()
+    fetched = renderer_requests(page)
+    with page.expect_response("**/decide"):
+        page.goto(f"{live_server.url}/demo/checkout")
+    page.wait_for_timeout(300)
+    assert fetched == []
+
+
+def test_a_renderer_that_fails_to_load_breaks_nothing_and_the_next_page_view_tries_again(
+    live_server, new_page
+):
+    page = new_page()
+    fetched = renderer_requests(page)
+    outage = [True]
+    page.route(
+        "**/widget-render.*.js",
+        lambda route: route.abort() if outage[0] else route.continue_(),
+    )
+    freeze_clock(page)
+    page.goto(f"{live_server.url}/demo/")
+    assert until(lambda: len(fetched) == 1, page=page)
+    page.clock.run_for(5_000)  # past the survey's delay: its trigger asks once more, in vain
+    assert until(lambda: len(fetched) == 2, page=page)
+    assert dialog_count(page) == 0 and page.errors == []
+
+    outage[0] = False
+    with page.expect_response("**/decide"):
+        page.evaluate("history.pushState({}, '', '/demo/?again=1')")
+    run_clock_until_dialog(page)
+    assert len(fetched) == 3 and page.errors == []
