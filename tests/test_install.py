@@ -1,5 +1,6 @@
-"""``pip install .`` gives a working ``funnelcake demo``: the wheel carries the snippet, the admin
-page's assets and the migrations, and the installed command serves them from any directory."""
+"""``pip install .`` gives a working ``funnelcake demo``: the wheel carries the snippet (loader and
+renderer), the admin page's assets and the migrations, and the installed command serves them from
+any directory."""
 
 import subprocess
 import sys
@@ -127,6 +128,10 @@ def test_installed_wheel_serves_the_demo_from_an_empty_directory(tmp_path):
         status, content_type, body = get(f"{base}/static/widget.js")
         assert (status, content_type.split(";")[0]) == (200, "text/javascript")
         assert b"'use strict'" in body
+        [renderer] = (ROOT / "static").glob("widget-render.*.js")  # the popup, fetched by it
+        assert renderer.name.encode() in body
+        status, content_type, _ = get(f"{base}/static/{renderer.name}")
+        assert (status, content_type.split(";")[0]) == (200, "text/javascript")
         assert get(f"{base}/static/admin/admin.css")[:2] == (200, "text/css; charset=utf-8")
         status, _, page = get(f"{base}/demo/")
         assert status == 200 and b'src="/static/widget.js"' in page

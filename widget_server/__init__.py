@@ -1,5 +1,6 @@
 """Funnelcake's Flask application."""
 
+import re
 from pathlib import Path
 
 from flask import Flask, jsonify
@@ -24,6 +25,8 @@ def _bundled(name: str) -> Path:
 
 #: The snippet, the admin page's assets and the demo store's stylesheet.
 STATIC_DIR = _bundled("static")
+#: The snippet's renderer, named for its content's hash by ``snippet/build.py``.
+RENDERER_PATH = re.compile(r"/static/widget-render\.[0-9a-f]+\.js")
 #: Alembic's environment and versions, for ``funnelcake db upgrade`` and the demo.
 MIGRATIONS_DIR = _bundled("migrations")
 
@@ -105,10 +108,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.after_request
     def static_cache_headers(response):
+        """The snippet's loader briefly (a new release reaches pages within minutes), its
+        renderer for good (its name changes with its content: ``snippet/build.py``)."""
         from flask import request
 
         if request.path == "/static/widget.js":
             response.headers["Cache-Control"] = "public, max-age=300"
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        elif RENDERER_PATH.fullmatch(request.path) and response.status_code < 400:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
             response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 

@@ -1,4 +1,5 @@
-"""The popup with a keyboard alone and on a 360 px wide phone, in headless Chromium.
+"""The popup with a keyboard alone and on a 360 px wide phone, in headless Chromium; what the
+visitor sees before answering and when Next is pressed without an answer.
 
 Screenshots of the phone layout land in ``test-artifacts/widget/`` (git-ignored).
 """
@@ -38,7 +39,8 @@ def test_keyboard_alone_answers_focus_stays_inside_and_esc_closes(live_server, n
     run_clock_until_dialog(page)
     dialog = page.get_by_role("dialog")
     assert dialog.get_attribute("aria-modal") == "true"
-    assert page.evaluate(FOCUSED) == "radio:1"  # focus moved in, on the first answer
+    # focus moved in, on the question (no answer looks chosen)
+    assert page.evaluate(FOCUSED) == "I feel good about shopping here."
 
     seen = set()
     for key in ["Tab"] * 6 + ["Shift+Tab"] * 6:
@@ -61,6 +63,51 @@ def test_keyboard_alone_answers_focus_stays_inside_and_esc_closes(live_server, n
     assert page.evaluate("document.activeElement.className") == "brand"  # focus given back
     [closed] = rows(live_server.app, select(Event).where(Event.type == "close"), page=page)
     assert closed.data == {"step_id": "action"}
+    assert page.errors == []
+
+
+#: The outline drawn around each answer of the first question, and the focused element's tag.
+OUTLINES = """() => {
+  const root = document.querySelector('funnelcake-popup').shadowRoot;
+  return [[...root.querySelectorAll('.c label')].map(l => getComputedStyle(l).outlineStyle),
+          root.activeElement && root.activeElement.tagName];
+}"""
+
+
+def test_no_answer_looks_chosen_when_the_survey_opens(live_server, new_page):
+    page = new_page()
+    freeze_clock(page)
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    outlines, focused = page.evaluate(OUTLINES)
+    assert focused == "H2" and set(outlines) == {"none"}, (focused, outlines)
+    assert page.get_by_role("radio", checked=True).count() == 0
+    page.keyboard.press("Tab")  # the keyboard user gets the ring on the first answer
+    outlines, focused = page.evaluate(OUTLINES)
+    assert focused == "INPUT" and outlines[0] == "solid" and set(outlines[1:]) == {"none"}
+
+
+def test_next_without_an_answer_says_why_until_an_answer_is_chosen(live_server, new_page):
+    page = new_page()
+    freeze_clock(page)
+    page.goto(f"{live_server.url}/demo/")
+    run_clock_until_dialog(page)
+    dialog = page.get_by_role("dialog")
+    group = dialog.get_by_role("group")
+    page.get_by_role("button", name="Next").click()
+    message = dialog.get_by_text("Choose an answer to continue.")
+    assert message.is_visible()
+    assert message.get_attribute("aria-live") == "polite"  # announced
+    assert group.get_attribute("aria-invalid") == "true"
+    assert group.get_attribute("aria-describedby") == message.get_attribute("id")
+    assert "1 of 3" in dialog.inner_text()  # still on the first question
+
+    page.get_by_role("radio", name="3", exact=True).click()
+    assert group.get_attribute("aria-invalid") is None
+    assert message.count() == 0 or message.inner_text() == ""
+    assert group.evaluate("g => getComputedStyle(g).outlineStyle") == "none"
+    page.get_by_role("button", name="Next").click()
+    assert "2 of 3" in dialog.inner_text()
     assert page.errors == []
 
 

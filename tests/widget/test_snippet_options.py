@@ -188,11 +188,16 @@ def test_identify_forwards_the_shops_signature_where_the_site_requires_one(
 
 
 def test_data_api_names_the_server_when_the_file_comes_from_a_cdn(live_server, new_page):
+    """The API calls go to data-api; the renderer comes from the CDN, beside widget.js."""
     page = new_page()
-    page.route(
-        "https://cdn.example/**",
-        lambda route: route.fulfill(path=PROJECT_ROOT / "static" / "widget.js"),
-    )
+    from_cdn = []
+
+    def cdn(route):
+        name = route.request.url.rsplit("/", 1)[1]
+        from_cdn.append(name)
+        route.fulfill(path=PROJECT_ROOT / "static" / name)
+
+    page.route("https://cdn.example/funnelcake/*", cdn)
 
     def store(route):
         response = route.fetch()
@@ -206,6 +211,8 @@ def test_data_api_names_the_server_when_the_file_comes_from_a_cdn(live_server, n
     page.goto(f"{live_server.url}/demo/")
     run_clock_until_dialog(page)
     assert calls[0].url == f"{live_server.url}/api/v1/sites/pk_demo_store/decide"
+    [renderer] = (PROJECT_ROOT / "static").glob("widget-render.*.js")
+    assert from_cdn == ["widget.js", renderer.name]
 
 
 def test_show_opens_a_campaign_at_once(live_server, new_page):
@@ -268,6 +275,8 @@ WITH_NONCE = (
     "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; style-src 'self' 'nonce-r4nd0m'; "
     "connect-src 'self'"
 )
+#: Scripts only by nonce: the renderer's script element must carry the tag's nonce.
+NONCE_ONLY = "default-src 'self'; script-src 'nonce-r4nd0m'; style-src 'self'; connect-src 'self'"
 NO_CONSTRUCTED_SHEETS = "delete ShadowRoot.prototype.adoptedStyleSheets;"
 
 
@@ -277,14 +286,20 @@ NO_CONSTRUCTED_SHEETS = "delete ShadowRoot.prototype.adoptedStyleSheets;"
         (STRICT, "", "", False),
         (WITH_NONCE, NO_CONSTRUCTED_SHEETS, 'nonce="r4nd0m"', False),
         (WITH_NONCE, NO_CONSTRUCTED_SHEETS, "", True),
+        (NONCE_ONLY, "", 'nonce="r4nd0m"', False),
     ],
-    ids=["constructed-stylesheet", "style-with-nonce", "style-without-nonce-is-refused"],
+    ids=[
+        "constructed-stylesheet",
+        "style-with-nonce",
+        "style-without-nonce-is-refused",
+        "scripts-by-nonce-only",
+    ],
 )
 def test_survey_and_wheel_under_a_strict_csp(
     live_server, new_page, policy, init_script, tag, refused
 ):
     """With constructable stylesheets no nonce is needed; without them (older browsers) the
-    snippet's <style> carries the nonce given on its tag."""
+    snippet's <style> carries the nonce given on its tag, as does the renderer's script."""
     page = new_page(reduced_motion="reduce")
     if init_script:
         page.add_init_script(init_script)
@@ -336,3 +351,54 @@ def test_storage_that_throws_never_breaks_the_page_nor_the_survey(live_server, n
     app = live_server.app
     assert rows(app, select(Response).where(Response.completed))
     assert page.errors == []
+
+
+def renderer_requests(page) -> list:
+    """The page's requests for the snippet's renderer, as they are made."""
+    found = []
+    page.on("request", lambda r: found.append(r) if "/widget-render." in r.url else None)
+    return found
+
+
+def test_renderer_is_fetched_once_decide_offers_a_popup_before_its_trigger(live_server, new_page):
+    page = new_page()
+    fetched = renderer_requests(page)
+    freeze_clock(page)
+    with page.expect_response("**/widget-render.*.js"):
+        page.goto(f"{live_server.url}/demo/")  # the survey waits 2 s: the clock stands still
+    assert dialog_count(page) == 0
+    run_clock_until_dialog(page)
+    assert len(fetched) == 1
+
+
+def test_a_page_view_without_a_popup_never_fetches_the_renderer(live_server, new_page):
+    page = new_page()
+    fetched = renderer_requests(page)
+    with page.expect_response("**/decide"):
+        page.goto(f"{live_server.url}/demo/checkout")
+    page.wait_for_timeout(300)
+    assert fetched == []
+
+
+def test_a_renderer_that_fails_to_load_breaks_nothing_and_the_next_page_view_tries_again(
+    live_server, new_page
+):
+    page = new_page()
+    fetched = renderer_requests(page)
+    outage = [True]
+    page.route(
+        "**/widget-render.*.js",
+        lambda route: route.abort() if outage[0] else route.continue_(),
+    )
+    freeze_clock(page)
+    page.goto(f"{live_server.url}/demo/")
+    assert until(lambda: len(fetched) == 1, page=page)
+    page.clock.run_for(5_000)  # past the survey's delay: its trigger asks once more, in vain
+    assert until(lambda: len(fetched) == 2, page=page)
+    assert dialog_count(page) == 0 and page.errors == []
+
+    outage[0] = False
+    with page.expect_response("**/decide"):
+        page.evaluate("history.pushState({}, '', '/demo/?again=1')")
+    run_clock_until_dialog(page)
+    assert len(fetched) == 3 and page.errors == []

@@ -1,16 +1,28 @@
-"""The snippet's source: its size budget (under 8 KB gzipped), what it must never contain,
-and the one global it adds to the page."""
+"""The snippet's two files: their size budgets (the loader every page runs under 3 KB gzipped,
+the renderer under 5 KB), what they must never contain, that they are what ``snippet/build.py``
+makes of the sources, how they are cached, and the one global the snippet adds to the page."""
 
 import gzip
 import io
 import re
+import subprocess
+import sys
 
 import pytest
 
-from widget_server import PROJECT_ROOT
+from widget_server import PROJECT_ROOT, RENDERER_PATH
 
-SNIPPET = PROJECT_ROOT / "static" / "widget.js"
-BUDGET_BYTES = 8192
+STATIC = PROJECT_ROOT / "static"
+LOADER = STATIC / "widget.js"
+SOURCES = [PROJECT_ROOT / "snippet" / "widget.js", PROJECT_ROOT / "snippet" / "render.js"]
+LOADER_BUDGET_BYTES = 3072
+RENDERER_BUDGET_BYTES = 5120
+
+
+def renderer():
+    """The one built renderer in ``static/``."""
+    [path] = STATIC.glob("widget-render.*.js")
+    return path
 
 
 def gzip_size(path) -> int:
@@ -24,8 +36,27 @@ def gzip_size(path) -> int:
     return len(buffer.getvalue())
 
 
-def test_snippet_stays_under_8_kb_gzipped():
-    assert gzip_size(SNIPPET) < BUDGET_BYTES - 32
+def test_loader_stays_under_3_kb_gzipped():
+    assert gzip_size(LOADER) < LOADER_BUDGET_BYTES - 32
+
+
+def test_renderer_stays_under_5_kb_gzipped():
+    assert gzip_size(renderer()) < RENDERER_BUDGET_BYTES - 32
+
+
+def test_built_files_are_what_the_build_makes_of_the_sources():
+    """Nobody edits a built file without its source, nor a source without building."""
+    checked = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "snippet" / "build.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_loader_names_the_renderer_beside_it():
+    assert f"'{renderer().name}'" in LOADER.read_text()
 
 
 @pytest.mark.parametrize(
@@ -36,20 +67,43 @@ def test_snippet_stays_under_8_kb_gzipped():
         r"innerHTML|outerHTML|insertAdjacentHTML|document\.write",
         r"setAttribute\(\s*['\"]style|cssText|['\"]style['\"]\s*:",  # style attributes: CSP
         r"setTimeout\(\s*['\"]",  # a string timer is an eval
-        r"\bimport\s*\(|importScripts",  # it loads nothing else
+        r"\bimport\s*\(|importScripts",  # no modules: the renderer comes by a script element
     ],
 )
-def test_snippet_uses_nothing_a_strict_csp_or_the_house_style_forbids(pattern):
-    assert not re.search(pattern, SNIPPET.read_text()), pattern
+@pytest.mark.parametrize("name", ["widget.js", "render.js", "built widget.js", "built renderer"])
+def test_snippet_uses_nothing_a_strict_csp_or_the_house_style_forbids(pattern, name):
+    path = {"built widget.js": LOADER, "built renderer": renderer()}.get(name)
+    text = (path or PROJECT_ROOT / "snippet" / name).read_text()
+    assert not re.search(pattern, text), pattern
+
+
+def test_loader_is_cached_briefly_and_the_renderer_for_good(client):
+    with client.get("/static/widget.js") as loader:
+        assert loader.status_code == 200
+        assert loader.headers["Cache-Control"] == "public, max-age=300"
+    path = f"/static/{renderer().name}"
+    assert RENDERER_PATH.fullmatch(path)
+    with client.get(path) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    with client.get("/static/widget-render.0000000000aa.js") as missing:  # a retired name
+        assert missing.status_code == 404
+        assert "immutable" not in missing.headers.get("Cache-Control", "")
 
 
 @pytest.mark.browser
 def test_the_only_global_it_adds_is_the_queue_function(live_server, new_page):
+    """On a page with a popup too: the renderer adds no global either."""
     without = new_page()
     without.route("**/static/widget.js", lambda route: route.fulfill(body="", status=200))
-    without.goto(f"{live_server.url}/demo/checkout")
+    without.clock.install()  # Playwright's clock is a global of its own, on both pages
+    without.goto(f"{live_server.url}/demo/")
     page = new_page()
-    page.goto(f"{live_server.url}/demo/checkout")
+    page.clock.install()
+    page.goto(f"{live_server.url}/demo/")
     page.wait_for_function("window.funnelcake && window.funnelcake.loaded")
+    page.clock.run_for(5_000)  # past the survey's delay
+    page.get_by_role("dialog").wait_for()
     names = "Object.getOwnPropertyNames(window)"
     assert set(page.evaluate(names)) - set(without.evaluate(names)) == {"funnelcake"}

@@ -73,7 +73,7 @@ def test_survey_reward_spins_the_wheel_and_the_code_shown_is_stored_for_the_visi
     assert page.evaluate(SLICE_UNDER_POINTER) == 0
 
     page.get_by_role("button", name="Copy code").click()
-    page.get_by_text(f"Copied: {code}").wait_for()
+    page.get_by_role("button", name="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == code
 
     key = visitor_key(page)
@@ -110,6 +110,20 @@ def test_standalone_wheel_lands_on_the_slice_the_server_chose(live_server, new_p
     else:
         assert page.get_by_label("Your code").count() == 0
         assert status == f"{result['label']}."
+    assert page.errors == []
+
+
+def test_copying_the_code_keeps_the_prize_name_on_screen(live_server, new_page):
+    change_content(live_server.app, WHEEL, set_weights([1, 0, 0, 0]))
+    page = new_page(permissions=["clipboard-read", "clipboard-write"], reduced_motion="reduce")
+    open_wheel_on_cart(page, live_server.url)
+    page.get_by_role("button", name="Spin", exact=True).click()
+    copy = page.get_by_role("button", name="Copy code")
+    copy.click()
+    page.get_by_role("button", name="Copied").wait_for()
+    code = page.get_by_label("Your code").input_value()
+    assert page.evaluate("navigator.clipboard.readText()") == code
+    assert page.get_by_role("status").inner_text() == f"You won 10% off! Your code: {code}"
     assert page.errors == []
 
 

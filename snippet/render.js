@@ -1,0 +1,287 @@
+/* Funnelcake's popup renderer: survey steps, the wheel, styles, focus. The snippet
+   (snippet/widget.js) adds it to the page once decide offers a popup and calls it with the offer
+   and what it needs of the snippet (track, post, visitor, locale...). Docs: docs/wire-contract.md,
+   docs/wheel.md. static/widget-render.<hash>.js is built from this file by snippet/build.py. */
+(function () {
+  'use strict';
+  var d = document, me = d.currentScript, noop = function () {};
+  var EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/, INVALID = 'Please enter a valid e-mail address.';
+  var SVG = 'http://www.w3.org/2000/svg';
+  var io; // the snippet's side, for the popup on screen (there is one at most)
+
+  var CSS = ':host{all:initial}.o{position:fixed;inset:0;background:#0008;display:flex;align-items:center;' +
+    'justify-content:center;z-index:2147483647;font:16px/1.4 system-ui,sans-serif}.d{background:#fff;' +
+    'color:#222;border-radius:12px;width:calc(100% - 32px);max-width:420px;max-height:calc(100% - 32px);' +
+    'overflow:auto;box-sizing:border-box;padding:24px;position:relative}h2{margin:0 28px 12px 0;font-size:20px;' +
+    'outline:0}.x{position:absolute;top:8px;right:8px;border:0;background:none;font-size:24px}.s{font-size:13px;' +
+    'color:#555}.c{display:flex;flex-wrap:wrap;gap:8px;margin:12px 0}.c label{flex:auto;text-align:center;' +
+    'border:1px solid #bbb;border-radius:8px;padding:8px;margin:0;position:relative}.c input{position:absolute;opacity:0}' +
+    '.c :has(:checked){background:#b4501a;color:#fff}textarea,input[type=email],.k{display:block;' +
+    'width:100%;box-sizing:border-box;padding:8px;font:inherit}.k{font:600 18px monospace;text-align:center}' +
+    'label{display:block;margin:8px 0}.r{font-weight:600}.e{color:#b3261e;margin:0}.n{display:flex;flex-wrap:wrap;' +
+    'gap:8px;justify-content:space-between;margin-top:16px}button{cursor:pointer}.b{background:#b4501a;color:#fff;' +
+    'border:0;border-radius:8px;padding:10px 18px;font:inherit}.g{background:#eee;color:#222}' +
+    ':disabled{opacity:.5}svg{display:block;max-width:260px;margin:auto}text{font:600 11px sans-serif;' +
+    'fill:#fff;stroke:#000a;stroke-width:2px;paint-order:stroke;pointer-events:none;text-anchor:middle;' +
+    'dominant-baseline:central}[aria-invalid]{outline:2px solid #b3261e}' +
+    ':focus-visible,.c label:has(:focus-visible){outline:3px solid #1a5fb4}';
+
+  function safe(fn) { return io.safe(fn); }
+  function track(type, offer, info) { io.track(type, offer, info); }
+  // A text, plain or {"en": ..., "de": ...}.
+  function t(text) {
+    var locale = io.locale;
+    if (text == null) return '';
+    if (typeof text != 'object') return String(text);
+    return text[locale] || text[locale.split('-')[0]] || text.en || text[Object.keys(text)[0]] || '';
+  }
+
+  function el(tag, attrs, text, ns) {
+    var node = ns ? d.createElementNS(ns, tag) : d.createElement(tag);
+    for (var k in attrs) node.setAttribute(k, attrs[k]);
+    if (text != null) node.textContent = text;
+    return node;
+  }
+  function add(parent, tag, attrs, text, ns) { return parent.appendChild(el(tag, attrs, text, ns)); }
+  function choice(parent, type, text) { // an input with its text, in one label
+    var label = add(parent, 'label'), input = add(label, 'input', {type: type});
+    label.appendChild(d.createTextNode(' ' + text));
+    return input;
+  }
+  function button(parent, text, cls, onclick) {
+    var node = add(parent, 'button', {type: 'button', 'class': cls}, text);
+    node.onclick = safe(onclick);
+    return node;
+  }
+
+  // Styles by a constructed sheet (or <style nonce>): no 'unsafe-inline' needed.
+  function popup(offer, snippet) {
+    io = snippet;
+    var host = d.createElement('funnelcake-popup'), root = host.attachShadow({mode: 'open'});
+    try {
+      if (!root.adoptedStyleSheets) throw 0;
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      var style = el('style', {}, CSS);
+      style.nonce = me.nonce || '';
+      root.appendChild(style);
+    }
+    var overlay = add(root, 'div', {'class': 'o'});
+    var dialog = add(overlay, 'div', {'class': 'd', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'fc-h'});
+    var before = d.activeElement;
+    var ui = {offer: offer,
+      screen: function () {
+        dialog.textContent = '';
+        button(dialog, '×', 'x', ui.close).setAttribute('aria-label', 'Close');
+        return dialog;
+      },
+      close: function () {
+        track('close', ui.offer, ui.step ? {step_id: ui.step} : {});
+        host.remove();
+        snippet.closed();
+        if (before && before.focus) before.focus();
+      }};
+    overlay.onmousedown = function (e) { if (e.target == overlay) e.preventDefault(); };
+    dialog.addEventListener('keydown', safe(function (e) {
+      if (e.key == 'Escape') return ui.close();
+      if (e.key != 'Tab') return;
+      var focusable = [].filter.call(dialog.querySelectorAll('button,input,textarea'), function (x) { return !x.disabled; });
+      var first = focusable[0], last = focusable[focusable.length - 1];
+      if (root.activeElement == (e.shiftKey ? first : last)) {
+        (e.shiftKey ? last : first).focus();
+        e.preventDefault();
+      }
+    }));
+    d.body.appendChild(host);
+    (offer.kind == 'wheel' ? wheel : survey)(offer, ui);
+  }
+
+  function survey(offer, ui) {
+    var c = offer.content, steps = c.steps || [], index = 0, history = [], answers = {};
+    track('impression', offer);
+    function matches(when, value) {
+      var values = [].concat(value);
+      return !when || value !== null && ('equals' in when ? values.indexOf(when.equals) >= 0 || String(value) == when.equals
+        : when['in'] ? values.some(function (v) { return when['in'].indexOf(v) >= 0; })
+        : 'gte' in when ? value >= when.gte : value <= when.lte);
+    }
+    function show() {
+      var box = ui.screen(), step = steps[index];
+      if (!step) return thanks(box);
+      var type = step.type, id = step.id, scale = step.scale || {}, field, items = [];
+      ui.step = id;
+      track('step', offer, {step_id: id});
+      if (c.title) add(box, 'p', {'class': 's'}, t(c.title));
+      add(box, 'p', {'class': 's'}, 'Question ' + (index + 1) + ' of ' + steps.length);
+      // The question takes the focus, so that no answer looks chosen before the visitor chose.
+      var heading = add(box, 'h2', {id: 'fc-h', tabindex: '-1'}, t(step.question));
+      if (step.description) add(box, 'p', {}, t(step.description));
+      if (type == 'text' || type == 'email') {
+        field = add(box, type == 'text' ? 'textarea' : 'input', {type: type, 'aria-labelledby': 'fc-h'});
+        field.placeholder = t(step.placeholder);
+        field.value = answers[id] || '';
+      } else {
+        field = add(box, 'div', {'class': 'c', role: 'group', 'aria-labelledby': 'fc-h'});
+        if (type.indexOf('choice') > 0) items = step.options.map(function (o) { return [o.id, t(o.label)]; });
+        else {
+          var lo = type == 'nps' ? 0 : scale.min || 1, hi = type == 'nps' ? 10 : scale.max || 5;
+          for (var v = lo; v <= hi; v++) items.push([v, v + (type == 'rating' ? '★' : '')]);
+          if (scale.min_label) add(box, 'p', {'class': 's'}, lo + ' = ' + t(scale.min_label) + ' · ' + hi + ' = ' + t(scale.max_label));
+        }
+        items.forEach(function (item) {
+          var input = choice(field, type == 'multi_choice' ? 'checkbox' : 'radio', item[1]);
+          input.name = id;
+          input._v = item[0];
+          input.checked = [].concat(answers[id]).indexOf(item[0]) >= 0;
+        });
+      }
+      // Why Next did nothing, announced, until the visitor answers.
+      var problem = add(box, 'p', {'class': 'e', id: 'fc-e', 'aria-live': 'polite'});
+      field.setAttribute('aria-describedby', 'fc-e');
+      field.oninput = function () {
+        field.removeAttribute('aria-invalid');
+        problem.textContent = '';
+      };
+      var nav = add(box, 'div', {'class': 'n'});
+      button(nav, 'Back', 'b g', function () { index = history.pop(); show(); }).disabled = !history.length;
+      button(nav, 'Next', 'b', function () {
+        var picked = [].filter.call(field.querySelectorAll('input'), function (i) { return i.checked; })
+          .map(function (i) { return i._v; });
+        var value = field.value != null ? field.value.trim() : type == 'multi_choice' ? picked : picked[0];
+        if (value === undefined || value.length === 0) value = null;
+        if (value === null ? step.required !== false : type == 'email' && !EMAIL.test(value)) {
+          field.setAttribute('aria-invalid', 'true');
+          problem.textContent = value !== null ? INVALID
+            : field.value != null ? 'Write an answer to continue.' : 'Choose an answer to continue.';
+          return;
+        }
+        if (value !== null) {
+          answers[id] = value;
+          track('answer', offer, {step_id: id, value: value});
+        }
+        history.push(index);
+        var rule = (step.next || []).filter(function (r) { return matches(r.when, value); })[0];
+        index = !rule ? index + 1 : rule.goto == 'end' ? steps.length
+          : steps.map(function (s) { return s.id; }).indexOf(rule.goto);
+        show();
+      });
+      (box.querySelector('textarea,input[type=email]') || heading).focus();
+    }
+    function thanks(box) {
+      var ty = c.thank_you || {}, reward = offer.reward;
+      ui.step = null;
+      track('complete', offer);
+      add(box, 'h2', {id: 'fc-h', role: 'status'}, t(ty.title) || 'Thank you!');
+      if (ty.message) add(box, 'p', {}, t(ty.message));
+      var nav = add(box, 'div', {'class': 'n'});
+      if (reward && reward.content) button(nav, t(reward.label) || 'Spin the wheel', 'b', function () { wheel(reward, ui); });
+      button(nav, 'Close', 'b g', ui.close);
+      nav.firstChild.focus();
+    }
+    show();
+  }
+
+  function point(degrees) { // clockwise from the top
+    var r = degrees * Math.PI / 180;
+    return (100 * Math.sin(r)).toFixed(2) + ' ' + (-100 * Math.cos(r)).toFixed(2);
+  }
+
+  // The server picks the slice; the wheel only lands there.
+  function wheel(offer, ui) {
+    var c = offer.content, slices = c.slices, n = slices.length, a = 360 / n, capture = c.email_capture || {};
+    var box = ui.screen(), optional = capture.required === false, form, email, agree, done, claimed;
+    ui.offer = offer;
+    ui.step = null;
+    track('impression', offer);
+    add(box, 'h2', {id: 'fc-h'}, t(c.title) || 'Spin to win');
+    if (c.message) add(box, 'p', {}, t(c.message));
+    var svg = add(box, 'svg', {viewBox: '-104 -114 208 218', role: 'img',
+      'aria-label': 'Prize wheel: ' + slices.map(function (s) { return t(s.label); }).join(', ')}, null, SVG);
+    var g = add(svg, 'g', {}, null, SVG);
+    slices.forEach(function (s, i) {
+      add(g, n > 1 ? 'path' : 'circle', {r: 100, fill: s.color,
+        d: 'M0 0L' + point(i * a) + 'A100 100 0 0 1 ' + point(i * a + a) + 'Z'}, null, SVG);
+      var middle = i * a + a / 2;
+      add(g, 'text', {transform: 'rotate(' + (middle - 90) + ')translate(58)' + (middle > 180 ? 'rotate(180)' : '')},
+        t(s.label).slice(0, 16), SVG);
+    });
+    add(svg, 'path', {d: 'M-10-112H10L0-90Z', fill: '#222'}, null, SVG);
+    if (capture.enabled) {
+      form = add(box, 'div');
+      email = add(add(form, 'label', {}, optional ? 'E-mail (optional)' : 'E-mail'), 'input', {type: 'email', autocomplete: 'email'});
+      if (capture.consent_text) agree = choice(form, 'checkbox', t(capture.consent_text));
+    }
+    var live = add(box, 'p', {'class': 'r', role: 'status', 'aria-live': 'polite'});
+    var nav = add(box, 'div', {'class': 'n'});
+    var spin = button(nav, t(c.button_label) || 'Spin', 'b', function () {
+      var body = {visitor_id: io.visitor, campaign_id: offer.campaign_id}, k = Math.random() * n | 0;
+      var address = email && email.value.trim();
+      if (email && (address ? !EMAIL.test(address) : !optional)) {
+        email.setAttribute('aria-invalid', 'true');
+        email.focus();
+        return say(INVALID);
+      }
+      if (address) {
+        body.email = address;
+        body.email_consent = !!(agree && agree.checked);
+      }
+      spin.disabled = true;
+      io.preview ? land({slice_index: k, label: slices[k].label, code: 'PREVIEW'}) : ask(body);
+    });
+    (email || spin).focus();
+
+    function say(text) { live.textContent = text; }
+    function ask(body, again) {
+      io.post('spin', body).then(function (r) {
+        if (r.ok) return r.json().then(land);
+        if (r.status > 499 && !again) {
+          return setTimeout(safe(function () { ask(body, 1); }), 1000 * Math.min(5, +r.headers.get('Retry-After') || 1));
+        }
+        return r.json().then(function (j) { fail(r.status, (j.error || {}).fields || {}); });
+      })['catch'](function () { fail(0, {}); });
+    }
+    function fail(status, fields) {
+      var retry = !status || status > 428 || fields.email;
+      say(fields.email ? (status == 409 ? 'This e-mail address has already played.' : INVALID)
+        : retry ? 'Sorry, please try again in a moment.' : 'Sorry, this offer is no longer available.');
+      spin.disabled = !retry;
+    }
+    function land(result) {
+      var still = matchMedia('(prefers-reduced-motion: reduce)').matches;
+      var end = safe(function () { if (!done) reveal(result); });
+      if (!still) {
+        g.style.transition = 'transform 3s cubic-bezier(.2,.7,.2,1)';
+        g.addEventListener('transitionend', end);
+        setTimeout(end, 3400);
+      }
+      g.style.transform = 'rotate(' + (1800 - (result.slice_index + 0.15 + 0.7 * Math.random()) * a) + 'deg)';
+      if (still) end();
+    }
+    function reveal(result) {
+      var code = result.code, label = t(result.label);
+      done = 1;
+      track('complete', offer);
+      if (form) form.remove();
+      spin.remove();
+      say((result.repeated ? 'You already spun this wheel. ' : '') + (code ? 'You won ' + label + '! Your code: ' + code : label + '.'));
+      if (code) {
+        var field = box.insertBefore(el('input', {'class': 'k', readonly: '', 'aria-label': 'Your code'}), nav);
+        field.value = code;
+        // The prize stays on screen; the button tells that the code was copied.
+        var copy = button(nav, 'Copy code', 'b', function () {
+          if (!claimed) track('claim', offer);
+          claimed = 1;
+          field.select();
+          var copied = function () { copy.textContent = 'Copied'; };
+          navigator.clipboard ? navigator.clipboard.writeText(code).then(copied, noop) : d.execCommand('copy') && copied();
+        });
+      }
+      button(nav, 'Close', 'b g', ui.close);
+      nav.firstChild.focus();
+    }
+  }
+
+  if (me && me.funnelcake) me.funnelcake(popup);
+})();
