@@ -7,12 +7,16 @@ its content's hash so that it can be cached for good, and the loader as ``static
 that name filled in. Both are committed, so that serving and packaging need no build step;
 ``tests/widget/test_snippet_source.py`` fails when they differ from what this script makes.
 
+The renderer the previous loader names stays in ``static/`` until the next build: a page whose
+cached ``widget.js`` (5 minutes) still names it gets it, not a 404.
+
 Run: ``python snippet/build.py`` (writes) or ``python snippet/build.py --check`` (exit 1 on a
 difference). Needs the ``test`` extra (``pip install -e '.[test]'``).
 """
 
 import argparse
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -45,12 +49,24 @@ def build() -> dict[Path, str]:
     return {STATIC / "widget.js": loader, STATIC / renderer_name: renderer}
 
 
+def renderer_named_by_loader() -> Path | None:
+    """The renderer the loader now in ``static/`` fetches (None before the first build)."""
+    loader = STATIC / "widget.js"
+    if not loader.is_file():
+        return None
+    found = re.search(r"widget-render\.[0-9a-f]+\.js", loader.read_text())
+    return STATIC / found.group(0) if found else None
+
+
 def differences(built: dict[Path, str]) -> list[str]:
-    """The built files that are missing or differ in ``static/``, and stale renderers there."""
+    """The built files that are missing or differ in ``static/``, and stale renderers there
+    (more than the one previous release's)."""
     found = [
         path.name for path, text in built.items() if not path.is_file() or path.read_text() != text
     ]
-    found += [f"{path.name} (stale)" for path in STATIC.glob(RENDERER_PATTERN) if path not in built]
+    others = [path for path in STATIC.glob(RENDERER_PATTERN) if path not in built]
+    if len(others) > 1:
+        found += [f"{path.name} (stale)" for path in sorted(others)]
     return found
 
 
@@ -67,12 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             print("static/ differs from snippet/ (run python snippet/build.py):", *changed)
             return 1
         return 0
+    previous = renderer_named_by_loader()
     for path in STATIC.glob(RENDERER_PATTERN):
-        if path not in built:
+        if path not in built and path != previous:
             path.unlink()
     for path, text in built.items():
         path.write_text(text)
-        print(f"{path.relative_to(HERE.parent)}: {len(text.encode())} bytes")
+        print(f"static/{path.name}: {len(text.encode())} bytes")
     return 0
 
 

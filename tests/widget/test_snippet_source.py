@@ -3,6 +3,7 @@ the renderer under 5 KB), what they must never contain, that they are what ``sni
 makes of the sources, how they are cached, and the one global the snippet adds to the page."""
 
 import gzip
+import importlib.util
 import io
 import re
 import subprocess
@@ -20,9 +21,9 @@ RENDERER_BUDGET_BYTES = 5120
 
 
 def renderer():
-    """The one built renderer in ``static/``."""
-    [path] = STATIC.glob("widget-render.*.js")
-    return path
+    """The renderer the built loader fetches (``static/`` may also keep the previous one)."""
+    [name] = set(re.findall(r"widget-render\.[0-9a-f]+\.js", LOADER.read_text()))
+    return STATIC / name
 
 
 def gzip_size(path) -> int:
@@ -53,6 +54,25 @@ def test_built_files_are_what_the_build_makes_of_the_sources():
         timeout=120,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_build_keeps_the_renderer_the_previous_loader_names_and_drops_older_ones(
+    tmp_path, monkeypatch
+):
+    """A page whose cached widget.js (5 minutes) names the previous renderer still gets it."""
+    spec = importlib.util.spec_from_file_location("snippet_build", SOURCES[0].parent / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    monkeypatch.setattr(build, "STATIC", tmp_path)
+    (tmp_path / "widget.js").write_text("load('widget-render.aaaaaaaaaaaa.js')")
+    (tmp_path / "widget-render.aaaaaaaaaaaa.js").write_text("previous release")
+    (tmp_path / "widget-render.bbbbbbbbbbbb.js").write_text("the release before")
+    assert build.main([]) == 0
+    kept = sorted(path.name for path in tmp_path.glob("widget-render.*.js"))
+    assert kept == sorted(["widget-render.aaaaaaaaaaaa.js", renderer().name])
+    assert build.main(["--check"]) == 0
+    (tmp_path / "widget-render.bbbbbbbbbbbb.js").write_text("the release before")
+    assert build.main(["--check"]) == 1  # two old ones: one is stale
 
 
 def test_loader_names_the_renderer_beside_it():
