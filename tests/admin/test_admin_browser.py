@@ -6,6 +6,7 @@ Screenshots land in ``test-artifacts/admin/`` (git-ignored) at desktop and phone
 import json
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.admin.helpers import WIDTHS, log_in_page, shoot
 from tests.helpers import until
@@ -66,12 +67,19 @@ def test_store_owner_creates_previews_starts_and_reads_a_survey(new_page, owner_
     assert page.locator("input[name='content.steps.1.options.0.label']").is_hidden()
     page.wait_for_timeout(1200)  # let the editor's own live refresh settle
     page.click("text=Preview changes")
-    page.wait_for_timeout(500)
     frame = page.frame(name="preview-frame")
-    frame.wait_for_load_state()
+
+    def previews_the_edit() -> bool:
+        """The frame's document is the edited variant's (a slow server may still be answering
+        an earlier refresh or this one: the frame keeps the previous preview until then)."""
+        try:
+            shown = json.loads(frame.locator("#funnelcake-preview").text_content(timeout=1000))
+        except (PlaywrightError, ValueError):  # between two documents
+            return False
+        return shown["content"]["steps"][1]["question"] == "Anything else?"
+
+    assert until(previews_the_edit, interval_s=0.25, page=page)
     assert frame.locator("script[data-preview]").count() == 1
-    preview = json.loads(frame.locator("#funnelcake-preview").text_content())
-    assert preview["content"]["steps"][1]["question"] == "Anything else?"
     assert until(lambda: frame_has_dialog(frame), interval_s=0.25, page=page)
     assert "What stopped you from buying?" in frame.get_by_role("dialog").inner_text()
     shoot(page, "05-variant-editor")
