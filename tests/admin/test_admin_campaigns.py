@@ -347,3 +347,18 @@ def test_webhook_to_a_private_address_is_refused_next_to_its_field(page, make_si
     [message] = field_messages(response.get_data(as_text=True), "ab.webhook_url")
     assert message.startswith("169.254.169.254 is not a public address")
     assert db.session.scalar(select(Campaign)) is None
+
+
+def test_a_recurring_survey_from_the_form_and_its_bounds(page, make_site):
+    site = make_site()
+    url = f"/admin/sites/{site['id']}/campaigns/new"
+    html = page.post(url, {**CAMPAIGN_FORM, "frequency.repeat_after_days": "0"}).get_data(
+        as_text=True
+    )
+    assert field_messages(html, "frequency.repeat_after_days") == [
+        "Must be greater than or equal to 1 and less than or equal to 3650."
+    ]
+    response = page.post(url, {**CAMPAIGN_FORM, "frequency.repeat_after_days": "90"})
+    assert response.status_code == 302
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
+    assert campaign.frequency["repeat_after_days"] == 90

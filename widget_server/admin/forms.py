@@ -464,7 +464,7 @@ def content_from_json(text: str) -> tuple[dict | None, str | None]:
 
 
 CAMPAIGN_SCALARS = {
-    "frequency": ("max_impressions", "days_after_close", "sampling_percent"),
+    "frequency": ("max_impressions", "days_after_close", "sampling_percent", "repeat_after_days"),
     "ab": (
         "metric",
         "method",
@@ -598,6 +598,7 @@ FIELD_TITLES = {
     "frequency.days_after_close": "Days after a close",
     "frequency.sampling_percent": "Share of traffic",
     "frequency.stop_after_complete": "Never again after completion",
+    "frequency.repeat_after_days": "Show again after",
     "ab.metric": "Goal",
     "ab.method": "Method",
     "ab.alpha": "Significance level (alpha)",

@@ -437,7 +437,9 @@ class _Fold:
         insert_ignoring_conflicts(
             Assignment, [vars(a) for a in self.assignments.values()], ["campaign_id", "visitor_id"]
         )
-        insert_ignoring_conflicts(Response, list(responses.values()), ["campaign_id", "visitor_id"])
+        insert_ignoring_conflicts(
+            Response, list(responses.values()), ["campaign_id", "visitor_id", "round"]
+        )
 
     def spins(self) -> None:
         """The spin service's steps with the history's draws: each slice's code (a pool's lowest

@@ -67,7 +67,11 @@ class Response(db.Model):
 
     __tablename__ = "responses"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "visitor_id", name="uq_responses_campaign_visitor"),
+        #: One response per round: a survey shown again after ``frequency.repeat_after_days``
+        #: starts the visitor's next round.
+        UniqueConstraint(
+            "campaign_id", "visitor_id", "round", name="uq_responses_campaign_visitor_round"
+        ),
         Index("ix_responses_campaign_updated", "campaign_id", "updated_at"),
         #: The funnel rescores a visitor from all their responses.
         Index("ix_responses_visitor", "visitor_id"),
@@ -77,6 +81,8 @@ class Response(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
     visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    #: 1 for the visitor's first response; a recurring survey's next showing starts round 2.
+    round: Mapped[int] = mapped_column(default=1, server_default="1")
     #: ``{step_id: {"value": ..., "at": iso-time}}``; the latest answer to a step wins.
     answers: Mapped[dict] = mapped_column(JSONType, default=dict)
     completed: Mapped[bool] = mapped_column(default=False)

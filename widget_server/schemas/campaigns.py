@@ -96,6 +96,9 @@ class FrequencySchema(Schema):
     max_impressions = fields.Integer(validate=validate.Range(min=1))
     days_after_close = fields.Float(allow_nan=False, validate=validate.Range(min=0))
     stop_after_complete = fields.Boolean(load_default=True)
+    #: A completed survey is shown again this many days after the completion (quarterly NPS:
+    #: 90); each showing is a new round of the visitor's response.
+    repeat_after_days = fields.Float(allow_nan=False, validate=validate.Range(min=1, max=3650))
     sampling_percent = fields.Float(
         load_default=100.0, allow_nan=False, validate=validate.Range(0, 100)
     )

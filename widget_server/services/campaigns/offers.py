@@ -187,7 +187,11 @@ def _frequency_reason(
         return None
     rules = campaign.frequency
     if rules.get("stop_after_complete", True) and assignment.completed_at:
-        return "already completed"
+        repeat = rules.get("repeat_after_days")
+        if not repeat:
+            return "already completed"
+        if now - assignment.completed_at < timedelta(days=repeat):
+            return f"completed less than {repeat:g} days ago (shown again after)"
     cap = rules.get("max_impressions")
     if cap and assignment.impressions >= cap:
         return f"shown {assignment.impressions} times (cap {cap})"

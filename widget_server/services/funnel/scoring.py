@@ -9,7 +9,8 @@ Where a score comes from:
 
 A visitor's score on a dimension is the mean of the latest answer to each question that scores
 on it, across all of the visitor's survey responses (one response per campaign; a re-answered
-step keeps only its latest value). Text answers and unknown option ids score nothing.
+step keeps only its latest value, and a recurring survey's later round overrides the earlier
+rounds' answers step by step). Text answers and unknown option ids score nothing.
 """
 
 from collections import defaultdict

@@ -42,9 +42,16 @@ _FUNNEL_QUERY = (
     .order_by(FunnelStage.position)
 )
 _RESPONSES_QUERY = (
-    select(Response.visitor_id, Response.variant_id, Response.answers, Variant.content)
+    select(
+        Response.visitor_id,
+        Response.campaign_id,
+        Response.variant_id,
+        Response.answers,
+        Variant.content,
+    )
     .outerjoin(Variant, Variant.id == Response.variant_id)
     .where(Response.visitor_id.in_(bindparam("visitor_ids", expanding=True)))
+    .order_by(Response.round)  # a recurring survey's later round overrides the earlier ones
 )
 _OWNER = func.coalesce(Visitor.merged_into_id, Visitor.id)
 _ORDER_FIGURES_QUERY = (
@@ -145,12 +152,19 @@ def rescore(visitors: list[Visitor]) -> None:
     db.session.flush()  # the answers just folded into the responses count
     rows = db.session.connection().execute(_RESPONSES_QUERY, {"visitor_ids": list(by_id)}).all()
     scoring = {}
-    for _, variant_id, _, content in rows:
+    for _, _, variant_id, _, content in rows:
         if variant_id is not None and variant_id not in scoring:
             scoring[variant_id] = scoring_of(content)
+    # Per visitor and survey, each step's answer from the latest round that answered it.
+    latest: dict[tuple[int, int], dict[str, tuple]] = {}
+    for visitor_id, campaign_id, variant_id, answers, _ in rows:
+        steps = latest.setdefault((visitor_id, campaign_id), {})
+        for step_id, answer in (answers or {}).items():
+            steps[step_id] = (variant_id, answer)
     responses: dict[int, list] = {visitor_id: [] for visitor_id in by_id}
-    for visitor_id, variant_id, answers, _ in rows:
-        responses[visitor_id].append((variant_id, answers))
+    for (visitor_id, _), steps in latest.items():
+        for step_id, (variant_id, answer) in steps.items():
+            responses[visitor_id].append((variant_id, {step_id: answer}))
     for visitor_id, visitor in by_id.items():
         scores = visitor_scores(responses[visitor_id], scoring)
         if scores != (visitor.scores or {}):

@@ -21,7 +21,7 @@ server does not show this visitor counts under the variant it does show.
 
 from collections import defaultdict
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
@@ -147,16 +147,16 @@ def _apply(rows: list[dict]) -> None:
     assignments = _load_assignments(
         {(r["campaign_id"], r["visitor_id"]) for r in rows if r["campaign_id"]}
     )
-    promoted = _promoted_variants({r["campaign_id"] for r in rows if r["campaign_id"]})
+    rules = _campaign_rules({r["campaign_id"] for r in rows if r["campaign_id"]})
     for row in rows:
-        row["variant_id"] = _variant_shown(row, assignments, promoted)
+        row["variant_id"] = _variant_shown(row, assignments, rules.promoted)
         row["pending"] = False
     # The visitor and the variant each event counts under, applied, in one statement.
     update_rows(_EVENTS, ("pending", "visitor_id", "variant_id"), rows)
     by_visitor = {v.id: v for v in visitors.values()}
     note_changed_visitors(by_visitor)
     ordered = sorted(rows, key=lambda r: (r["occurred_at"], r["id"]))
-    apply_effects(ordered, by_visitor, assignments)
+    apply_effects(ordered, by_visitor, assignments, rules.repeat_after_days)
 
 
 def _visitors_of(rows: list[dict]) -> dict[tuple[int, str], Visitor]:
@@ -171,15 +171,31 @@ def _visitors_of(rows: list[dict]) -> dict[tuple[int, str], Visitor]:
     return found
 
 
-def _promoted_variants(campaign_ids: set[int]) -> dict[int, int]:
+@dataclass(frozen=True)
+class _CampaignRules:
+    """What folding needs of the chunk's campaigns."""
+
+    #: ``{campaign id: promoted variant id}`` of the campaigns with a winner.
+    promoted: dict[int, int]
+    #: ``{campaign id: days}`` of recurring surveys (``frequency.repeat_after_days``).
+    repeat_after_days: dict[int, float]
+
+
+def _campaign_rules(campaign_ids: set[int]) -> _CampaignRules:
     if not campaign_ids:
-        return {}
-    return dict(
-        db.session.execute(
-            select(Campaign.id, Campaign.promoted_variant_id).where(
-                Campaign.id.in_(campaign_ids), Campaign.promoted_variant_id.is_not(None)
-            )
-        ).all()
+        return _CampaignRules({}, {})
+    rows = db.session.execute(
+        select(Campaign.id, Campaign.promoted_variant_id, Campaign.frequency).where(
+            Campaign.id.in_(campaign_ids)
+        )
+    ).all()
+    return _CampaignRules(
+        promoted={c: v for c, v, _ in rows if v is not None},
+        repeat_after_days={
+            c: float(f["repeat_after_days"])
+            for c, _, f in rows
+            if (f or {}).get("repeat_after_days")
+        },
     )
 
 
@@ -202,6 +218,7 @@ def apply_effects(
     events: list[dict],
     visitors: dict[int, Visitor],
     assignments: dict[tuple[int, int], "_AssignmentRow"],
+    repeat_after_days: dict[int, float] | None = None,
 ) -> None:
     """Fold new events into assignments (impressions, closes, completions), responses, rollups.
 
@@ -212,7 +229,10 @@ def apply_effects(
     campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
         return
-    responses = _responses_for([e for e in campaign_events if e["type"] in ("answer", "complete")])
+    responses = _responses_for(
+        [e for e in campaign_events if e["type"] in ("answer", "complete")],
+        repeat_after_days or {},
+    )
     rollups = metrics.IngestMetrics(assignments.values())
     popup_ends: dict[int, datetime] = {}
     for event in campaign_events:
@@ -229,16 +249,17 @@ def apply_effects(
             assignment.last_closed_at = _latest(assignment.last_closed_at, at)
             popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "complete":
-            assignment.completed_at = assignment.completed_at or at
-            response = responses[key]
+            # The latest completion: a recurring survey is shown again counting from it.
+            assignment.completed_at = _latest(assignment.completed_at, at)
+            response = responses[(*key, event["round"])]
             response.completed = True
             response.completed_at = response.completed_at or at
             popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "answer":
-            _fold_answer(responses[key], event)
+            _fold_answer(responses[(*key, event["round"])], event)
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
     _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
-    _write_back(Response, [responses[key] for key in folded if key in responses], _RESPONSE_COLUMNS)
+    _write_back(Response, [responses[key] for key in sorted(responses)], _RESPONSE_COLUMNS)
     _popups_ended(visitors, popup_ends)
     answered = sorted({e["visitor_id"] for e in campaign_events if e["type"] == "answer"})
     if answered:
@@ -301,6 +322,7 @@ class _ResponseRow:
     id: int
     campaign_id: int
     visitor_id: int
+    round: int
     answers: dict
     completed: bool
     completed_at: datetime | None
@@ -348,39 +370,63 @@ def _load_assignments(keys) -> dict[tuple[int, int], _AssignmentRow]:
     return {(a.campaign_id, a.visitor_id): a for a in found}
 
 
-def _responses_for(events: list[dict]) -> dict[tuple[int, int], _ResponseRow]:
-    """The responses these answers and completions fold into, locked; the missing ones are
-    created (one statement) under the variant the visitor is shown."""
-    keys = {
-        (e["campaign_id"], e["visitor_id"]): (e["variant_id"], e["occurred_at"]) for e in events
-    }
-    if not keys:
+def _responses_for(
+    events: list[dict], repeat_after_days: dict[int, float]
+) -> dict[tuple[int, int, int], _ResponseRow]:
+    """The responses these answers and completions fold into, by (campaign, visitor, round),
+    locked; the missing ones are created (one statement) under the variant the visitor is shown.
+
+    Each event gets its ``round``: the visitor's latest, or the next one when the campaign is a
+    recurring survey and the event comes ``repeat_after_days`` after that round's completion
+    (``occurred_at`` is never later than its arrival, so a browser cannot open a round early).
+    ``events`` are in the order they are folded.
+    """
+    if not events:
         return {}
-    found = _load_responses(keys)
+    found = _load_responses({(e["campaign_id"], e["visitor_id"]) for e in events})
+    latest: dict[tuple[int, int], tuple[int, datetime | None]] = {}
+    for (c, v, number), row in sorted(found.items()):
+        latest[(c, v)] = (number, row.completed_at)
+    needed: dict[tuple[int, int, int], tuple[int, datetime]] = {}
+    for event in events:
+        key = (event["campaign_id"], event["visitor_id"])
+        number, completed_at = latest.get(key, (1, None))
+        days = repeat_after_days.get(event["campaign_id"])
+        at = event["occurred_at"]
+        if days and completed_at is not None and at - completed_at >= timedelta(days=days):
+            number, completed_at = number + 1, None
+        if event["type"] == "complete" and completed_at is None:
+            completed_at = at
+        latest[key] = (number, completed_at)
+        event["round"] = number
+        needed.setdefault((*key, number), (event["variant_id"], at))
     missing = [
         {
             "campaign_id": c,
             "visitor_id": v,
-            "variant_id": keys[(c, v)][0],
+            "round": number,
+            "variant_id": variant_id,
             "answers": {},
             "completed": False,
-            "started_at": keys[(c, v)][1],
-            "updated_at": keys[(c, v)][1],
+            "started_at": at,
+            "updated_at": at,
         }
-        for (c, v) in sorted(keys.keys() - found.keys())
+        for (c, v, number), (variant_id, at) in sorted(needed.items())
+        if (c, v, number) not in found
     ]
     if missing:
         created = insert_ignoring_conflicts(
-            Response, missing, ["campaign_id", "visitor_id"], returning=_RESPONSE_ROW
+            Response, missing, ["campaign_id", "visitor_id", "round"], returning=_RESPONSE_ROW
         )
         for row in created:
-            found[(row.campaign_id, row.visitor_id)] = _ResponseRow(*row)
+            found[(row.campaign_id, row.visitor_id, row.round)] = _ResponseRow(*row)
         if len(created) < len(missing):  # made meanwhile by another transaction
-            found = _load_responses(keys)
-    return found
+            found = _load_responses({(c, v) for c, v, _ in needed})
+    return {key: found[key] for key in needed}
 
 
-def _load_responses(keys) -> dict[tuple[int, int], _ResponseRow]:
+def _load_responses(keys) -> dict[tuple[int, int, int], _ResponseRow]:
+    """Every round of these (campaign, visitor) pairs' responses, locked."""
     rows = db.session.execute(
         select(*_RESPONSE_ROW)
         .where(
@@ -391,4 +437,4 @@ def _load_responses(keys) -> dict[tuple[int, int], _ResponseRow]:
         .with_for_update()
     )
     found = (_ResponseRow(*row) for row in rows)
-    return {(r.campaign_id, r.visitor_id): r for r in found}
+    return {(r.campaign_id, r.visitor_id, r.round): r for r in found}

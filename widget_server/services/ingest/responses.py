@@ -45,6 +45,8 @@ class ResponseRow:
     variant: str | None
     visitor: str
     stage: str | None
+    #: 1, or the showing of a recurring survey this response answers.
+    round: int
     completed: bool
     started_at: datetime
     updated_at: datetime
@@ -161,6 +163,7 @@ def _row(row, questions: _Questions) -> ResponseRow:
         variant=row.variant_name,
         visitor=row.visitor_key,
         stage=row.stage,
+        round=response.round,
         completed=response.completed,
         started_at=response.started_at,
         updated_at=response.updated_at,
@@ -186,7 +189,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
                     step_columns.append((step["id"], _plain(step.get("question"))))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    header = ["response_id", "campaign", "variant", "visitor_id", "stage", "completed"]
+    header = ["response_id", "campaign", "variant", "visitor_id", "stage", "round", "completed"]
     header += ["started_at", "updated_at"]
     header += [f"{step_id}: {question}" for step_id, question in step_columns] or ["answers"]
     writer.writerow([neutralise(cell) for cell in header])
@@ -200,6 +203,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
             item.variant or "",
             item.visitor,
             item.stage or "",
+            item.round,
             "yes" if item.completed else "no",
             item.started_at.isoformat(),
             item.updated_at.isoformat(),

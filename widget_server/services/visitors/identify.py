@@ -160,11 +160,12 @@ def _merge_responses(merged: Visitor, survivor: Visitor) -> None:
         .order_by(Response.id)
         .with_for_update()
     ).all()
-    kept = {r.campaign_id: r for r in rows if r.visitor_id == survivor.id}
+    # Round by round: a recurring survey's rounds of one device meet the same rounds of the other.
+    kept = {(r.campaign_id, r.round): r for r in rows if r.visitor_id == survivor.id}
     for response in rows:
         if response.visitor_id != merged.id:
             continue
-        target = kept.get(response.campaign_id)
+        target = kept.get((response.campaign_id, response.round))
         if target is None:
             response.visitor_id = survivor.id
             continue
