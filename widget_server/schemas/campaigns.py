@@ -92,6 +92,14 @@ class TriggerSchema(Schema):
             raise ValidationError(f"A {data['type']} trigger needs {need}.", need)
 
 
+class AnswerQuotaSchema(Schema):
+    """Stop the survey once ``max`` respondents gave ``option_id`` to step ``step_id``."""
+
+    step_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    option_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    max = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
 class FrequencySchema(Schema):
     max_impressions = fields.Integer(validate=validate.Range(min=1))
     days_after_close = fields.Float(allow_nan=False, validate=validate.Range(min=0))
@@ -99,6 +107,10 @@ class FrequencySchema(Schema):
     #: A completed survey is shown again this many days after the completion (quarterly NPS:
     #: 90); each showing is a new round of the visitor's response.
     repeat_after_days = fields.Float(allow_nan=False, validate=validate.Range(min=1, max=3650))
+    #: Completed responses after which the survey completes; never overshoots (the applier
+    #: counts them under the campaign's lock).
+    max_responses = fields.Integer(validate=validate.Range(min=1))
+    answer_quotas = fields.List(fields.Nested(AnswerQuotaSchema), validate=validate.Length(max=20))
     sampling_percent = fields.Float(
         load_default=100.0, allow_nan=False, validate=validate.Range(0, 100)
     )

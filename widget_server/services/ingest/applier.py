@@ -20,7 +20,7 @@ server does not show this visitor counts under the variant it does show.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -156,7 +156,7 @@ def _apply(rows: list[dict]) -> None:
     by_visitor = {v.id: v for v in visitors.values()}
     note_changed_visitors(by_visitor)
     ordered = sorted(rows, key=lambda r: (r["occurred_at"], r["id"]))
-    apply_effects(ordered, by_visitor, assignments, rules.repeat_after_days)
+    apply_effects(ordered, by_visitor, assignments, rules)
 
 
 def _visitors_of(rows: list[dict]) -> dict[tuple[int, str], Visitor]:
@@ -178,24 +178,31 @@ class _CampaignRules:
     #: ``{campaign id: promoted variant id}`` of the campaigns with a winner.
     promoted: dict[int, int]
     #: ``{campaign id: days}`` of recurring surveys (``frequency.repeat_after_days``).
-    repeat_after_days: dict[int, float]
+    repeat_after_days: dict[int, float] = field(default_factory=dict)
+    #: ``{campaign id: completed responses}`` after which a survey completes.
+    max_responses: dict[int, int] = field(default_factory=dict)
+    #: ``{campaign id: [{step_id, option_id, max}]}``: a survey completes once one is reached.
+    answer_quotas: dict[int, list[dict]] = field(default_factory=dict)
 
 
 def _campaign_rules(campaign_ids: set[int]) -> _CampaignRules:
     if not campaign_ids:
-        return _CampaignRules({}, {})
+        return _CampaignRules({})
     rows = db.session.execute(
         select(Campaign.id, Campaign.promoted_variant_id, Campaign.frequency).where(
             Campaign.id.in_(campaign_ids)
         )
     ).all()
+    frequency = {c: f or {} for c, _, f in rows}
+
+    def having(name: str) -> dict:
+        return {c: f[name] for c, f in frequency.items() if f.get(name)}
+
     return _CampaignRules(
         promoted={c: v for c, v, _ in rows if v is not None},
-        repeat_after_days={
-            c: float(f["repeat_after_days"])
-            for c, _, f in rows
-            if (f or {}).get("repeat_after_days")
-        },
+        repeat_after_days={c: float(days) for c, days in having("repeat_after_days").items()},
+        max_responses=having("max_responses"),
+        answer_quotas=having("answer_quotas"),
     )
 
 
@@ -218,7 +225,7 @@ def apply_effects(
     events: list[dict],
     visitors: dict[int, Visitor],
     assignments: dict[tuple[int, int], "_AssignmentRow"],
-    repeat_after_days: dict[int, float] | None = None,
+    rules: _CampaignRules | None = None,
 ) -> None:
     """Fold new events into assignments (impressions, closes, completions), responses, rollups.
 
@@ -229,18 +236,25 @@ def apply_effects(
     campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
         return
+    rules = rules or _CampaignRules({})
     responses = _responses_for(
         [e for e in campaign_events if e["type"] in ("answer", "complete")],
-        repeat_after_days or {},
+        rules.repeat_after_days,
     )
+    left = _completions_left(rules.max_responses, campaign_events)
     rollups = metrics.IngestMetrics(assignments.values())
     popup_ends: dict[int, datetime] = {}
     for event in campaign_events:
         key = (event["campaign_id"], event["visitor_id"])
+        kind = event["type"]
+        if kind == "complete" and key[0] in left:
+            if not responses[(*key, event["round"])].completed:
+                if left[key[0]] <= 0:
+                    continue  # over the quota: counted nowhere, the answers kept as partial
+                left[key[0]] -= 1
         assignment = assignments[key]
         rollups.fold(assignment, event)  # before the assignment changes: it tells "first time"
         at = event["occurred_at"]
-        kind = event["type"]
         if kind == "impression":
             assignment.impressions += 1
             if assignment.first_impression_at is None or at < assignment.first_impression_at:
@@ -260,12 +274,72 @@ def apply_effects(
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
     _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
     _write_back(Response, [responses[key] for key in sorted(responses)], _RESPONSE_COLUMNS)
+    full = {c for c, count in left.items() if count <= 0}
+    _complete_campaigns(full | _answer_quotas_reached(rules.answer_quotas, campaign_events))
     _popups_ended(visitors, popup_ends)
     answered = sorted({e["visitor_id"] for e in campaign_events if e["type"] == "answer"})
     if answered:
         funnel.on_answers([visitors[visitor_id] for visitor_id in answered])
     # Last: every applier adds to the same few rollup rows, locked from here to the commit.
     rollups.flush()
+
+
+def _completions_left(max_responses: dict[int, int], events: list[dict]) -> dict[int, int]:
+    """``{campaign id: completions still to count}`` of the quota campaigns these events
+    complete. The campaigns' rows are locked first (SQLite: the claim holds the writer lock),
+    so two appliers count one after the other and the quota is never overshot."""
+    ids = sorted(
+        {e["campaign_id"] for e in events if e["type"] == "complete"} & max_responses.keys()
+    )
+    if not ids:
+        return {}
+    # FOR NO KEY UPDATE: appliers wait on each other here, not on the key-share locks their
+    # own inserts of responses (which reference the campaign) already hold.
+    db.session.execute(
+        select(Campaign.id)
+        .where(Campaign.id.in_(ids))
+        .order_by(Campaign.id)
+        .with_for_update(key_share=True)
+    )
+    counted = dict(
+        db.session.execute(
+            select(Response.campaign_id, func.count())
+            .where(Response.campaign_id.in_(ids), Response.completed.is_(True))
+            .group_by(Response.campaign_id)
+        ).all()
+    )
+    return {c: max_responses[c] - counted.get(c, 0) for c in ids}
+
+
+def _answer_quotas_reached(quotas: dict[int, list[dict]], events: list[dict]) -> set[int]:
+    """The campaigns among those answered here where as many respondents as one of their answer
+    quotas allows gave its option (one count per quota, by the responses' stored answers)."""
+    answered = sorted({e["campaign_id"] for e in events if e["type"] == "answer"} & quotas.keys())
+    reached = set()
+    for campaign_id in answered:
+        for quota in quotas[campaign_id]:
+            chosen = Response.answers[quota["step_id"]]["value"].as_string()
+            count = db.session.scalar(
+                select(func.count())
+                .select_from(Response)
+                .where(Response.campaign_id == campaign_id, chosen == quota["option_id"])
+            )
+            if count >= quota["max"]:
+                reached.add(campaign_id)
+                break
+    return reached
+
+
+def _complete_campaigns(campaign_ids: set[int]) -> None:
+    """Complete these running surveys: their quota is reached. The change raises the site's
+    configuration version, so every worker stops offering them within ``CONFIG_CHECK_S``."""
+    if not campaign_ids:
+        return
+    running = select(Campaign).where(Campaign.id.in_(campaign_ids), Campaign.status == "running")
+    for campaign in db.session.scalars(running):
+        campaign.status = "completed"
+        campaign.ended_at = utcnow()
+    db.session.flush()
 
 
 def _popups_ended(visitors: dict[int, Visitor], popup_ends: dict[int, datetime]) -> None:
