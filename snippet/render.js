@@ -233,6 +233,25 @@
     (email || spin).focus();
 
     function say(text) { live.textContent = text; }
+    // The server set the expiry; the device's clock only counts down to it. The ticking part is
+    // hidden from screen readers, which read "Valid until" once and hear only the expiry itself.
+    function countdown(end, line) {
+      var at = new Date(end), day = at.toDateString() != new Date().toDateString();
+      var until = at.toLocaleString(io.locale, day ? {weekday: 'short', hour: '2-digit', minute: '2-digit'}
+        : {hour: '2-digit', minute: '2-digit'});
+      line.appendChild(d.createTextNode('Valid until ' + until + ' · '));
+      var left = add(line, 'span', {'aria-hidden': 'true'});
+      (function tick() {
+        var s = Math.ceil((end - Date.now()) / 1000), parts = [s / 3600 | 0, s / 60 % 60 | 0, s % 60];
+        if (!line.isConnected) return;
+        if (s <= 0) {
+          line.textContent = 'Expired at ' + until + '.';
+          return say(live.textContent + ' This code has expired.');
+        }
+        left.textContent = 'expires in ' + parts.slice(s < 3600 ? 1 : 0).map(function (n) { return (n < 10 ? '0' : '') + n; }).join(':');
+        setTimeout(safe(tick), (end - Date.now()) % 1000 || 1000);
+      })();
+    }
     function ask(body, again) {
       io.post('spin', body).then(function (r) {
         if (r.ok) return r.json().then(land);
@@ -277,6 +296,7 @@
           var copied = function () { copy.textContent = 'Copied'; };
           navigator.clipboard ? navigator.clipboard.writeText(code).then(copied, noop) : d.execCommand('copy') && copied();
         });
+        if (result.expires_at) countdown(Date.parse(result.expires_at), box.insertBefore(el('p', {'class': 's'}), nav));
       }
       button(nav, 'Close', 'b g', ui.close);
       nav.firstChild.focus();

@@ -148,9 +148,28 @@
       var root = d.documentElement;
       if ((root.scrollTop + innerHeight) / root.scrollHeight * 100 >= tr.percent) fire();
     });
-    else if (type == 'exit_intent') on(d, 'mouseout', function (e) { if (!e.relatedTarget && e.clientY <= 0) fire(); });
+    else if (type == 'exit_intent') {
+      on(d, 'mouseout', function (e) { if (!e.relatedTarget && e.clientY <= 0) fire(); });
+      if (matchMedia('(pointer:coarse)').matches) touchExit(on, fire);
+    }
     else if (type == 'page_views') pageViews >= tr.count && fire();
     else if (type != 'manual') fire();
+  }
+  // Exit intent on phones: a fast scroll up near the top, the tab hidden and shown again, and the
+  // back gesture, caught by one history entry pushed at the first tap (an entry pushed without
+  // a tap is skipped by Chrome's back button). That entry's back shows the popup; the next back
+  // really goes back. It carries the page's state and the same URL, so SPA routers see no change.
+  function touchExit(on, fire) {
+    var y = scrollY, at = Date.now(), away, pushed;
+    on(w, 'scroll', function () {
+      var now = Date.now();
+      if (scrollY < innerHeight && (y - scrollY) / (now - at + 1) > 1) fire();
+      y = scrollY;
+      at = now;
+    });
+    on(d, 'visibilitychange', function () { d.visibilityState == 'hidden' ? away = 1 : away && fire(); });
+    on(d, 'touchend', function () { pushed = pushed || !history.pushState(history.state, ''); });
+    on(w, 'popstate', function () { pushed && fire(); });
   }
   function disarm() {
     pending.forEach(function (cancel) { cancel(); });

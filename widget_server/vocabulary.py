@@ -85,3 +85,5 @@ MIN_RANDOM_SYMBOLS = 12
 MAX_RANDOM_SYMBOLS = 32
 MAX_GENERATE = 100_000
 CODE_STATUSES = ("available", "assigned", "redeemed")
+#: How long a won code may stay valid (a wheel slice's ``expires_in_minutes``): 1 minute to 7 days.
+MAX_CODE_VALID_MINUTES = 7 * 24 * 60

@@ -244,22 +244,32 @@ def test_wheel_variant_slices_from_the_form(page, make_site, admin):
         "content.slices.0.weight": "1",
         "content.slices.0.reward.type": "code",
         "content.slices.0.reward.code": "SAVE10",
+        "content.slices.0.expires_in_minutes": "45",
         "content.slices.1.label": "No luck",
         "content.slices.1.color": "#123456",
         "content.slices.1.weight": "3",
         "content.slices.1.reward.type": "none",
         "content.slices.1.reward.code": "ignored",
+        "content.slices.1.expires_in_minutes": "10",
     }
     response = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form)
     assert response.status_code == 302, response.get_data(as_text=True)
     content = db.session.scalar(select(Variant)).content
     assert content["email_capture"] == {"enabled": True, "required": False}
     assert content["slices"][0]["reward"] == {"type": "code", "code": "SAVE10"}
+    assert content["slices"][0]["expires_in_minutes"] == 45
     assert content["slices"][1]["reward"] == {"type": "none"}
+    assert "expires_in_minutes" not in content["slices"][1]
+    edit = page.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'name="content.slices.0.expires_in_minutes" value="45"' in edit
     form["content.slices.0.color"] = "orange"
+    form["content.slices.0.expires_in_minutes"] = "20000"
     form["content.slices.1.reward.type"] = "code"
     html = page.post(f"/admin/campaigns/{campaign['id']}/variants/new", form).get_data(as_text=True)
     assert field_messages(html, "content.slices.0.color") == ["Use a colour like #ff8800."]
+    assert field_messages(html, "content.slices.0.expires_in_minutes") == [
+        "Must be 1 to 10,080 minutes."
+    ]
 
 
 def test_wheel_slice_picks_its_pool_from_the_sites_pools_with_their_stock(page, make_site, admin):

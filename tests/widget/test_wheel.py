@@ -2,6 +2,7 @@
 code, the wheel lands there, the code the visitor sees is the one stored for them."""
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -197,3 +198,68 @@ def test_a_failed_spin_says_so_kindly_and_never_throws(
     assert spin_button.is_enabled() == can_retry
     assert len(calls) == (2 if status and status >= 500 else 1)
     assert dialog_count(page) == 1 and page.errors == []
+
+
+def expiring_win(minutes):
+    """Only the "10% off" slice can be drawn, and its code is valid for ``minutes``."""
+
+    def change(content):
+        set_weights([1, 0, 0, 0])(content)
+        content["slices"][0]["expires_in_minutes"] = minutes
+
+    return change
+
+
+def spin_expiring_code(live_server, new_page, minutes):
+    """Spin a wheel whose code expires in ``minutes`` (frozen clock, no animation): the page and
+    the spin's answer."""
+    change_content(live_server.app, WHEEL, expiring_win(minutes))
+    page = new_page(reduced_motion="reduce")
+    open_wheel_on_cart(page, live_server.url)
+    with page.expect_response("**/spin") as answered:
+        page.get_by_role("button", name="Spin", exact=True).click()
+    page.get_by_label("Your code").wait_for()
+    return page, answered.value.json()
+
+
+def countdown(page):
+    return page.locator("funnelcake-popup").locator("p", has_text="Valid until")
+
+
+def test_a_code_with_an_expiry_counts_down_to_it_and_says_once_when_it_expired(
+    live_server, new_page
+):
+    page, answer = spin_expiring_code(live_server, new_page, 2)
+    assert answer["expires_at"].endswith("Z")
+    line = countdown(page)
+    expect(line).to_have_text(
+        re.compile(r"^Valid until \d\d:\d\d (AM |PM )?· expires in 0[12]:\d\d$")
+    )
+    # Screen readers read "Valid until ..." and never the ticking seconds; nothing is live.
+    ticking = line.locator("span")
+    assert ticking.get_attribute("aria-hidden") == "true"
+    assert line.get_attribute("aria-live") is None and line.get_attribute("role") is None
+    before = ticking.inner_text()
+    page.clock.run_for(1_000)
+    assert ticking.inner_text() != before  # one second less
+    status = page.get_by_role("status")
+    assert "expired" not in status.inner_text()
+
+    page.clock.run_for(3 * 60_000)
+    expect(page.locator("funnelcake-popup").locator("p", has_text="Expired at")).to_have_count(1)
+    assert status.inner_text().endswith("Your code: " + answer["code"] + " This code has expired.")
+    assert page.errors == []
+
+
+def test_a_code_valid_for_hours_counts_down_in_hours_minutes_and_seconds(live_server, new_page):
+    page, _ = spin_expiring_code(live_server, new_page, 90)
+    expect(countdown(page)).to_have_text(re.compile(r"expires in 01:(29|30):\d\d$"))
+
+
+def test_a_code_without_expiry_shows_no_countdown(live_server, new_page):
+    change_content(live_server.app, WHEEL, set_weights([1, 0, 0, 0]))
+    page = new_page(reduced_motion="reduce")
+    open_wheel_on_cart(page, live_server.url)
+    page.get_by_role("button", name="Spin", exact=True).click()
+    page.get_by_label("Your code").wait_for()
+    assert countdown(page).count() == 0

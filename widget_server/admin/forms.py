@@ -155,6 +155,7 @@ def blank_slice(index: int) -> dict:
         "color": colours[index % len(colours)],
         "weight": "1",
         "reward": {"type": "none", "pool_id": "", "code": ""},
+        "expires_in_minutes": "",
     }
 
 
@@ -217,6 +218,7 @@ def content_to_state(kind: str, content: dict) -> dict:
                         "pool_id": _text((s.get("reward") or {}).get("pool_id")),
                         "code": _text((s.get("reward") or {}).get("code")),
                     },
+                    "expires_in_minutes": _text(s.get("expires_in_minutes")),
                 }
                 for s in content.get("slices") or []
             ],
@@ -381,14 +383,16 @@ def _wheel_payload(state: dict) -> dict:
             reward_payload["pool_id"] = _int_or_text(reward["pool_id"])
         if reward_type == "code" and _present(reward.get("code")):
             reward_payload["code"] = str(reward["code"]).strip()
-        slices.append(
-            {
-                "label": row.get("label", ""),
-                "color": str(row.get("color") or "#f4a261").strip(),
-                "weight": str(row.get("weight", "")).strip(),
-                "reward": reward_payload,
-            }
-        )
+        slice_payload = {
+            "label": row.get("label", ""),
+            "color": str(row.get("color") or "#f4a261").strip(),
+            "weight": str(row.get("weight", "")).strip(),
+            "reward": reward_payload,
+        }
+        # A "no prize" slice's leftover expiry is dropped, like its leftover code.
+        if reward_type != "none" and _present(row.get("expires_in_minutes")):
+            slice_payload["expires_in_minutes"] = _int_or_text(row["expires_in_minutes"])
+        slices.append(slice_payload)
     payload["slices"] = slices
     return payload
 
@@ -639,6 +643,7 @@ _PART_TITLES = {
     "max_label": "label of the highest",
     "code": "code",
     "pool_id": "pool",
+    "expires_in_minutes": "code valid for (minutes)",
     "campaign_id": "wheel offered",
     "title": "title",
     "message": "message",

@@ -44,5 +44,6 @@ def receive_order(site_key):
         "total": str(order.total),
         "currency": order.currency,
         "conversions": [c.as_json() for c in result.conversions],
+        "coupon": result.coupon.as_json() if result.coupon else None,
     }
     return jsonify(body), 201

@@ -50,6 +50,9 @@ class CouponCode(db.Model):
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"))
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set by the spin that handed the code out when its slice gives codes an expiry: an order
+    #: made from then on does not redeem it.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -72,6 +75,9 @@ class Spin(db.Model):
     code: Mapped[str | None] = mapped_column(String(100))
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_codes.id"))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
+    #: When the won code stops being valid (the slice's ``expires_in_minutes`` after the spin);
+    #: None: it does not expire. Set once, by the server; a repeated spin answers it unchanged.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -9,7 +9,7 @@ from marshmallow import (
 )
 
 from ..errors import validation_failed
-from ..vocabulary import CHOICE_TYPES, CODE_PATTERN, QUESTION_TYPES
+from ..vocabulary import CHOICE_TYPES, CODE_PATTERN, MAX_CODE_VALID_MINUTES, QUESTION_TYPES
 from .common import DIMENSION, LocalText, RowId, slug
 
 END = "end"
@@ -184,6 +184,22 @@ class SliceSchema(Schema):
         validate=validate.Range(min=0, max=1_000_000, error="Must be 0 to 1,000,000."),
     )
     reward = fields.Nested(SliceRewardSchema, load_default=lambda: {"type": "none"})
+    #: How long the code won here stays valid; the spin stores the end, and orders after it do
+    #: not redeem the code. Without it the code does not expire.
+    expires_in_minutes = fields.Integer(
+        strict=True,
+        validate=validate.Range(
+            1, MAX_CODE_VALID_MINUTES, error=f"Must be 1 to {MAX_CODE_VALID_MINUTES:,} minutes."
+        ),
+    )
+
+    @validates_schema
+    def expiry_needs_a_code(self, data, **kwargs):
+        """Only a code can expire: a "no prize" slice takes no expiry."""
+        if "expires_in_minutes" in data and data["reward"]["type"] == "none":
+            raise ValidationError(
+                "A slice without a code has nothing to expire.", "expires_in_minutes"
+            )
 
 
 class EmailCaptureSchema(Schema):

@@ -80,6 +80,21 @@ class SpinAnswerSchema(AnswerSchema):
     label = fields.String(required=True)
     code = fields.String(required=True, allow_none=True)
     repeated = fields.Boolean()
+    #: When the code stops being valid (UTC, set by the server at the first spin); null: never.
+    expires_at = fields.DateTime(required=True, allow_none=True)
+
+
+class CouponAnswerSchema(AnswerSchema):
+    """The order's coupon code: ``accepted`` when it counts as redeemed; else ``reason`` is
+    ``expired`` (ordered at or after ``expires_at``) or ``not_won_by_buyer`` (a wheel's fixed
+    code the buyer did not win). The order is recorded either way."""
+
+    code = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+    reason = fields.String(
+        required=True, allow_none=True, validate=validate.OneOf(["expired", "not_won_by_buyer"])
+    )
+    expires_at = fields.DateTime(required=True, allow_none=True)
 
 
 class OrderAnswerSchema(AnswerSchema):
@@ -90,3 +105,5 @@ class OrderAnswerSchema(AnswerSchema):
     total = fields.String(required=True)
     currency = fields.String(required=True)
     conversions = fields.List(fields.Dict(), required=True)
+    #: Null without a ``coupon_code``; else whether it redeemed (see ``CouponAnswerSchema``).
+    coupon = fields.Nested(CouponAnswerSchema, required=True, allow_none=True)

@@ -6,11 +6,16 @@ funnel (order count, total spent, stage) and the A/B metrics: ``coupon_redemptio
 campaign and variant whose wheel handed the code out, ``revenue`` for every campaign the visitor
 is in. The same order id again with the same body is a harmless replay; with another body it is
 a conflict.
+
+A code won with an expiry (a wheel slice's ``expires_in_minutes``) redeems nothing when the order
+was made at or after it: the order is still recorded, with its revenue, but the code stays
+unredeemed and no ``coupon_redemption`` counts; the answer's ``coupon`` says so.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import or_, select, update
@@ -24,6 +29,7 @@ from .. import funnel
 from ..platform.signatures import signature_matches
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitor
+from .spin import iso_utc
 
 SIGNATURE_HEADER = "X-Funnelcake-Signature"
 
@@ -44,10 +50,34 @@ class Conversion:
         }
 
 
+@dataclass(frozen=True)
+class CouponVerdict:
+    """Whether the order's coupon code counts as redeemed, and if not, why.
+
+    ``reason``: ``expired`` (the order was made at or after the expiry the spin set),
+    ``not_won_by_buyer`` (a wheel's fixed code the buyer did not win on the wheel).
+    """
+
+    code: str
+    accepted: bool
+    reason: str | None = None
+    expires_at: datetime | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "code": self.code,
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "expires_at": iso_utc(self.expires_at),
+        }
+
+
 @dataclass
 class OrderResult:
     order: Order
     conversions: list[Conversion] = field(default_factory=list)
+    #: None when the order named no coupon code.
+    coupon: CouponVerdict | None = None
 
 
 def signed_site(site_key: str, body: bytes, signature: str | None) -> Site:
@@ -98,6 +128,9 @@ def record_order(site_id: int, order: dict) -> OrderResult:
         fixed_code_spin = _fixed_code_spin_of(site_id, order["coupon_code"], visitor.id)
     now = utcnow()
     ordered_at = min(order.get("created_at") or now, now)
+    verdict = _verdict(order.get("coupon_code"), coupon, fixed_code_spin, ordered_at)
+    if verdict is not None and not verdict.accepted:
+        coupon = fixed_code_spin = None  # recorded with the order's text, redeeming nothing
     order_pk = _insert(site_id, order, visitor, coupon, digest, ordered_at, now)
     if order_pk is None:  # the same order id arrived at the same moment: that one won
         db.session.rollback()
@@ -107,7 +140,22 @@ def record_order(site_id: int, order: dict) -> OrderResult:
     stored = db.session.get(Order, order_pk)
     conversions = after_order_recorded(stored, visitor, coupon, fixed_code_spin)
     db.session.commit()
-    return OrderResult(stored, conversions=conversions)
+    return OrderResult(stored, conversions=conversions, coupon=verdict)
+
+
+def _verdict(
+    code: str | None, coupon: CouponCode | None, fixed_code_spin: Spin | None, ordered_at
+) -> CouponVerdict | None:
+    """Whether the order's code redeems: a pool code, or the fixed code of the buyer's own spin,
+    ordered before the expiry its spin set (the server's clock, never the browser's)."""
+    if code is None:
+        return None
+    if coupon is None and fixed_code_spin is None:
+        return CouponVerdict(code, False, "not_won_by_buyer")
+    expires_at = (coupon or fixed_code_spin).expires_at
+    if expires_at is not None and ordered_at >= expires_at:
+        return CouponVerdict(code, False, "expired", expires_at)
+    return CouponVerdict(code, True, None, expires_at)
 
 
 def after_order_recorded(

@@ -13,7 +13,7 @@ pool makes the spin land on the variant's "no prize" slice; a code is never hand
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, literal_column, or_, select, update
@@ -89,6 +89,7 @@ _TAKE_CODE = (
         campaign_id=bindparam("to_campaign_id"),
         variant_id=bindparam("to_variant_id"),
         assigned_at=bindparam("to_now"),
+        expires_at=bindparam("to_expires_at"),
     )
     .returning(_CODES.c.id, _CODES.c.code)
 )
@@ -112,6 +113,8 @@ class SpinResult:
     code: str | None
     #: True when this visitor had already spun: the first result, again.
     repeated: bool
+    #: When the code stops being valid, as the server set it at the first spin; None: never.
+    expires_at: datetime | None = None
 
     def as_json(self) -> dict:
         return {
@@ -121,7 +124,13 @@ class SpinResult:
             "label": self.label,
             "code": self.code,
             "repeated": self.repeated,
+            "expires_at": iso_utc(self.expires_at),
         }
+
+
+def iso_utc(at: datetime | None) -> str | None:
+    """``2026-12-04T18:30:00Z``: UTC to the second, the form the snippet and shops read."""
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
 
 
 def choose_slice(weights: Sequence[float], rng: random.Random = _secure_random) -> int:
@@ -177,13 +186,15 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
             "This e-mail address already received a reward from this wheel.",
             {"email": ["Already used in this campaign."]},
         )
-    index, code = won
-    return SpinResult(campaign.id, variant.id, index, slices[index]["label"], code, False)
+    index, code, expires_at = won
+    return SpinResult(
+        campaign.id, variant.id, index, slices[index]["label"], code, False, expires_at
+    )
 
 
 def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, request):
-    """The spin's writes, in the caller's transaction: ``(slice index, code)``, or None (rolled
-    back) when the visitor, or the e-mail address, already has a spin of this campaign.
+    """The spin's writes, in the caller's transaction: ``(slice index, code, expiry)``, or None
+    (rolled back) when the visitor, or the e-mail address, already has a spin of this campaign.
 
     The assignment is locked first (on SQLite the writer lock), in the order the applier takes
     its locks, and its exposure read under the lock. The code is taken before the spin row is
@@ -194,10 +205,21 @@ def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, req
     exposed_at = db.session.scalar(
         _EXPOSURE, {"campaign_id": campaign_id, "visitor_id": visitor_id}
     )
-    index, code, coupon_id = _reward(slices, chosen, campaign_id, variant_id, visitor_id, now)
+    index, code, coupon_id, expires_at = _reward(
+        slices, chosen, campaign_id, variant_id, visitor_id, now
+    )
     email_key = normalised_email(email) if email else None
     inserted = _insert_spin(
-        campaign_id, variant_id, visitor_id, index, slices, code, coupon_id, email_key, now
+        campaign_id,
+        variant_id,
+        visitor_id,
+        index,
+        slices,
+        code,
+        coupon_id,
+        email_key,
+        now,
+        expires_at,
     )
     if inserted is None:
         db.session.rollback()
@@ -211,7 +233,7 @@ def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, req
             update(Visitor).where(Visitor.id == visitor_id).values(email=email, email_consent=True)
         )
         note_changed_visitors([visitor_id])
-    return index, code
+    return index, code, expires_at
 
 
 def _running_wheel(site: SiteConfig, campaign_id: int) -> CampaignConfig:
@@ -330,7 +352,7 @@ def normalised_email(address: str) -> str:
 
 
 def _insert_spin(
-    campaign_id, variant_id, visitor_id, index, slices, code, coupon_id, email, now
+    campaign_id, variant_id, visitor_id, index, slices, code, coupon_id, email, now, expires_at
 ) -> int | None:
     """Insert the visitor's spin row unless one exists (or the e-mail won already): its id."""
     statement = _insert_spin_statement(db.session.get_bind().dialect.name)
@@ -343,29 +365,41 @@ def _insert_spin(
         "code": code,
         "coupon_id": coupon_id,
         "email": email,
+        "expires_at": expires_at,
         "created_at": now,
     }
     return db.session.scalar(statement, row)
 
 
 def _reward(slices, index, campaign_id, variant_id, visitor_id, now):
-    """``(slice index, code, coupon id)``: the chosen slice's reward, or the fallback slice."""
+    """``(slice index, code, coupon id, expiry)``: the chosen slice's reward, or the fallback
+    slice. The expiry is the slice's ``expires_in_minutes`` from now (None without one)."""
     reward = slices[index].get("reward") or {"type": "none"}
+    minutes = slices[index].get("expires_in_minutes")
+    expires_at = now + timedelta(minutes=minutes) if minutes else None
     if reward["type"] == "code":
-        return index, reward["code"], None
+        return index, reward["code"], None, expires_at
     if reward["type"] == "pool":
-        taken = allocate_code(reward["pool_id"], campaign_id, variant_id, visitor_id, now)
+        taken = allocate_code(
+            reward["pool_id"], campaign_id, variant_id, visitor_id, now, expires_at
+        )
         if taken is not None:
-            return index, taken[1], taken[0]
+            return index, taken[1], taken[0], expires_at
         index = fallback_index(slices)
-    return index, None, None
+    return index, None, None, None
 
 
 def allocate_code(
-    pool_id: int, campaign_id: int, variant_id: int, visitor_id: int, now: datetime
+    pool_id: int,
+    campaign_id: int,
+    variant_id: int,
+    visitor_id: int,
+    now: datetime,
+    expires_at: datetime | None = None,
 ) -> tuple[int, str] | None:
-    """Mark one available code of the pool as assigned to the visitor: ``(id, code)``, or None
-    when the pool has no code left (or all that are left are being taken right now)."""
+    """Mark one available code of the pool as assigned to the visitor (valid until
+    ``expires_at``, if given): ``(id, code)``, or None when the pool has no code left (or all
+    that are left are being taken right now)."""
     row = db.session.execute(
         _TAKE_CODE,
         {
@@ -374,6 +408,7 @@ def allocate_code(
             "to_variant_id": variant_id,
             "to_visitor_id": visitor_id,
             "to_now": now,
+            "to_expires_at": expires_at,
         },
     ).first()
     return (row.id, row.code) if row is not None else None
@@ -403,4 +438,5 @@ def _result(spin_row: Spin, repeated: bool) -> SpinResult:
         label,
         spin_row.code,
         repeated,
+        spin_row.expires_at,
     )
