@@ -4,8 +4,8 @@ A campaign's ``frequency.repeat_after_days`` shows a completed survey again afte
 the visitor's answers then go to a new response, the next round. Existing responses are round 1.
 The unique key of a response becomes (campaign, visitor, round).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04 17:10:00
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
