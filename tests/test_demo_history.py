@@ -280,6 +280,8 @@ DERIVED_ROWS = {
     " FROM responses ORDER BY 1, 2",
     "metric_conversions": "SELECT campaign_id, visitor_id, metric, variant_id, round(value, 6),"
     " first_at FROM metric_conversions ORDER BY 1, 2, 3",
+    "step_reach": "SELECT campaign_id, variant_id, step_id, responses FROM step_reach"
+    " ORDER BY 1, 2, 3",
     "variant_metrics": "SELECT campaign_id, variant_id, metric, day, visitors, conversions,"
     " round(value_sum, 6), round(value_sum_squares, 4) FROM variant_metrics ORDER BY 1, 2, 3, 4",
     "visitors": "SELECT id, scores, stage, order_count, total_spent, last_popup_end_at"

@@ -38,12 +38,13 @@ from ..models import (
     Site,
     Spin,
     StageChange,
+    StepReach,
     Visitor,
 )
 from ..models.types import utcnow
 from ..services import funnel
 from ..services.campaigns import site_config
-from ..services.platform.upsert import insert_ignoring_conflicts
+from ..services.platform.upsert import add_to_counters, insert_ignoring_conflicts
 from ..services.promotion import metrics
 from ..services.rewards import coupons, orders
 from ..services.rewards import spin as spins
@@ -384,6 +385,7 @@ class _Fold:
     def events(self) -> None:
         """Store the browser's events; fold them into assignments, responses and rollups."""
         responses: dict[tuple[int, int], dict] = {}
+        reached: Counter = Counter()
         rows = []
         for event in self.plan.events:
             visitor_id = self.visitor_ids[event["visitor_id"]]
@@ -428,6 +430,8 @@ class _Fold:
                     response.update(completed=True, completed_at=response["completed_at"] or at)
                 else:
                     step_id = event["data"]["step_id"]
+                    if step_id not in response["answers"]:  # the step's reach, as the applier
+                        reached[(event["campaign_id"], event["variant_id"], step_id)] += 1
                     value = {"value": event["data"]["value"], "at": at.isoformat()}
                     response["answers"] = {**response["answers"], step_id: value}
                     response["updated_at"] = at
@@ -439,6 +443,9 @@ class _Fold:
         )
         insert_ignoring_conflicts(
             Response, list(responses.values()), ["campaign_id", "visitor_id", "round"]
+        )
+        add_to_counters(
+            StepReach.__table__, ("campaign_id", "variant_id", "step_id"), "responses", reached
         )
 
     def spins(self) -> None:

@@ -3,7 +3,7 @@
 from .campaigns import Campaign, Decision, Variant
 from .events import EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
-from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, VariantMetric
+from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, StepReach, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
 from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
@@ -29,6 +29,7 @@ __all__ = [
     "Site",
     "Spin",
     "StageChange",
+    "StepReach",
     "Variant",
     "VariantMetric",
     "Visitor",

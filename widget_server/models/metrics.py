@@ -42,6 +42,25 @@ class VariantMetric(db.Model):
     value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class StepReach(db.Model):
+    """How many responses of one variant answered one survey step: the drop-off per step.
+
+    Counted by the applier at a response's first answer to the step (each round of a recurring
+    survey is a response), so the results page draws the drop-off without reading responses.
+    """
+
+    __tablename__ = "step_reach"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    responses: Mapped[int] = mapped_column(default=0)
+
+
 class MetricConversion(db.Model):
     """A visitor's first conversion on one metric of one campaign (and its running value).
 

@@ -19,7 +19,7 @@ or is in the holdout or outside the sampled share of, counts nowhere; one naming
 server does not show this visitor counts under the variant it does show.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cache
@@ -29,12 +29,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ...extensions import db
-from ...models import Assignment, Campaign, Event, Response, Visitor
+from ...models import Assignment, Campaign, Event, Response, StepReach, Visitor
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
 from ..platform.sqlite_lock import take_writer_lock
-from ..platform.upsert import insert_ignoring_conflicts, update_rows
+from ..platform.upsert import add_to_counters, insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitors
 
@@ -243,6 +243,7 @@ def apply_effects(
     )
     left = _completions_left(rules.max_responses, campaign_events)
     rollups = metrics.IngestMetrics(assignments.values())
+    reached: Counter = Counter()  # (campaign, variant, step): responses answering it first now
     popup_ends: dict[int, datetime] = {}
     for event in campaign_events:
         key = (event["campaign_id"], event["visitor_id"])
@@ -270,10 +271,14 @@ def apply_effects(
             response.completed_at = response.completed_at or at
             popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "answer":
-            _fold_answer(responses[(*key, event["round"])], event)
+            if _fold_answer(responses[(*key, event["round"])], event):
+                reached[(key[0], event["variant_id"], event["data"]["step_id"])] += 1
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
     _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
     _write_back(Response, [responses[key] for key in sorted(responses)], _RESPONSE_COLUMNS)
+    add_to_counters(
+        StepReach.__table__, ("campaign_id", "variant_id", "step_id"), "responses", reached
+    )
     full = {c for c, count in left.items() if count <= 0}
     _complete_campaigns(full | _answer_quotas_reached(rules.answer_quotas, campaign_events))
     _popups_ended(visitors, popup_ends)
@@ -358,18 +363,20 @@ def _latest(current: datetime | None, at: datetime) -> datetime:
     return at if current is None or at > current else current
 
 
-def _fold_answer(response: "_ResponseRow", event: dict) -> None:
-    """The latest answer to a step wins, whatever order the events arrive in."""
+def _fold_answer(response: "_ResponseRow", event: dict) -> bool:
+    """The latest answer to a step wins, whatever order the events arrive in. True when it is
+    the response's first answer to the step (the step's reach counts it)."""
     step_id = event["data"]["step_id"]
     at = event["occurred_at"]
     previous = (response.answers or {}).get(step_id)
     if previous and previous["at"] > at.isoformat():
-        return
+        return False
     response.answers = {
         **(response.answers or {}),
         step_id: {"value": event["data"]["value"], "at": at.isoformat()},
     }
     response.updated_at = _latest(response.updated_at, at)
+    return previous is None
 
 
 @dataclass(slots=True)

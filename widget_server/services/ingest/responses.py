@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from ...extensions import db
 from ...models import Campaign, Response, Variant, Visitor
+from ..platform.local_text import plain
 from ..platform.spreadsheets import neutralise
 
 PAGE_SIZE = 50
@@ -48,6 +49,9 @@ class ResponseRow:
     #: 1, or the showing of a recurring survey this response answers.
     round: int
     completed: bool
+    #: A partial response's last answered step (``(step id, question)`` in the survey's order):
+    #: where the visitor dropped off. None once completed.
+    dropped_after: tuple[str, str] | None
     started_at: datetime
     updated_at: datetime
     #: ``[(step id, question, answer as text)]`` in the survey's step order.
@@ -100,9 +104,9 @@ class _Questions:
             if variant_id is not None:
                 content = db.session.scalar(select(Variant.content).where(Variant.id == variant_id))
             steps = (content or {}).get("steps") or []
-            order = [(s["id"], _plain(s.get("question"))) for s in steps]
+            order = [(s["id"], plain(s.get("question"))) for s in steps]
             labels = {
-                s["id"]: {o["id"]: _plain(o.get("label")) for o in s.get("options") or []}
+                s["id"]: {o["id"]: plain(o.get("label")) for o in s.get("options") or []}
                 for s in steps
             }
             self.cache[variant_id] = (order, labels)
@@ -119,13 +123,6 @@ class _Questions:
                 text = answer_text(value, labels.get(step_id, {}))
                 rows.append((step_id, questions.get(step_id, step_id), text))
         return rows
-
-
-def _plain(text) -> str:
-    """A LocalText as one string (the default locale, else the first)."""
-    if isinstance(text, dict):
-        return text.get("") or next(iter(text.values()), "")
-    return text or ""
 
 
 def answer_text(value, labels: dict) -> str:
@@ -156,6 +153,7 @@ def list_responses(flt: ResponseFilter, page: int = 1) -> tuple[list[ResponseRow
 
 def _row(row, questions: _Questions) -> ResponseRow:
     response = row.Response
+    answers = questions.answers(response.variant_id, response.answers or {})
     return ResponseRow(
         id=response.id,
         campaign_id=response.campaign_id,
@@ -165,9 +163,10 @@ def _row(row, questions: _Questions) -> ResponseRow:
         stage=row.stage,
         round=response.round,
         completed=response.completed,
+        dropped_after=None if response.completed or not answers else answers[-1][:2],
         started_at=response.started_at,
         updated_at=response.updated_at,
-        answers=questions.answers(response.variant_id, response.answers or {}),
+        answers=answers,
     )
 
 
@@ -186,10 +185,11 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
             for step in (content or {}).get("steps") or []:
                 if step["id"] not in seen:
                     seen.add(step["id"])
-                    step_columns.append((step["id"], _plain(step.get("question"))))
+                    step_columns.append((step["id"], plain(step.get("question"))))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     header = ["response_id", "campaign", "variant", "visitor_id", "stage", "round", "completed"]
+    header += ["dropped_off_after"]
     header += ["started_at", "updated_at"]
     header += [f"{step_id}: {question}" for step_id, question in step_columns] or ["answers"]
     writer.writerow([neutralise(cell) for cell in header])
@@ -205,6 +205,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
             item.stage or "",
             item.round,
             "yes" if item.completed else "no",
+            item.dropped_after[0] if item.dropped_after else "",
             item.started_at.isoformat(),
             item.updated_at.isoformat(),
         ]

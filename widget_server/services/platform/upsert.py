@@ -182,3 +182,27 @@ def write_changed(objects, columns: tuple[str, ...]) -> None:
     for o in changed:
         for name in columns:
             set_committed_value(o, name, getattr(o, name))
+
+
+def add_to_counters(table, key_columns: tuple[str, ...], counter: str, counts: dict) -> None:
+    """Add ``counts`` (``{key tuple: n}``) to the ``counter`` column of the rows of ``table``
+    named by ``key_columns``, creating the missing rows: one upsert, rows in key order so that
+    concurrent writers lock them in the same order."""
+    if not counts:
+        return
+    rows = [
+        {**dict(zip(key_columns, key, strict=True)), counter: n}
+        for key, n in sorted(counts.items())
+    ]
+    db.session.execute(
+        _counter_statement(db.session.get_bind().dialect.name, table, key_columns, counter), rows
+    )
+
+
+@cache
+def _counter_statement(dialect: str, table, key_columns: tuple[str, ...], counter: str):
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key_columns),
+        set_={counter: table.c[counter] + statement.excluded[counter]},
+    )

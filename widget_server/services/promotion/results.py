@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ...extensions import db
-from ...models import Campaign, Decision, Event
+from ...models import Campaign, Decision, Event, StepReach
 from ...models.types import utcnow
 from ...vocabulary import AB_DEFAULTS
+from ..platform.local_text import plain
 from . import metrics
 from .metrics import VariantFigures
 
@@ -218,6 +219,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         if srm is not None:
             body["srm"] = srm
     if with_series:
+        body["drop_off"] = drop_off(campaign, figures)
         body["series"] = [
             {
                 "day": p.day.isoformat(),
@@ -230,6 +232,41 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         ]
     body["applied_through"] = applied_through(campaign.site_id, now).isoformat()
     return body
+
+
+def drop_off(campaign: Campaign, figures_by_metric) -> list[dict]:
+    """Per survey variant: the visitors shown it, the responses that answered each step (in the
+    variant's step order), and the visitors who completed it; from the rollups (``step_reach``,
+    ``variant_metrics``), no response read. Responses count once per round of a recurring
+    survey; shown and completed count each visitor once."""
+    if campaign.kind != "survey":
+        return []
+    rows = db.session.execute(
+        select(StepReach.variant_id, StepReach.step_id, StepReach.responses).where(
+            StepReach.campaign_id == campaign.id
+        )
+    )
+    reached = {(variant_id, step_id): count for variant_id, step_id, count in rows}
+    # Every metric's figures carry the exposed visitors; completion's also the completions.
+    completion = figures_by_metric.get("completion", {})
+    none = VariantFigures(0, 0, 0, 0.0, 0.0)
+    return [
+        {
+            "variant_id": variant.id,
+            "name": variant.name,
+            "shown": completion.get(variant.id, none).visitors,
+            "steps": [
+                {
+                    "step_id": step["id"],
+                    "question": plain(step.get("question")),
+                    "responses": reached.get((variant.id, step["id"]), 0),
+                }
+                for step in (variant.content or {}).get("steps") or []
+            ],
+            "completed": completion.get(variant.id, none).conversions,
+        }
+        for variant in campaign.variants
+    ]
 
 
 def applied_through(site_id: int, now: datetime) -> datetime:

@@ -26,6 +26,7 @@ from ...models.types import utcnow
 from ..campaigns.site_config import CampaignConfig, SiteConfig, VariantConfig
 from ..ingest import applier
 from ..platform.changes import note_changed_visitors
+from ..platform.local_text import plain
 from ..platform.sqlite_lock import commit_when_unlocked, take_writer_lock
 from ..promotion import metrics
 from ..visitors.records import visitor_id_of
@@ -416,9 +417,7 @@ def allocate_code(
 
 def _plain_label(label) -> str:
     """A label as one text for the spins table (the default locale of a per-locale label)."""
-    if isinstance(label, dict):
-        label = label.get("") or next(iter(label.values()), "")
-    return str(label)[:200]
+    return str(plain(label))[:200]
 
 
 def _result(spin_row: Spin, repeated: bool) -> SpinResult:
