@@ -347,3 +347,41 @@ def test_webhook_to_a_private_address_is_refused_next_to_its_field(page, make_si
     [message] = field_messages(response.get_data(as_text=True), "ab.webhook_url")
     assert message.startswith("169.254.169.254 is not a public address")
     assert db.session.scalar(select(Campaign)) is None
+
+
+def test_teaser_fields_are_stored_shown_again_and_removed_when_emptied(page, make_site):
+    site = make_site()
+    form = {
+        **CAMPAIGN_FORM,
+        "frequency.teaser.text": '{"en": "Get 10% off", "de": "10 % Rabatt"}',
+        "frequency.teaser.side": "left",
+        "frequency.teaser.days": "3",
+    }
+    assert page.post(f"/admin/sites/{site['id']}/campaigns/new", form).status_code == 302
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
+    assert campaign.frequency["teaser"] == {
+        "text": {"en": "Get 10% off", "de": "10 % Rabatt"},
+        "side": "left",
+        "days": 3,
+    }
+    edit = page.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'value="{&#34;en&#34;: &#34;Get 10% off&#34;' in edit
+    assert '<option value="left" selected>' in edit
+
+    emptied = {**form, "frequency.teaser.text": "", "frequency.teaser.days": ""}
+    assert page.post(f"/admin/campaigns/{campaign.id}", emptied).status_code == 302
+    db.session.expire_all()
+    assert "teaser" not in campaign.frequency
+
+
+@pytest.mark.parametrize(
+    ("days", "message"), [("0", "less than or equal to 30"), ("2.5", "integer")]
+)
+def test_bad_teaser_days_show_the_api_message_under_the_field(page, make_site, days, message):
+    site = make_site()
+    form = {**CAMPAIGN_FORM, "frequency.teaser.text": "Hi", "frequency.teaser.days": days}
+    response = page.post(f"/admin/sites/{site['id']}/campaigns/new", form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert any(message in m for m in field_messages(html, "frequency.teaser.days")), html
+    assert "Teaser tab days" in html
