@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import survey_content
+from tests.helpers import decide, event, send_events, survey_content
 from widget_server.admin import forms
 from widget_server.extensions import db
 from widget_server.models import Campaign, Variant
@@ -387,3 +387,16 @@ def test_bad_teaser_days_show_the_api_message_under_the_field(page, make_site, d
     assert response.status_code == 400
     assert any(message in m for m in field_messages(html, "frequency.teaser.days")), html
     assert "Teaser tab days" in html
+
+
+def test_results_page_shows_the_teaser_figures_beside_the_test(
+    page, client, make_site, make_campaign
+):
+    site = make_site()
+    campaign = make_campaign(site, frequency={"teaser": {"text": "Hi", "days": 3}})
+    ids = (campaign["id"], campaign["variants"][0]["id"])
+    decide(client, site)
+    kinds = ("impression", "close", "teaser_shown", "teaser_open")
+    send_events(client, site, [event(kind, "visitor-0001", *ids) for kind in kinds])
+    html = page.get(f"/admin/campaigns/{campaign['id']}/results").get_data(as_text=True)
+    assert "A seen by 1 visitors, reopened by 1." in html
