@@ -8,6 +8,7 @@
   var EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/, INVALID = 'Please enter a valid e-mail address.';
   var SVG = 'http://www.w3.org/2000/svg';
   var io; // the snippet's side, for the popup on screen (there is one at most)
+  var shownTab, tabButton, again; // the teaser's tab (one at most), and the offer it reopens
 
   var CSS = ':host{all:initial}.o{position:fixed;inset:0;background:#0008;display:flex;align-items:center;' +
     'justify-content:center;z-index:2147483647;font:16px/1.4 system-ui,sans-serif}.d{background:#fff;' +
@@ -24,7 +25,11 @@
     ':disabled{opacity:.5}svg{display:block;max-width:260px;margin:auto}text{font:600 11px sans-serif;' +
     'fill:#fff;stroke:#000a;stroke-width:2px;paint-order:stroke;pointer-events:none;text-anchor:middle;' +
     'dominant-baseline:central}[aria-invalid]{outline:2px solid #b3261e}' +
-    ':focus-visible,.c label:has(:focus-visible){outline:3px solid #1a5fb4}';
+    ':focus-visible,.c label:has(:focus-visible){outline:3px solid #1a5fb4}h2:focus{outline:0}' +
+    '.t{position:fixed;top:40%;z-index:2147483646;writing-mode:vertical-rl;border:0;background:#b4501a;color:#fff;' +
+    'font:600 13px/1.1 system-ui,sans-serif;padding:10px 4px;max-height:40vh;overflow:hidden;white-space:nowrap}' +
+    '.r{right:0;border-radius:8px 0 0 8px}.l{left:0;border-radius:0 8px 8px 0;transform:rotate(180deg)}' +
+    '@media (prefers-reduced-motion:no-preference){.t{animation:i .4s}}@keyframes i{from{opacity:0}}';
 
   function safe(fn) { return io.safe(fn); }
   function track(type, offer, info) { io.track(type, offer, info); }
@@ -54,10 +59,10 @@
     return node;
   }
 
-  // Styles by a constructed sheet (or <style nonce>): no 'unsafe-inline' needed.
-  function popup(offer, snippet) {
-    io = snippet;
-    var host = d.createElement('funnelcake-popup'), root = host.attachShadow({mode: 'open'});
+  // A host element with its Shadow DOM, styled by a constructed sheet (or <style nonce>): no
+  // 'unsafe-inline' needed.
+  function shadow(tag) {
+    var host = d.createElement(tag), root = host.attachShadow({mode: 'open'});
     try {
       if (!root.adoptedStyleSheets) throw 0;
       var sheet = new CSSStyleSheet();
@@ -68,10 +73,35 @@
       style.nonce = me.nonce || '';
       root.appendChild(style);
     }
+    return host;
+  }
+
+  // The teaser: a tab at the page's side that reopens the closed popup (as the visitor's own
+  // choice: teaser_open, not an impression). Returns what removes it.
+  function tab(offer, snippet) {
+    var teaser = offer.teaser, host = shadow('funnelcake-teaser');
+    if (shownTab) shownTab.remove();
+    shownTab = host;
+    tabButton = button(host.shadowRoot, t(teaser.text), 't ' + (teaser.side == 'left' ? 'l' : 'r'), function () {
+      host.remove();
+      track('teaser_open', offer);
+      again = offer;
+      snippet.show();
+    });
+    tabButton.setAttribute('aria-haspopup', 'dialog');
+    (d.body || d.documentElement).appendChild(host);
+    track('teaser_shown', offer);
+    return function () { host.remove(); };
+  }
+
+  function popup(offer, snippet) {
+    io = snippet;
+    if (snippet.tab) return tab(offer, snippet);
+    var host = shadow('funnelcake-popup'), root = host.shadowRoot;
     var overlay = add(root, 'div', {'class': 'o'});
     var dialog = add(overlay, 'div', {'class': 'd', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'fc-h'});
     var before = d.activeElement;
-    var ui = {offer: offer,
+    var ui = {offer: offer, again: again == offer && offer,
       screen: function () {
         dialog.textContent = '';
         button(dialog, '×', 'x', ui.close).setAttribute('aria-label', 'Close');
@@ -80,8 +110,9 @@
       close: function () {
         track('close', ui.offer, ui.step ? {step_id: ui.step} : {});
         host.remove();
-        snippet.closed();
-        if (before && before.focus) before.focus();
+        snippet.closed(offer.teaser && !ui.done); // the loader draws the teaser's tab
+        var back = ui.again ? tabButton : before; // reopened from the tab: back to it
+        if (back && back.focus) back.focus();
       }};
     overlay.onmousedown = function (e) { if (e.target == overlay) e.preventDefault(); };
     dialog.addEventListener('keydown', safe(function (e) {
@@ -94,13 +125,14 @@
         e.preventDefault();
       }
     }));
+    again = 0;
     d.body.appendChild(host);
     (offer.kind == 'wheel' ? wheel : survey)(offer, ui);
   }
 
   function survey(offer, ui) {
     var c = offer.content, steps = c.steps || [], index = 0, history = [], answers = {};
-    track('impression', offer);
+    if (ui.again != offer) track('impression', offer);
     function matches(when, value) {
       var values = [].concat(value);
       return !when || value !== null && ('equals' in when ? values.indexOf(when.equals) >= 0 || String(value) == when.equals
@@ -172,6 +204,7 @@
     function thanks(box) {
       var ty = c.thank_you || {}, reward = offer.reward;
       ui.step = null;
+      ui.done = 1;
       track('complete', offer);
       add(box, 'h2', {id: 'fc-h', role: 'status'}, t(ty.title) || 'Thank you!');
       if (ty.message) add(box, 'p', {}, t(ty.message));
@@ -194,7 +227,7 @@
     var box = ui.screen(), optional = capture.required === false, form, email, agree, done, claimed;
     ui.offer = offer;
     ui.step = null;
-    track('impression', offer);
+    if (ui.again != offer) track('impression', offer);
     add(box, 'h2', {id: 'fc-h'}, t(c.title) || 'Spin to win');
     if (c.message) add(box, 'p', {}, t(c.message));
     var svg = add(box, 'svg', {viewBox: '-104 -114 208 218', role: 'img',
@@ -280,7 +313,7 @@
     }
     function reveal(result) {
       var code = result.code, label = t(result.label);
-      done = 1;
+      done = ui.done = 1;
       track('complete', offer);
       if (form) form.remove();
       spin.remove();

@@ -15,7 +15,7 @@
   var preview = data('preview');
   var debug = /[?&]funnelcake_debug=1/.test(location.search);
   var consented = data('consent') != 'required';
-  var mem = {}, waiting = [], pending = [], offers = [], identified = Promise.resolve();
+  var mem = {}, waiting = [], pending = [], offers = [], tabs = [], identified = Promise.resolve();
   var visitor, pageViews, cart, open, shown, wanted, seq = 0, where, renderer, chunk, queued;
 
   function log() {
@@ -43,7 +43,7 @@
     return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   }
   // JSON bytes as the server counts them.
-  function size(json) { return json.replace(/[^\x00-\x7f]/g, '......').length; }
+  function size(json) { return new Blob([json]).size; } // bytes as sent (UTF-8)
   function post(path, body, keepalive) {
     return fetch(base + path, {method: 'POST', keepalive: !!keepalive, body: JSON.stringify(body),
       headers: {'Content-Type': 'text/plain;charset=UTF-8'}});
@@ -118,8 +118,10 @@
       if (mine != seq) return; // stale
       (body.skipped || []).forEach(function (s) { log('campaign ' + s.campaign_id + ' not shown: ' + s.reason); });
       offers = body.campaigns || [];
-      if (offers.length) fetchRenderer(); // before any trigger fires
+      tabs = body.teasers || []; // closed popups shown as a tab only
+      if (offers.length || tabs.length) fetchRenderer(); // before any trigger fires
       offers.forEach(arm);
+      tease();
       if (wanted) api.show(wanted);
     }))['catch'](function (e) { log('decide failed', e); });
   }
@@ -197,6 +199,7 @@
     chunk.funnelcake = function (draw) {
       renderer = draw;
       if (queued) popup(queued);
+      tease();
     };
     chunk.onerror = function () { // this page view goes without; the next one tries again
       chunk = open = 0;
@@ -208,16 +211,21 @@
   function render(offer, manual) {
     fetchRenderer();
     if (!d.body) return d.addEventListener('DOMContentLoaded', safe(function () { render(offer, manual); }));
-    if (open || (shown && !manual)) return log('campaign ' + offer.campaign_id + ' not shown: one popup per page');
+    if (open || (shown && !manual)) return log('one popup per page');
     shown = open = 1;
     disarm();
     log('campaign ' + offer.campaign_id + ' shown');
     renderer ? popup(offer) : queued = offer;
   }
-  function popup(offer) {
-    queued = 0;
-    renderer(offer, {track: track, post: post, safe: safe, locale: locale, visitor: visitor, preview: preview,
-      closed: function () { open = 0; }});
+  // A popup, or with tab its teaser's tab, which the next page view or popup removes.
+  function popup(offer, tab) {
+    if (!tab) queued = 0;
+    return renderer(offer, {track: track, post: post, safe: safe, locale: locale, visitor: visitor, preview: preview,
+      tab: tab, show: function () { render(offer, 1); },
+      closed: function (teaser) { open = 0; if (teaser) pending.push(popup(offer, 1)); }});
+  }
+  function tease() {
+    if (renderer) tabs.forEach(function (offer) { pending.push(popup(offer, 1)); });
   }
 
   var api = {

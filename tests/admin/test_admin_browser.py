@@ -186,3 +186,30 @@ def test_answering_on_the_demo_store_with_the_real_snippet(new_page, owner_site)
     dialog.first.wait_for(timeout=8000)
     page.keyboard.press("Tab")
     shoot(page, "12-demo-store-popup")
+
+
+def test_campaign_form_teaser_fields_fit_at_desktop_and_phone_widths(new_page, owner_site):
+    base = owner_site.url
+    page = new_page(viewport=WIDTHS["desktop"])
+    log_in_page(page, base)
+    page.click("text=Demo store")
+    page.click("text=New survey")
+    page.fill("input[name=name]", "Teased")
+    page.fill("input[name='frequency.teaser.text']", "Get 10% off")
+    page.select_option("select[name='frequency.teaser.side']", "left")
+    page.fill("input[name='frequency.teaser.days']", "40")
+    page.click("text=Create campaign")
+    days = page.locator("label.field.invalid:has(input[name='frequency.teaser.days'])")
+    assert "less than or equal to 30" in days.locator(".field-error").inner_text()
+    page.locator("fieldset:has(legend:text('Teaser tab'))").scroll_into_view_if_needed()
+    shoot(page, "05-campaign-form-teaser")
+    fieldset = page.locator("fieldset:has(legend:text('Teaser tab'))")
+    fieldset.screenshot(path=str(PROJECT_ROOT / "test-artifacts" / "admin" / "teaser-desktop.png"))
+    page.set_viewport_size(WIDTHS["phone"])
+    box = fieldset.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= WIDTHS["phone"]["width"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS["phone"]["width"]
+    fieldset.screenshot(path=str(PROJECT_ROOT / "test-artifacts" / "admin" / "teaser-phone.png"))
+    page.fill("input[name='frequency.teaser.days']", "3")
+    page.click("text=Create campaign")
+    page.wait_for_url("**/variants/new")

@@ -1,12 +1,13 @@
 """Campaign and variant forms: they post the API's payloads and show the API's messages."""
 
 import html as html_module
+import json
 import re
 
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import survey_content
+from tests.helpers import decide, event, send_events, survey_content
 from widget_server.admin import forms
 from widget_server.extensions import db
 from widget_server.models import Campaign, Variant
@@ -372,3 +373,55 @@ def test_a_recurring_survey_from_the_form_and_its_bounds(page, make_site):
     assert response.status_code == 302
     campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
     assert campaign.frequency["repeat_after_days"] == 90
+
+
+def test_teaser_fields_are_stored_shown_again_and_removed_when_emptied(page, make_site):
+    site = make_site()
+    form = {
+        **CAMPAIGN_FORM,
+        "frequency.teaser.text": '{"en": "Get 10% off", "de": "10 % Rabatt"}',
+        "frequency.teaser.side": "left",
+        "frequency.teaser.days": "3",
+    }
+    assert page.post(f"/admin/sites/{site['id']}/campaigns/new", form).status_code == 302
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
+    assert campaign.frequency["teaser"] == {
+        "text": {"en": "Get 10% off", "de": "10 % Rabatt"},
+        "side": "left",
+        "days": 3,
+    }
+    edit = page.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    shown = re.search(r'name="frequency.teaser.text" value="([^"]*)"', edit).group(1)
+    assert json.loads(html_module.unescape(shown)) == {"en": "Get 10% off", "de": "10 % Rabatt"}
+    assert '<option value="left" selected>' in edit
+
+    emptied = {**form, "frequency.teaser.text": "", "frequency.teaser.days": ""}
+    assert page.post(f"/admin/campaigns/{campaign.id}", emptied).status_code == 302
+    db.session.expire_all()
+    assert "teaser" not in campaign.frequency
+
+
+@pytest.mark.parametrize(
+    ("days", "message"), [("0", "less than or equal to 30"), ("2.5", "integer")]
+)
+def test_bad_teaser_days_show_the_api_message_under_the_field(page, make_site, days, message):
+    site = make_site()
+    form = {**CAMPAIGN_FORM, "frequency.teaser.text": "Hi", "frequency.teaser.days": days}
+    response = page.post(f"/admin/sites/{site['id']}/campaigns/new", form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert any(message in m for m in field_messages(html, "frequency.teaser.days")), html
+    assert "Teaser tab days" in html
+
+
+def test_results_page_shows_the_teaser_figures_beside_the_test(
+    page, client, make_site, make_campaign
+):
+    site = make_site()
+    campaign = make_campaign(site, frequency={"teaser": {"text": "Hi", "days": 3}})
+    ids = (campaign["id"], campaign["variants"][0]["id"])
+    decide(client, site)
+    kinds = ("impression", "close", "teaser_shown", "teaser_open")
+    send_events(client, site, [event(kind, "visitor-0001", *ids) for kind in kinds])
+    html = page.get(f"/admin/campaigns/{campaign['id']}/results").get_data(as_text=True)
+    assert "A seen by 1 visitors, reopened by 1." in html

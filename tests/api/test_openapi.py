@@ -151,3 +151,13 @@ def test_answers_leave_room_for_new_fields(document):
 def test_openapi_document_is_served(document):
     assert document["openapi"].startswith("3.")
     assert "Error" in document["components"]["schemas"]
+
+
+def test_the_teaser_is_documented_in_settings_answers_and_events(document):
+    schemas = document["components"]["schemas"]
+    teaser = schemas["Teaser"]["properties"]
+    assert teaser["side"]["enum"] == ["right", "left"]
+    assert (teaser["days"]["minimum"], teaser["days"]["maximum"]) == (1, 30)
+    assert "teasers" in schemas["DecideAnswer"]["properties"]
+    assert "teaser" in schemas["Offer"]["properties"]
+    assert {"teaser_shown", "teaser_open"} <= set(schemas["Event"]["properties"]["type"]["enum"])

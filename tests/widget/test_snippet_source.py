@@ -29,7 +29,8 @@ def renderer():
 def gzip_size(path) -> int:
     """Bytes of ``gzip -9c path``: level 9, the file name in the header as gzip(1) stores it.
 
-    zlib and gzip(1) may differ by a few bytes; the test keeps a margin for that.
+    zlib and gzip(1) may differ by a few bytes (for these files they gave the same size); the
+    test keeps a margin of 16 bytes for that.
     """
     buffer = io.BytesIO()
     with gzip.GzipFile(path.name, "wb", compresslevel=9, fileobj=buffer, mtime=0) as out:
@@ -38,7 +39,7 @@ def gzip_size(path) -> int:
 
 
 def test_loader_stays_under_3_kb_gzipped():
-    assert gzip_size(LOADER) < LOADER_BUDGET_BYTES - 32
+    assert gzip_size(LOADER) < LOADER_BUDGET_BYTES - 16
 
 
 def test_renderer_stays_under_5_kb_gzipped():

@@ -503,7 +503,11 @@ def campaign_to_state(campaign=None, kind: str = "survey") -> dict:
             "priority": "0",
             "trigger": {"type": "delay", "seconds": "3", "percent": "", "count": ""},
             "targeting": {"visitor": "any", "url_include": "", "url_exclude": ""},
-            "frequency": {"stop_after_complete": "true", "sampling_percent": "100"},
+            "frequency": {
+                "stop_after_complete": "true",
+                "sampling_percent": "100",
+                "teaser": teaser_to_state(None),
+            },
             "ab": {"method": "sequential", "alpha": "0.05", "auto_promote": "true"},
         }
     targeting = campaign.targeting or {}
@@ -523,8 +527,43 @@ def campaign_to_state(campaign=None, kind: str = "survey") -> dict:
     }
     for group in ("frequency", "ab"):
         stored = getattr(campaign, group) or {}
-        state[group] = {k: _text(v) for k, v in stored.items()}
+        state[group] = {k: _text(v) for k, v in stored.items() if k != "teaser"}
+    state["frequency"]["teaser"] = teaser_to_state((campaign.frequency or {}).get("teaser"))
     return state
+
+
+def teaser_to_state(teaser: dict | None) -> dict:
+    """``frequency.teaser`` as the form shows it: texts per locale as their JSON object."""
+    if not teaser:
+        return {"text": "", "side": "right", "days": ""}
+    text = teaser.get("text")
+    return {
+        "text": json.dumps(text, ensure_ascii=False) if isinstance(text, dict) else _text(text),
+        "side": teaser.get("side") or "right",
+        "days": _text(teaser.get("days")),
+    }
+
+
+def state_to_teaser(state: dict) -> dict | None:
+    """The form's teaser fields as ``frequency.teaser``; None (no teaser) without a text.
+
+    A text that is a JSON object is the texts per locale; days must be a whole number (the
+    schema names anything else), empty for this page view only.
+    """
+    text = str(state.get("text") or "").strip()
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            text = json.loads(text)
+        except ValueError:
+            pass  # shown as it was typed; the schema refuses it by name
+    days = str(state.get("days") or "").strip()
+    return {
+        "text": text,
+        "side": str(state.get("side") or "right"),
+        "days": int(days) if days.isdigit() else (days or None),
+    }
 
 
 def state_to_campaign(state: dict, with_kind: bool, existing_targeting: dict | None = None) -> dict:
@@ -567,6 +606,9 @@ def state_to_campaign(state: dict, with_kind: bool, existing_targeting: dict | N
         source = state.get(group) or {}
         for name in names:
             payload[group][name] = _is_true(source.get(name, "false"))
+    teaser = state_to_teaser((state.get("frequency") or {}).get("teaser") or {})
+    if teaser is not None:
+        payload["frequency"]["teaser"] = teaser
     return payload
 
 
@@ -603,6 +645,10 @@ FIELD_TITLES = {
     "frequency.sampling_percent": "Share of traffic",
     "frequency.stop_after_complete": "Never again after completion",
     "frequency.repeat_after_days": "Show again after",
+    "frequency.teaser": "Teaser tab",
+    "frequency.teaser.text": "Teaser tab text",
+    "frequency.teaser.side": "Teaser tab side",
+    "frequency.teaser.days": "Teaser tab days",
     "ab.metric": "Goal",
     "ab.method": "Method",
     "ab.alpha": "Significance level (alpha)",

@@ -101,11 +101,16 @@ def decide():
     result = decide_offers(g.site, payload)
     if payload["debug"]:
         body = {"visitor_id": result.visitor_key, "campaigns": [o.as_json() for o in result.offers]}
+        if result.teasers:
+            body["teasers"] = [o.as_json() for o in result.teasers]
         body["skipped"] = [{"campaign_id": c, "reason": r} for c, r in result.skipped]
         return jsonify(body)
     # Each variant's offer was encoded once per configuration copy: joined, not re-encoded.
     offers = ",".join(o.encoded or json.dumps(o.as_json()) for o in result.offers)
-    body = f'{{"visitor_id":{json.dumps(result.visitor_key)},"campaigns":[{offers}]}}'
+    teasers = ""
+    if result.teasers:
+        teasers = ',"teasers":' + json.dumps([o.as_json() for o in result.teasers])
+    body = f'{{"visitor_id":{json.dumps(result.visitor_key)},"campaigns":[{offers}]{teasers}}}'
     return current_app.response_class(body, mimetype="application/json")
 
 

@@ -1,7 +1,7 @@
 """The data model: one module per concept group, all re-exported here."""
 
 from .campaigns import Campaign, Decision, Variant
-from .events import EVENT_TYPES, Event, Response
+from .events import EVENT_TYPES, TEASER_EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, StepReach, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
@@ -11,6 +11,7 @@ from .visitors import Assignment, Visitor
 __all__ = [
     "EVENT_TYPES",
     "EXPOSURE",
+    "TEASER_EVENT_TYPES",
     "AdminSession",
     "AdminToken",
     "AdminUser",

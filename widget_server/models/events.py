@@ -8,7 +8,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 from .types import JSONType, UTCDateTime, utcnow
 
-EVENT_TYPES = ("impression", "step", "answer", "complete", "close", "spin", "claim", "convert")
+#: ``teaser_shown``/``teaser_open``: the tab a closed popup leaves was drawn / clicked to reopen
+#: it. Names fit ``type``'s 16 characters.
+EVENT_TYPES = (
+    "impression",
+    "step",
+    "answer",
+    "complete",
+    "close",
+    "spin",
+    "claim",
+    "convert",
+    "teaser_shown",
+    "teaser_open",
+)
+#: The teaser's events: counted per variant (once per visitor), never as impressions.
+TEASER_EVENT_TYPES = ("teaser_shown", "teaser_open")
 
 
 class Event(db.Model):

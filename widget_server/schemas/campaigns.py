@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from ..vocabulary import AB_DEFAULTS, CAMPAIGN_KINDS, METHODS, METRICS, TARGETING_ATTRIBUTE_OPS
-from .common import SLUG, RowId, webhook_url_field
+from .common import SLUG, LocalText, RowId, webhook_url_field
 from .content import load_content
 
 DEVICES = ("mobile", "tablet", "desktop")
@@ -22,6 +22,8 @@ TRIGGER_TYPES = (
 URL_PATTERN_MAX_LENGTH = 500
 URL_PATTERN_MAX_STARS = 10
 URL_PATTERNS_MAX = 50
+TEASER_SIDES = ("right", "left")
+TEASER_MAX_DAYS = 30
 
 
 def _few_stars(pattern: str) -> None:
@@ -100,6 +102,23 @@ class AnswerQuotaSchema(Schema):
     max = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
+class TeaserSchema(Schema):
+    """The side tab a closed popup leaves behind, which reopens it (``frequency.teaser``).
+
+    ``days``: the tab stays on later page views for this many days after the latest close;
+    left out (or null), it stays for the rest of the page view of the close only.
+    """
+
+    text = LocalText(required=True, max_length=40)
+    side = fields.String(load_default="right", validate=validate.OneOf(TEASER_SIDES))
+    days = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        strict=True,
+        validate=validate.Range(1, TEASER_MAX_DAYS),
+    )
+
+
 class FrequencySchema(Schema):
     max_impressions = fields.Integer(validate=validate.Range(min=1))
     days_after_close = fields.Float(allow_nan=False, validate=validate.Range(min=0))
@@ -114,6 +133,7 @@ class FrequencySchema(Schema):
     sampling_percent = fields.Float(
         load_default=100.0, allow_nan=False, validate=validate.Range(0, 100)
     )
+    teaser = fields.Nested(TeaserSchema, allow_none=True)
 
 
 class ABSettingsSchema(Schema):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..models import EVENT_TYPES
+from ..models import EVENT_TYPES, TEASER_EVENT_TYPES
 from .campaigns import DEVICES
 from .common import MAX_ID, SLUG, VISITOR_ID, AnswerSchema, RowId
 
@@ -104,7 +104,9 @@ def _quick_cart(cart) -> dict | None:
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: Event types that belong to a campaign variant.
-CAMPAIGN_EVENTS = {"impression", "step", "answer", "complete", "close", "spin", "claim"}
+CAMPAIGN_EVENTS = {"impression", "step", "answer", "complete", "close", "spin", "claim"} | set(
+    TEASER_EVENT_TYPES
+)
 
 
 class EventSchema(Schema):
@@ -266,6 +268,10 @@ class OfferSchema(AnswerSchema):
     priority = fields.Integer()
     trigger = fields.Dict(required=True)
     content = fields.Dict(required=True)
+    #: A survey's reward wheel: ``{campaign_id, variant_id, kind, label, content}``.
+    reward = fields.Dict()
+    #: The campaign's tab after a close: ``{text, side, days}`` (``frequency.teaser``).
+    teaser = fields.Dict()
 
 
 class SkippedSchema(AnswerSchema):
@@ -278,6 +284,8 @@ class SkippedSchema(AnswerSchema):
 class DecideAnswerSchema(AnswerSchema):
     visitor_id = fields.String(required=True)
     campaigns = fields.List(fields.Nested(OfferSchema), required=True)
+    #: Campaigns closed within their teaser's window: draw only the tab (at most one).
+    teasers = fields.List(fields.Nested(OfferSchema))
     skipped = fields.List(fields.Nested(SkippedSchema))
 
 

@@ -8,7 +8,7 @@ decide's variant stays the visitor's on every worker (sticky) even after weight 
 """
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from flask import current_app
 from sqlalchemy import bindparam, update
@@ -34,6 +34,8 @@ class DecideResult:
     offers: list[Offer]
     #: ``[(campaign_id, reason)]`` for campaigns not offered, for the snippet's debug mode.
     skipped: list[tuple[int, str]]
+    #: Closed popups to draw as a tab only (``frequency.teaser``), at most one.
+    teasers: list[Offer] = field(default_factory=list)
 
 
 def decide(site: SiteConfig, request: dict) -> DecideResult:
@@ -60,7 +62,7 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
         db.session.commit()
         if store is not None:
             store.put(site.id, visitor_key, state.with_assignments(written), token)
-    return DecideResult(visitor_key, offers, decision.skipped)
+    return DecideResult(visitor_key, offers, decision.skipped, decision.teasers)
 
 
 def _store_in_use():

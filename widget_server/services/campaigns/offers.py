@@ -30,6 +30,9 @@ class Offer:
     #: A survey whose thank-you step offers a spin: the wheel this visitor would spin
     #: (``{campaign_id, variant_id, kind, label, content}``), None when not eligible.
     reward: dict | None = None
+    #: The campaign's ``frequency.teaser`` (``{text, side, days}``): after a close, the renderer
+    #: leaves a tab that reopens the popup. None when the campaign has none.
+    teaser: dict | None = None
     #: :meth:`as_json` already encoded (once per configuration copy), when nothing of this
     #: visitor's is in it; None otherwise.
     encoded: str | None = None
@@ -45,6 +48,8 @@ class Offer:
         }
         if self.reward is not None:
             body["reward"] = self.reward
+        if self.teaser is not None:
+            body["teaser"] = self.teaser
         return body
 
 
@@ -60,6 +65,9 @@ class Decision:
     #: Stored reward-only assignments of wheels this page offers by their own targeting: from
     #: now on they may be spun without the survey.
     offered_itself: list[AssignmentState] = field(default_factory=list)
+    #: Campaigns closed within their teaser's window and not offered as a popup now: the page
+    #: draws only their tab (at most one, the highest priority's).
+    teasers: list[Offer] = field(default_factory=list)
 
 
 def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetime) -> Decision:
@@ -70,7 +78,8 @@ def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetim
     assignments = visitor.assignments
     decision = Decision([], [])
     for campaign in site.campaigns:
-        reason = cooldown_reason or rejection(campaign, context)
+        targeting_reason = rejection(campaign, context)
+        reason = cooldown_reason or targeting_reason
         assignment = assignments.get(campaign.id)
         if reason is None:
             reason = _frequency_reason(campaign, assignment, now)
@@ -81,6 +90,10 @@ def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetim
             reason = _exclusion_reason(assignment)
         if reason is not None:
             decision.skipped.append((campaign.id, reason))
+            if targeting_reason is None and not decision.teasers:
+                teaser = _teaser_offer(campaign, assignment, now)
+                if teaser is not None:
+                    decision.teasers.append(teaser)
             continue
         variant = campaign.variant(campaign.promoted_variant_id or assignment.variant_id)
         if variant is None:
@@ -89,11 +102,40 @@ def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetim
         if assignment.reward_only and assignment.id is not None:
             decision.offered_itself.append(replace(assignment, reward_only=False))
         decision.offers.append(offer_of(campaign, variant))
-    decision.offers = _with_rewards(site, visitor, decision)
+    decision.offers = _with_rewards(site, visitor, decision, decision.offers)
+    decision.teasers = _with_rewards(site, visitor, decision, decision.teasers)
     return decision
 
 
-def _with_rewards(site: SiteConfig, visitor: VisitorState, decision: Decision) -> list[Offer]:
+def _teaser_offer(
+    campaign: CampaignConfig, assignment: AssignmentState | None, now: datetime
+) -> Offer | None:
+    """The campaign as a tab only, when the visitor closed its popup less than
+    ``frequency.teaser.days`` ago and has not completed it.
+
+    The frequency rules keep the popup itself away (a cap, ``days_after_close``, the site
+    cooldown); the tab is not a popup, and only the visitor's own click opens one. It needs a
+    shown and closed popup: an assignment with an impression and a close, not in the holdout
+    nor sampled out, and a variant that still exists.
+    """
+    days = (campaign.frequency.get("teaser") or {}).get("days")
+    if (
+        not days
+        or assignment is None
+        or _exclusion_reason(assignment) is not None
+        or not assignment.impressions
+        or assignment.completed_at is not None
+        or assignment.last_closed_at is None
+        or now - assignment.last_closed_at >= timedelta(days=days)
+    ):
+        return None
+    variant = campaign.variant(campaign.promoted_variant_id or assignment.variant_id)
+    return None if variant is None else _offer(campaign, variant)
+
+
+def _with_rewards(
+    site: SiteConfig, visitor: VisitorState, decision: Decision, offers: list[Offer]
+) -> list[Offer]:
     """Attach to each survey that offers a spin the reward wheel's content for this visitor.
 
     The reward wheel need not be eligible on this page by its own targeting (completing the
@@ -102,7 +144,7 @@ def _with_rewards(site: SiteConfig, visitor: VisitorState, decision: Decision) -
     """
     campaigns = {c.id: c for c in site.campaigns}
     result = []
-    for offer in decision.offers:
+    for offer in offers:
         offered = (offer.content.get("thank_you") or {}).get("reward") or {}
         wheel = campaigns.get(offered.get("campaign_id"))
         if offer.kind != "survey" or wheel is None or wheel.kind != "wheel":
@@ -149,6 +191,7 @@ def _offer(campaign: CampaignConfig, variant: VariantConfig) -> Offer:
         campaign.priority,
         campaign.trigger,
         variant.public_content,
+        teaser=campaign.frequency.get("teaser"),
     )
 
 

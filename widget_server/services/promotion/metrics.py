@@ -24,11 +24,14 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...extensions import db
-from ...models import EXPOSURE, Assignment, MetricConversion, VariantMetric
+from ...models import EXPOSURE, TEASER_EVENT_TYPES, Assignment, MetricConversion, VariantMetric
 from ...vocabulary import MEAN_METRICS, METRICS
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: Every figure kept per variant: the A/B metrics, and the teaser's visitors who saw its tab
+#: (``teaser_shown``) and who reopened the popup with it (``teaser_open``), which no test judges.
+FIGURES = (*METRICS, *TEASER_EVENT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -149,29 +152,41 @@ class IngestMetrics:
         if assignment.variant_id is None or assignment.sampled_out:
             return
         at = event["occurred_at"]
-        key = (assignment.campaign_id, assignment.visitor_id)
         exposed = assignment.first_impression_at is not None
         kind = event["type"]
+        if kind in TEASER_EVENT_TYPES:
+            if exposed and assignment.last_closed_at and assignment.last_closed_at <= at:
+                self._first(assignment, kind, at, exposed)
+            return
         if kind == "impression" and not exposed:
             self._exposed(assignment, at)
         elif kind == "complete" and assignment.completed_at is None and exposed:
             self.deltas.add(*self._cell(assignment), "completion", at, conversions=1)
         for metric in event_metrics(event):
-            if metric in self.converted[key]:
-                continue
-            self.converted[key][metric] = MetricConversion(metric=metric, value=0.0, first_at=at)
-            self.new_conversions.append(
-                {
-                    "campaign_id": assignment.campaign_id,
-                    "visitor_id": assignment.visitor_id,
-                    "metric": metric,
-                    "variant_id": assignment.variant_id,
-                    "value": 0.0,
-                    "first_at": at,
-                }
-            )
-            if exposed:
-                self.deltas.add(*self._cell(assignment), metric, at, conversions=1)
+            self._first(assignment, metric, at, exposed)
+
+    def _first(self, assignment: Assignment, metric: str, at: datetime, exposed: bool) -> None:
+        """Count the visitor on ``metric`` the first time only (kept until exposed).
+
+        A teaser's figure is counted only after the visitor was shown the popup and closed it
+        (the only way the snippet draws the tab): a forged ``teaser_open`` counts nowhere.
+        """
+        key = (assignment.campaign_id, assignment.visitor_id)
+        if metric in self.converted[key]:
+            return
+        self.converted[key][metric] = MetricConversion(metric=metric, value=0.0, first_at=at)
+        self.new_conversions.append(
+            {
+                "campaign_id": assignment.campaign_id,
+                "visitor_id": assignment.visitor_id,
+                "metric": metric,
+                "variant_id": assignment.variant_id,
+                "value": 0.0,
+                "first_at": at,
+            }
+        )
+        if exposed:
+            self.deltas.add(*self._cell(assignment), metric, at, conversions=1)
 
     def _exposed(self, assignment: Assignment, at: datetime) -> None:
         """A first impression: count the visitor, and any conversion that arrived before it."""
@@ -375,11 +390,11 @@ def _totals(campaign_ids: list[int], rows) -> dict[int, dict[str, dict[int, Vari
         variants_of[c].add(v)
     for campaign_id in campaign_ids:
         per_metric = result.setdefault(campaign_id, {})
-        for metric in METRICS:
+        for metric in FIGURES:
             per_metric[metric] = {}
         c = campaign_id
         for v in sorted(variants_of.get(campaign_id, ())):
-            for metric in METRICS:
+            for metric in FIGURES:
                 conversions, total, squares = converted.get((c, v, metric), (0, 0.0, 0.0))
                 if metric not in MEAN_METRICS:
                     total = squares = float(conversions)

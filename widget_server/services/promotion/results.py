@@ -206,6 +206,8 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
             body = evaluate(campaign, figures, now).snapshot
         except ValueError as err:  # ab/ cannot judge these figures yet (e.g. no visitors)
             body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
+    for row in body["variants"]:
+        row["teaser"] = _teaser_figures(figures, row["variant_id"])
     taken = _standing_decision(campaign)
     if taken is not None:
         body["decision"] = {
@@ -267,6 +269,19 @@ def drop_off(campaign: Campaign, figures_by_metric) -> list[dict]:
         }
         for variant in campaign.variants
     ]
+
+
+def _teaser_figures(figures_by_metric, variant_id: int) -> dict:
+    """Visitors who saw the teaser's tab and who reopened the popup with it (each once).
+
+    Reported beside the test, never judged by it: a reopening is the visitor's own choice, not
+    an impression, so the A/B figures stay those of the popups shown by their trigger.
+    """
+    counts = {}
+    for name, metric in (("shown", "teaser_shown"), ("opened", "teaser_open")):
+        found = figures_by_metric.get(metric, {}).get(variant_id)
+        counts[name] = found.conversions if found is not None else 0
+    return counts
 
 
 def applied_through(site_id: int, now: datetime) -> datetime:
