@@ -182,12 +182,12 @@ def main() -> None:
     from sqlalchemy import event, select
 
     from widget_server import create_app
-    from widget_server.demo.store import loyalty_questionnaire
     from widget_server.extensions import db, normalise_database_url
     from widget_server.models import Campaign, Visitor
     from widget_server.schemas.content import load_content
     from widget_server.services import funnel
     from widget_server.services.campaigns import catalog
+    from widget_server.services.campaigns.templates import loyalty_questionnaire
     from widget_server.services.funnel.figures import funnel_figures
     from widget_server.services.platform.tokens import create_token
 

@@ -115,10 +115,10 @@ def seed(database_url: str, shop_origin: str, triggers: list[str]) -> dict[tuple
     from flask_migrate import upgrade
 
     from widget_server import create_app
-    from widget_server.demo.store import loyalty_questionnaire
     from widget_server.extensions import db
     from widget_server.schemas.content import load_content
     from widget_server.services.campaigns import catalog
+    from widget_server.services.campaigns.templates import loyalty_questionnaire
 
     wheel = {
         "title": "Spin to win",

@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from tests.helpers import decide, event, post_public, send_events
 from tests.rewards.helpers import post_order
-from widget_server.demo.store import loyalty_questionnaire
 from widget_server.extensions import db
 from widget_server.models import Order, StageChange, Visitor
+from widget_server.services.campaigns.templates import loyalty_questionnaire
 
 _order_numbers = iter(range(1, 10**9))
 

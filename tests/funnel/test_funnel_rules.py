@@ -2,7 +2,7 @@
 
 import pytest
 
-from widget_server.demo.store import loyalty_questionnaire
+from widget_server.services.campaigns.templates import loyalty_questionnaire
 from widget_server.services.funnel.rules import DEFAULT_STAGES, Facts, holds, stage_for
 from widget_server.services.funnel.scoring import scoring_of, visitor_scores
 

@@ -2,10 +2,10 @@
 
 Every view needs a logged-in admin (``funnelcake create-admin``) except the login form itself.
 Responses carry a strict Content-Security-Policy: scripts and styles only from ``/static``, no
-framing except the variant preview, which the editor frames from the same origin.
+framing except the previews of variants and templates, which the editor frames from the same origin.
 """
 
-from . import auth, campaigns, funnel, responses, results  # noqa: F401  (register their views)
+from . import auth, campaigns, funnel, gallery, responses, results  # noqa: F401  (register their views)
 from .blueprint import bp
 
 __all__ = ["bp"]

@@ -6,8 +6,12 @@ bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templ
 
 #: Views a visitor may reach without logging in.
 PUBLIC_ENDPOINTS = {"admin.login"}
-#: Views that the admin page itself frames (the live preview of a variant).
-FRAMEABLE_ENDPOINTS = {"admin.preview_frame", "admin.preview_frame_unsaved"}
+#: Views that the admin page itself frames (the live preview of a variant or a template).
+FRAMEABLE_ENDPOINTS = {
+    "admin.preview_frame",
+    "admin.preview_frame_unsaved",
+    "admin.template_preview_frame",
+}
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -296,7 +296,8 @@ def _preview(campaign, content: dict, problems: list[str] | None = None):
     preview = {"campaign_id": campaign.id, "kind": campaign.kind, "content": content}
     return render_template(
         "admin/preview_frame.html",
-        campaign=campaign,
+        title=campaign.name,
+        site_key=campaign.site.site_key,
         preview=preview,
         problems=problems or [],
     )

@@ -494,6 +494,14 @@ CAMPAIGN_SCALARS = {
 CAMPAIGN_BOOLEANS = {"frequency": ("stop_after_complete",), "ab": ("auto_promote",)}
 
 
+def template_choice(form: MultiDict) -> dict:
+    """The gallery form's choice as the API's ``from-template`` body (a chosen pool as a number)."""
+    choice = {"template": form.get("template", "")}
+    if form.get("pool_id"):
+        choice["pool_id"] = _int_or_text(form["pool_id"])
+    return choice
+
+
 def campaign_to_state(campaign=None, kind: str = "survey") -> dict:
     """A campaign's settings as the form shows them (defaults for a new one)."""
     if campaign is None:

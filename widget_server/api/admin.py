@@ -3,7 +3,13 @@
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ..errors import Unauthorized
-from ..schemas.campaigns import CampaignSchema, CampaignUpdateSchema, PromoteSchema, VariantSchema
+from ..schemas.campaigns import (
+    CampaignSchema,
+    CampaignUpdateSchema,
+    FromTemplateSchema,
+    PromoteSchema,
+    VariantSchema,
+)
 from ..schemas.common import load_or_raise, patch_schema
 from ..schemas.content import load_content
 from ..schemas.funnel import FunnelQuerySchema, StagesSchema, VisitorPathSchema
@@ -12,7 +18,7 @@ from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
 from ..schemas.views import campaign_json, site_json, variant_json
 from ..services import funnel
-from ..services.campaigns import catalog
+from ..services.campaigns import catalog, templates
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
 from ..services.ingest import responses
@@ -28,6 +34,7 @@ site_schema = SiteSchema()
 site_patch_schema = SiteSchema(partial=True)
 campaign_schema = CampaignSchema()
 campaign_patch_schema = patch_schema(CampaignUpdateSchema)
+from_template_schema = FromTemplateSchema()
 variant_schema = VariantSchema()
 variant_patch_schema = VariantSchema(partial=True)
 promote_schema = PromoteSchema()
@@ -97,6 +104,27 @@ def create_campaign(site_id):
     """Create a campaign (draft), optionally with its variants."""
     site = catalog.get_site(site_id)
     data = load_or_raise(campaign_schema, _body())
+    return jsonify(campaign_json(catalog.create_campaign(site, data))), 201
+
+
+@bp.get("/campaign-templates")
+def list_campaign_templates():
+    """List the campaign templates, each with the draft it creates (a campaign body)."""
+    return jsonify(templates=[t.as_json() for t in templates.TEMPLATES])
+
+
+@bp.post("/sites/<int:site_id>/campaigns/from-template")
+@documented(body=from_template_schema, status=201)
+def create_campaign_from_template(site_id):
+    """Create a draft campaign from a template, validated like any campaign body.
+
+    :raise 400: no such template (``fields.template``), or a pool for a template without a
+        prize (``fields.pool_id``) or from another site.
+    """
+    site = catalog.get_site(site_id)
+    choice = load_or_raise(from_template_schema, _body())
+    draft = templates.draft(choice["template"], choice.get("name"), choice.get("pool_id"))
+    data = load_or_raise(campaign_schema, draft)
     return jsonify(campaign_json(catalog.create_campaign(site, data))), 201
 
 

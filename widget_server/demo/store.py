@@ -8,20 +8,13 @@ from ..extensions import db
 from ..models import Campaign, Site
 from ..schemas.content import load_content
 from ..services.campaigns import catalog
+from ..services.campaigns.templates import loyalty_questionnaire
 from ..services.platform.tokens import create_token, token_is_valid
 from ..services.rewards import coupons
 
 DEMO_SITE_KEY = "pk_demo_store"
 DEMO_SITE_NAME = "Demo store"
 DEMO_ORIGINS = ["http://127.0.0.1:5000", "http://localhost:5000"]
-
-AGREEMENT_SCALE = {
-    "min": 1,
-    "max": 5,
-    "min_label": "Strongly disagree",
-    "max_label": "Strongly agree",
-}
-
 
 #: The demo wheel's pools: (name, code prefix, number of generated codes).
 DEMO_POOLS = (("Demo 10% off", "DEMO10-", 150), ("Demo 15% off", "DEMO15-", 50))
@@ -110,47 +103,6 @@ def _offer_reward(survey: Campaign, wheel: Campaign) -> None:
         if thank_you.get("reward") != reward:
             content = {**variant.content, "thank_you": {**thank_you, "reward": reward}}
             catalog.update_variant(variant, {"content": load_content("survey", content)})
-
-
-def loyalty_questionnaire(intro: str) -> dict:
-    """Three Likert statements, one per loyalty dimension; low emotional scores skip ahead."""
-    return {
-        "title": intro,
-        "steps": [
-            {
-                "id": "emotional",
-                "type": "scale",
-                "question": "I feel good about shopping here.",
-                "dimension": "emotional",
-                "scale": AGREEMENT_SCALE,
-                # Someone who does not like the shop is not asked about buying again.
-                "next": [{"when": {"lte": 2}, "goto": "action"}],
-            },
-            {
-                "id": "intentional",
-                "type": "scale",
-                "question": "I intend to buy from this shop again.",
-                "dimension": "intentional",
-                "scale": AGREEMENT_SCALE,
-            },
-            {
-                "id": "action",
-                "type": "single_choice",
-                "question": "Have you recommended us to a friend?",
-                "options": [
-                    {"id": "yes", "label": "Yes, already", "dimension": "action", "score": 5},
-                    {
-                        "id": "would",
-                        "label": "Not yet, but I would",
-                        "dimension": "action",
-                        "score": 3,
-                    },
-                    {"id": "no", "label": "No", "dimension": "action", "score": 1},
-                ],
-            },
-        ],
-        "thank_you": {"title": "Thank you!", "message": "Your answers help us get better."},
-    }
 
 
 def ensure_demo_site(origins: list[str] | None = None) -> Site:

@@ -202,3 +202,12 @@ class PromoteSchema(Schema):
     """``POST campaigns/<id>/promote``: the variant that takes all non-holdout traffic."""
 
     variant_id = RowId(required=True, strict=True)
+
+
+class FromTemplateSchema(Schema):
+    """``POST sites/<id>/campaigns/from-template``: a template's draft, optionally renamed; a
+    wheel's prize from one of the site's coupon pools (else a placeholder code to edit)."""
+
+    template = fields.String(required=True, validate=validate.Length(1, 64))
+    name = fields.String(validate=validate.Length(1, 200))
+    pool_id = RowId(strict=True)

@@ -2,7 +2,8 @@
 
 What arrives here has been loaded by the schemas (shapes, defaults, origins normalised, variant
 content loaded for its campaign's kind); what only the database knows is checked here: a wheel's
-pools belong to the site, one control per campaign, a campaign can start.
+pools belong to the site, one control per campaign, a campaign can start (with something to show,
+and no template's placeholder code to hand out).
 """
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from ...models.types import utcnow
 from ...vocabulary import STATUS_TRANSITIONS
 from ..platform.rows import get_or_404
 from . import site_config
+from .templates import PLACEHOLDER_CODE, hands_out_placeholder
 
 
 def list_sites() -> list[Site]:
@@ -157,6 +159,13 @@ def _check_startable(campaign: Campaign) -> None:
         raise Conflict("Add a variant before starting the campaign.", {"variants": ["None."]})
     if not any(v.weight > 0 for v in campaign.variants):
         raise Conflict("At least one variant needs a weight above 0.", {"variants": ["All 0."]})
+    for variant in campaign.variants:
+        if campaign.kind == "wheel" and hands_out_placeholder(variant.content):
+            raise Conflict(
+                f"Variant “{variant.name}” still hands out the template's code {PLACEHOLDER_CODE}: "
+                "choose a coupon pool or type your code before starting.",
+                {"content.slices": [f"A slice's code is {PLACEHOLDER_CODE}."]},
+            )
     for reward in _reward_offers(campaign):
         wheel = db.session.scalar(
             select(Campaign).where(Campaign.id == reward, Campaign.site_id == campaign.site_id)
