@@ -131,8 +131,41 @@
   }
 
   function survey(offer, ui) {
-    var c = offer.content, steps = c.steps || [], index = 0, history = [], answers = {};
+    var c = offer.content, steps = c.steps || [], index = 0, history = [], answers = {}, hidden = {};
+    var query = new URLSearchParams(location.search), tag = d.querySelector('script[data-site]');
+    // Hidden fields go with every answer: the page URL's query, the snippet tag's data-*
+    // (identify's attributes the server adds itself).
+    (c.hidden_fields || []).forEach(function (f) {
+      var v = f.source == 'query' ? query.get(f.key) : f.source == 'data' && tag && tag.getAttribute('data-' + f.key);
+      if (v) hidden[f.name] = v.slice(0, 200);
+    });
     if (ui.again != offer) track('impression', offer);
+    function bounds(step) {
+      var scale = step.scale || {};
+      return step.type == 'nps' ? [0, 10] : [scale.min || 1, scale.max || 5];
+    }
+    // An e-mail link may answer the first questions (?fc_<step id>=<answer>): a valid answer is
+    // recorded and the popup opens on the next question.
+    function prefilled(step) {
+      var raw = query.get('fc_' + step.id), type = step.type, range = bounds(step), n = +raw;
+      if (!raw) return null;
+      if (type.indexOf('choice') > 0) {
+        var ids = raw.split(','), known = step.options.map(function (o) { return o.id; });
+        return ids.every(function (x) { return known.indexOf(x) >= 0; }) ? type == 'multi_choice' ? ids : raw : null;
+      }
+      if (type == 'text' || type == 'email') return type == 'email' && !EMAIL.test(raw) ? null : raw.slice(0, 5000);
+      return n % 1 == 0 && n >= range[0] && n <= range[1] ? n : null;
+    }
+    function go(step, value) {
+      if (value !== null) {
+        answers[step.id] = value;
+        track('answer', offer, {step_id: step.id, value: value, hidden: hidden});
+      }
+      history.push(index);
+      var rule = (step.next || []).filter(function (r) { return matches(r.when, value); })[0];
+      index = !rule ? index + 1 : rule.goto == 'end' ? steps.length
+        : steps.map(function (s) { return s.id; }).indexOf(rule.goto);
+    }
     function matches(when, value) {
       var values = [].concat(value);
       return !when || value !== null && ('equals' in when ? values.indexOf(when.equals) >= 0 || String(value) == when.equals
@@ -158,7 +191,7 @@
         field = add(box, 'div', {'class': 'c', role: 'group', 'aria-labelledby': 'fc-h'});
         if (type.indexOf('choice') > 0) items = step.options.map(function (o) { return [o.id, t(o.label)]; });
         else {
-          var lo = type == 'nps' ? 0 : scale.min || 1, hi = type == 'nps' ? 10 : scale.max || 5;
+          var lo = bounds(step)[0], hi = bounds(step)[1];
           for (var v = lo; v <= hi; v++) items.push([v, v + (type == 'rating' ? '★' : '')]);
           if (scale.min_label) add(box, 'p', {'class': 's'}, lo + ' = ' + t(scale.min_label) + ' · ' + hi + ' = ' + t(scale.max_label));
         }
@@ -189,14 +222,7 @@
             : field.value != null ? 'Write an answer to continue.' : 'Choose an answer to continue.';
           return;
         }
-        if (value !== null) {
-          answers[id] = value;
-          track('answer', offer, {step_id: id, value: value});
-        }
-        history.push(index);
-        var rule = (step.next || []).filter(function (r) { return matches(r.when, value); })[0];
-        index = !rule ? index + 1 : rule.goto == 'end' ? steps.length
-          : steps.map(function (s) { return s.id; }).indexOf(rule.goto);
+        go(step, value);
         show();
       });
       (box.querySelector('textarea,input[type=email]') || heading).focus();
@@ -205,7 +231,7 @@
       var ty = c.thank_you || {}, reward = offer.reward;
       ui.step = null;
       ui.done = 1;
-      track('complete', offer);
+      track('complete', offer, {hidden: hidden});
       add(box, 'h2', {id: 'fc-h', role: 'status'}, t(ty.title) || 'Thank you!');
       if (ty.message) add(box, 'p', {}, t(ty.message));
       var nav = add(box, 'div', {'class': 'n'});
@@ -213,6 +239,7 @@
       button(nav, 'Close', 'b g', ui.close);
       nav.firstChild.focus();
     }
+    for (var step, value; (step = steps[index]) && (value = prefilled(step)) != null;) go(step, value);
     show();
   }
 

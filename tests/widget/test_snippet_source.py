@@ -1,6 +1,7 @@
 """The snippet's two files: their size budgets (the loader every page runs under 3 KB gzipped,
-the renderer under 5 KB), what they must never contain, that they are what ``snippet/build.py``
-makes of the sources, how they are cached, and the one global the snippet adds to the page."""
+the renderer, loaded only with a popup, under 6 KB), what they must never contain, that they
+are what ``snippet/build.py`` makes of the sources, how they are cached, and the one global
+the snippet adds to the page."""
 
 import gzip
 import importlib.util
@@ -17,7 +18,7 @@ STATIC = PROJECT_ROOT / "static"
 LOADER = STATIC / "widget.js"
 SOURCES = [PROJECT_ROOT / "snippet" / "widget.js", PROJECT_ROOT / "snippet" / "render.js"]
 LOADER_BUDGET_BYTES = 3072
-RENDERER_BUDGET_BYTES = 5120
+RENDERER_BUDGET_BYTES = 6144
 
 
 def renderer():
@@ -42,7 +43,7 @@ def test_loader_stays_under_3_kb_gzipped():
     assert gzip_size(LOADER) < LOADER_BUDGET_BYTES - 16
 
 
-def test_renderer_stays_under_5_kb_gzipped():
+def test_renderer_stays_under_6_kb_gzipped():
     assert gzip_size(renderer()) < RENDERER_BUDGET_BYTES - 32
 
 

@@ -98,6 +98,9 @@ class Response(db.Model):
     visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
     #: 1 for the visitor's first response; a recurring survey's next showing starts round 2.
     round: Mapped[int] = mapped_column(default=1, server_default="1")
+    #: ``{name: text}``: the variant's hidden fields (from the page URL, the snippet tag or
+    #: identify's attributes); the first value of each is kept.
+    hidden: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
     #: ``{step_id: {"value": ..., "at": iso-time}}``; the latest answer to a step wins.
     answers: Mapped[dict] = mapped_column(JSONType, default=dict)
     completed: Mapped[bool] = mapped_column(default=False)

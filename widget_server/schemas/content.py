@@ -120,10 +120,35 @@ class ThankYouSchema(Schema):
     reward = fields.Nested(RewardOfferSchema)
 
 
+HIDDEN_SOURCES = ("query", "data", "identify")
+
+
+class HiddenFieldSchema(Schema):
+    """A value stored with the response that the visitor does not type: the page URL's query
+    parameter ``key`` (``query``), the snippet tag's ``data-<key>`` attribute (``data``), or the
+    visitor's ``identify`` attribute ``key`` (``identify``)."""
+
+    name = slug(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(HIDDEN_SOURCES))
+    key = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.\-]{1,64}\Z", error="Use 1-64 letters, digits, '_', '.', '-'."
+        ),
+    )
+
+
 class SurveyContentSchema(Schema):
     title = LocalText(max_length=200)
     steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(1, 30))
     thank_you = fields.Nested(ThankYouSchema)
+    hidden_fields = fields.List(fields.Nested(HiddenFieldSchema), validate=validate.Length(max=10))
+
+    @validates_schema
+    def hidden_names(self, data, **kwargs):
+        names = [field["name"] for field in data.get("hidden_fields") or []]
+        if len(names) != len(set(names)):
+            raise ValidationError("Each hidden field needs a name of its own.", "hidden_fields")
 
     @validates_schema
     def step_graph(self, data, **kwargs):

@@ -150,9 +150,24 @@ def shape_refusal(event: dict) -> tuple[str | dict, str] | None:
             return {"value": ["Missing."]}, "data"
         if not _answer_value_ok(data["value"]):
             return {"value": ["Must be a string, a number or a list of option ids."]}, "data"
+    if kind in ("answer", "complete") and "hidden" in data and not _hidden_ok(data["hidden"]):
+        message = "At most 10 fields, each a step-id-like name and a text of up to 200 characters."
+        return {"hidden": [message]}, "data"
     if kind == "convert" and not isinstance(data.get("name"), str):
         return {"name": ["A convert event needs the goal's name."]}, "data"
     return None
+
+
+def _hidden_ok(hidden) -> bool:
+    """The hidden fields' values a popup sends with its answers (``{name: text}``)."""
+    return (
+        isinstance(hidden, dict)
+        and len(hidden) <= 10
+        and all(
+            isinstance(k, str) and SLUG.fullmatch(k) and isinstance(v, str) and len(v) <= 200
+            for k, v in hidden.items()
+        )
+    )
 
 
 def _answer_value_ok(value) -> bool:

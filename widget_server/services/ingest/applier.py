@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ...extensions import db
-from ...models import Assignment, Campaign, Event, Response, StepReach, Visitor
+from ...models import Assignment, Campaign, Event, Response, StepReach, Variant, Visitor
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
@@ -55,7 +55,7 @@ _CLAIMED = (
 )
 #: What folding changes, written back with one statement per table (not one UPDATE per row).
 _ASSIGNMENT_COLUMNS = ("impressions", "first_impression_at", "last_closed_at", "completed_at")
-_RESPONSE_COLUMNS = ("answers", "completed", "completed_at", "updated_at")
+_RESPONSE_COLUMNS = ("answers", "hidden", "completed", "completed_at", "updated_at")
 _VISITOR_COLUMNS = ("last_popup_end_at",)
 
 
@@ -242,6 +242,9 @@ def apply_effects(
         rules.repeat_after_days,
     )
     left = _completions_left(rules.max_responses, campaign_events)
+    identify_fields = _identify_fields(
+        {e["variant_id"] for e in campaign_events if e["type"] in ("answer", "complete")}
+    )
     rollups = metrics.IngestMetrics(assignments.values())
     reached: Counter = Counter()  # (campaign, variant, step): responses answering it first now
     popup_ends: dict[int, datetime] = {}
@@ -267,10 +270,14 @@ def apply_effects(
             # The latest completion: a recurring survey is shown again counting from it.
             assignment.completed_at = _latest(assignment.completed_at, at)
             response = responses[(*key, event["round"])]
+            _keep_hidden(response, event, identify_fields, visitors[key[1]])
             response.completed = True
             response.completed_at = response.completed_at or at
             popup_ends[event["visitor_id"]] = _latest(popup_ends.get(event["visitor_id"]), at)
         elif kind == "answer":
+            _keep_hidden(
+                responses[(*key, event["round"])], event, identify_fields, visitors[key[1]]
+            )
             if _fold_answer(responses[(*key, event["round"])], event):
                 reached[(key[0], event["variant_id"], event["data"]["step_id"])] += 1
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
@@ -363,6 +370,48 @@ def _latest(current: datetime | None, at: datetime) -> datetime:
     return at if current is None or at > current else current
 
 
+def _identify_fields(variant_ids: set[int]) -> dict[int, list[tuple[str, str]]]:
+    """``{variant id: [(hidden field name, identify attribute)]}`` of the variants whose hidden
+    fields come from ``identify``: one read of the answered variants' content per chunk."""
+    if not variant_ids:
+        return {}
+    rows = db.session.execute(
+        select(Variant.id, Variant.content).where(Variant.id.in_(variant_ids))
+    ).all()
+    found = {}
+    for variant_id, content in rows:
+        fields_ = [
+            (f["name"], f["key"])
+            for f in (content or {}).get("hidden_fields") or []
+            if f.get("source") == "identify"
+        ]
+        if fields_:
+            found[variant_id] = fields_
+    return found
+
+
+def _keep_hidden(response: "_ResponseRow", event: dict, identify_fields, visitor: Visitor) -> None:
+    """The hidden fields the popup sent (page URL, snippet tag) and those of the visitor's
+    identify attributes; the first value of each is kept (the page the survey was shown on)."""
+    sent = (event.get("data") or {}).get("hidden") or {}
+    attributes = visitor.attributes or {}
+    found = {
+        **{
+            name: attributes[key]
+            for name, key in identify_fields.get(event["variant_id"], ())
+            if key in attributes
+        },
+        **sent,
+    }
+    new = {
+        name: str(value)[:200]
+        for name, value in found.items()
+        if name not in (response.hidden or {})
+    }
+    if new:
+        response.hidden = {**(response.hidden or {}), **new}
+
+
 def _fold_answer(response: "_ResponseRow", event: dict) -> bool:
     """The latest answer to a step wins, whatever order the events arrive in. True when it is
     the response's first answer to the step (the step's reach counts it)."""
@@ -405,6 +454,7 @@ class _ResponseRow:
     visitor_id: int
     round: int
     answers: dict
+    hidden: dict
     completed: bool
     completed_at: datetime | None
     updated_at: datetime

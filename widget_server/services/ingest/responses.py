@@ -54,6 +54,8 @@ class ResponseRow:
     dropped_after: tuple[str, str] | None
     started_at: datetime
     updated_at: datetime
+    #: The variant's hidden fields as stored with the response (``{name: text}``).
+    hidden: dict
     #: ``[(step id, question, answer as text)]`` in the survey's step order.
     answers: list[tuple[str, str, str]]
 
@@ -166,6 +168,7 @@ def _row(row, questions: _Questions) -> ResponseRow:
         dropped_after=None if response.completed or not answers else answers[-1][:2],
         started_at=response.started_at,
         updated_at=response.updated_at,
+        hidden=response.hidden or {},
         answers=answers,
     )
 
@@ -174,7 +177,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
     """The matching responses as CSV text, a chunk at a time, formula-like cells neutralised.
 
     With a campaign chosen, each question is a column; otherwise the answers are one column of
-    ``question: answer`` lines.
+    ``question: answer`` lines. The hidden fields are one column of ``name: value`` lines.
     """
     step_columns: list[tuple[str, str]] = []
     if flt.campaign_id:
@@ -190,7 +193,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
     writer = csv.writer(buffer, lineterminator="\r\n")
     header = ["response_id", "campaign", "variant", "visitor_id", "stage", "round", "completed"]
     header += ["dropped_off_after"]
-    header += ["started_at", "updated_at"]
+    header += ["started_at", "updated_at", "hidden"]
     header += [f"{step_id}: {question}" for step_id, question in step_columns] or ["answers"]
     writer.writerow([neutralise(cell) for cell in header])
     questions = _Questions()
@@ -208,6 +211,7 @@ def csv_rows(flt: ResponseFilter) -> Iterator[str]:
             item.dropped_after[0] if item.dropped_after else "",
             item.started_at.isoformat(),
             item.updated_at.isoformat(),
+            "\n".join(f"{name}: {value}" for name, value in sorted(item.hidden.items())),
         ]
         if step_columns:
             by_step = {step_id: text for step_id, _, text in item.answers}
