@@ -34,7 +34,7 @@ def survey(admin, client, make_site, make_campaign, webhook_receiver):
     ``survey(format="slack", events=[...])`` configures it. Returns the site (with its secret),
     the campaign and the variant."""
 
-    def make(**hook):
+    def make(frequency=None, **hook):
         site = make_site()
         settings = {"response_webhook": {"url": webhook_receiver.url, **hook}}
         answer = admin.patch(f"/api/v1/admin/sites/{site['id']}", json={"settings": settings})
@@ -44,6 +44,7 @@ def survey(admin, client, make_site, make_campaign, webhook_receiver):
             site,
             name="Checkout survey",
             variants=[{"name": "A", "is_control": True, "content": survey_content(STEPS)}],
+            frequency=frequency or {},
         )
         return site, campaign, campaign["variants"][0]["id"]
 
@@ -201,6 +202,26 @@ def test_a_chunk_of_completions_records_its_deliveries_in_one_insert(
     assert {d.site_id for d in deliveries()} == {site["id"]}
 
 
+def test_each_round_of_a_recurring_survey_is_announced_once(client, survey):
+    site, campaign, variant_id = survey(frequency={"repeat_after_days": 90})
+    respond(client, site, campaign, variant_id, "visitor-rounds01", {"likely": 3})
+    time_passes(timedelta(days=91))
+    respond(client, site, campaign, variant_id, "visitor-rounds01", {"likely": 5})
+
+    announced = [(d.payload["round"], d.payload["answers"][0]["value"]) for d in deliveries()]
+    assert announced == [(1, 3), (2, 5)]
+
+
+def test_a_completion_past_the_quota_is_not_announced(client, survey):
+    site, campaign, variant_id = survey(frequency={"max_responses": 1})
+    for visitor in ("visitor-quota001", "visitor-quota002"):
+        assert decide(client, site, visitor).json["campaigns"]
+    for visitor in ("visitor-quota001", "visitor-quota002"):
+        send_events(client, site, [event("complete", visitor, campaign["id"], variant_id)])
+
+    assert [d.payload["visitor_id"] for d in deliveries()] == ["visitor-quota001"]
+
+
 def test_failed_delivery_is_retried_after_a_500(client, runner, survey, webhook_receiver):
     site, campaign, variant_id = survey()
     respond(client, site, campaign, variant_id, "visitor-retry001", {"found": "search"})
@@ -243,6 +264,16 @@ def test_partial_is_recorded_after_the_idle_time_and_not_before(
         None,
     )
     assert [a["answer"] for a in partial["answers"]] == ["A friend"]
+
+
+def test_responses_quiet_for_over_a_day_when_first_scanned_are_history(client, survey):
+    site, campaign, variant_id = survey(events=["response.partial"])
+    respond(client, site, campaign, variant_id, "visitor-old00001", {"found": "friend"}, False)
+    time_passes(timedelta(days=2))
+
+    assert queue_partials() == 1  # passed by
+
+    assert deliveries() == []
 
 
 def test_no_partial_for_a_site_that_asked_only_for_completions(client, survey):

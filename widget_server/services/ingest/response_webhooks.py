@@ -12,7 +12,9 @@ A response is *left unfinished* when it is not completed, has had no new answer 
 applier (an answer stored but not yet applied is not taken for silence). The scan reads
 responses by id after a watermark kept in the database (``job_watermarks``), at most
 ``SCAN_LIMIT`` a run, and moves the watermark past every response it is done with; a response
-still being answered holds it back until it goes quiet (or for ``GIVE_UP_AFTER`` at most).
+still being answered holds it back until it goes quiet (or for ``GIVE_UP_AFTER`` at most). A
+response quiet for a day beyond the idle time when the scan first reads it is history and
+announces nothing (``HISTORY``).
 """
 
 import unicodedata
@@ -45,6 +47,11 @@ SCAN_LIMIT = 500
 #: A response still being answered this long after it started gets no ``response.partial``: it
 #: must not hold the scan's watermark back for ever.
 GIVE_UP_AFTER = timedelta(days=1)
+
+#: A response already quiet this long (beyond the idle time) when the scan first reads it is
+#: history, passed without a partial: the scan's first run on an installation, or after the
+#: workers were stopped that long, announces no old responses.
+HISTORY = timedelta(days=1)
 
 _DELIVERIES = WebhookDelivery.__table__
 
@@ -111,13 +118,15 @@ def queue_partials(limit: int = SCAN_LIMIT, now: datetime | None = None) -> int:
     unfinished = [row for row in rows if row.site_id in hooks and not row.completed]
     busy = _with_pending_events({(row.site_id, row.visitor_key) for row in unfinished})
     unfinished_ids = {row.id for row in unfinished}
+    quiet_since = now - idle
     left, passed, waiting = [], 0, False
     for row in rows:
         if row.id in unfinished_ids:
-            if row.updated_at <= now - idle and (row.site_id, row.visitor_key) not in busy:
+            answering = row.updated_at > quiet_since and row.started_at > now - GIVE_UP_AFTER
+            if answering or (row.site_id, row.visitor_key) in busy:
+                waiting = True  # the watermark stays before it
+            elif quiet_since - HISTORY < row.updated_at <= quiet_since:
                 left.append(row.id)
-            elif row.started_at > now - GIVE_UP_AFTER:
-                waiting = True  # still being answered: the watermark stays before it
         if not waiting:
             watermark.position, passed = row.id, passed + 1
     watermark.updated_at = now
