@@ -81,6 +81,9 @@ class Config:
     APPLIER_IDLE_S = _env("APPLIER_IDLE_S", 0.2)
     #: Seconds between two rounds of webhook deliveries in ``funnelcake worker``.
     WEBHOOK_INTERVAL_S = _env("WEBHOOK_INTERVAL_S", 2.0)
+    #: Minutes without a new answer after which an unfinished survey response counts as left:
+    #: the worker then sends the site's ``response.partial`` webhook, once per response round.
+    RESPONSE_PARTIAL_AFTER_MIN = _env("RESPONSE_PARTIAL_AFTER_MIN", 30.0)
     #: Events the applier folds per transaction (see services/ingest/applier.py).
     APPLIER_CHUNK = _env("APPLIER_CHUNK", 1000)
     #: Appliers each `funnelcake worker` runs (threads); 0 = as suits the database: 2 on

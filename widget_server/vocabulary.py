@@ -62,6 +62,15 @@ CHOICE_TYPES = ("single_choice", "multi_choice")
 #: Question types whose answer is a number, which scores on the step's dimension.
 NUMERIC_TYPES = ("scale", "nps", "rating")
 
+# -- response webhooks ----------------------------------------------------------------------------
+
+RESPONSE_COMPLETED = "response.completed"
+#: A response left unfinished: no answer for ``RESPONSE_PARTIAL_AFTER_MIN`` minutes.
+RESPONSE_PARTIAL = "response.partial"
+RESPONSE_WEBHOOK_EVENTS = (RESPONSE_COMPLETED, RESPONSE_PARTIAL)
+#: ``json``: the signed JSON body; ``slack``: a Slack incoming webhook's ``{"text": ...}``.
+RESPONSE_WEBHOOK_FORMATS = ("json", "slack")
+
 # -- attribute and stage rules --------------------------------------------------------------------
 
 #: Numeric comparisons of the rule language (services/funnel/rules.py evaluates them).

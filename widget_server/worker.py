@@ -4,6 +4,8 @@
   (``APPLIERS`` of them: two on PostgreSQL, where they claim chunks side by side, one on SQLite);
 - ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
 - ``deliver-webhooks``: posts the signed webhooks that changes recorded;
+- ``response-partials``: records the ``response.partial`` webhooks of survey responses left
+  unfinished (``RESPONSE_PARTIAL_AFTER_MIN``), for the sites that asked for them;
 - ``funnel-figures``: recomputes the funnel figure snapshots readers found stale.
 
 Web processes start none of it (``create_app`` and the gunicorn configuration start no thread):
@@ -15,11 +17,16 @@ import logging
 
 from .services.funnel.figures import snapshots
 from .services.ingest.applier import apply_pending
+from .services.ingest.response_webhooks import queue_partials
 from .services.platform.jobs import Job, JobRunner
 from .services.platform.webhooks import deliver_pending
 from .services.promotion.evaluation import background_interval_s, claim_scheduled_round, run_round
 
 log = logging.getLogger(__name__)
+
+#: Seconds between scans for unfinished responses when the last found nothing new: the idle time
+#: they wait for is counted in minutes.
+PARTIALS_SCAN_IDLE_S = 30.0
 
 
 def installation_jobs(app) -> list[Job]:
@@ -31,6 +38,7 @@ def installation_jobs(app) -> list[Job]:
     ]
     jobs += [
         Job("deliver-webhooks", _deliver_webhooks, float(app.config["WEBHOOK_INTERVAL_S"])),
+        Job("response-partials", queue_partials, PARTIALS_SCAN_IDLE_S),
         Job("funnel-figures", snapshots().refresh_one, 1.0),
     ]
     interval_s = background_interval_s(app)

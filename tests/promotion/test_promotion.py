@@ -185,7 +185,13 @@ def test_no_background_rounds_under_testing_or_without_an_interval(make_app):
     assert "evaluate" not in job_names(make_app(EVALUATE_INTERVAL_S=30))
     assert "evaluate" not in job_names(make_app(TESTING=False, EVALUATE_INTERVAL_S=0))
     on = make_app(TESTING=False, EVALUATE_INTERVAL_S=30, APPLIERS=1)
-    assert job_names(on) == {"apply-events-1", "deliver-webhooks", "funnel-figures", "evaluate"}
+    assert job_names(on) == {
+        "apply-events-1",
+        "deliver-webhooks",
+        "response-partials",
+        "funnel-figures",
+        "evaluate",
+    }
 
 
 def test_a_worker_runs_two_appliers_on_postgresql_and_one_on_sqlite(make_app, database_url):

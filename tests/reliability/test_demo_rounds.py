@@ -80,8 +80,8 @@ def test_the_worker_runs_promotion_rounds_and_stops_on_sigterm(tmp_path):
     assert worker.returncode == 0, output
     # Two appliers on PostgreSQL, one on SQLite.
     assert re.search(
-        r"Worker running: apply-events-1(, apply-events-2)?, deliver-webhooks, funnel-figures, "
-        r"evaluate\n",
+        r"Worker running: apply-events-1(, apply-events-2)?, deliver-webhooks, response-partials, "
+        r"funnel-figures, evaluate\n",
         output,
     ), output
     assert "Worker stopped." in output

@@ -5,7 +5,7 @@ from .events import EVENT_TYPES, TEASER_EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, StepReach, VariantMetric
 from .rewards import CouponCode, CouponPool, Order, Spin
-from .sites import AdminSession, AdminToken, AdminUser, Site, WebhookDelivery
+from .sites import AdminSession, AdminToken, AdminUser, JobWatermark, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "FunnelSnapshot",
     "FunnelStage",
+    "JobWatermark",
     "MetricConversion",
     "Order",
     "Response",

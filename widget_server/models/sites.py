@@ -3,7 +3,7 @@
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -83,9 +83,15 @@ class AdminSession(db.Model):
 
 
 class WebhookDelivery(db.Model):
-    """An outgoing signed webhook (promotion, stage change) and its delivery state."""
+    """An outgoing signed webhook (promotion, stage change, survey response) and its delivery
+    state."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        #: What a delivery announces, when it must be sent once only (a response's completion):
+        #: a second insert of the same key is ignored.
+        UniqueConstraint("delivery_key", name="uq_webhook_deliveries_delivery_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -97,3 +103,16 @@ class WebhookDelivery(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: ``response:<id>:<round>:<event>`` for a response webhook; None for the others.
+    delivery_key: Mapped[str | None] = mapped_column(String(128))
+
+
+class JobWatermark(db.Model):
+    """How far a background scan has come (the id of the last row it is done with), shared by
+    every worker: the next scan starts after it instead of reading the whole table again."""
+
+    __tablename__ = "job_watermarks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

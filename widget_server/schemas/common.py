@@ -100,6 +100,14 @@ def _callable_webhook_url(url: str) -> None:
         raise ValidationError(refusal)
 
 
+class WholeNested(fields.Nested):
+    """A nested object that, when given, is validated whole with its defaults, also inside a
+    partial load (a PATCH): one setting that needs all its parts (a webhook's URL)."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return super()._deserialize(value, attr, data, partial=False, **kwargs)
+
+
 def patch_schema(schema_class: type[Schema]) -> Schema:
     """The schema of a PATCH: any top-level field may be left out, but a nested object that is
     given (a trigger, the A/B settings) is validated whole, with its defaults, as on create."""

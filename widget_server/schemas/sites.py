@@ -4,13 +4,31 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from .common import webhook_url_field
+from ..vocabulary import RESPONSE_COMPLETED, RESPONSE_WEBHOOK_EVENTS, RESPONSE_WEBHOOK_FORMATS
+from .common import WholeNested, webhook_url_field
 
 
 def _origin(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
         raise ValidationError("Use an origin such as https://shop.example.com (no path).")
+
+
+class ResponseWebhookSchema(Schema):
+    """Where survey responses are announced, which of their events, and in what body."""
+
+    url = webhook_url_field(required=True)
+    events = fields.List(
+        fields.String(validate=validate.OneOf(RESPONSE_WEBHOOK_EVENTS)),
+        load_default=lambda: [RESPONSE_COMPLETED],
+        validate=validate.Length(min=1, error="Name at least one event."),
+    )
+    format = fields.String(load_default="json", validate=validate.OneOf(RESPONSE_WEBHOOK_FORMATS))
+
+    @post_load
+    def _distinct_events(self, data, **kwargs):
+        data["events"] = sorted(set(data["events"]))
+        return data
 
 
 class SiteSettingsSchema(Schema):
@@ -20,6 +38,8 @@ class SiteSettingsSchema(Schema):
     stage_webhook_url = webhook_url_field()
     #: ``identify`` with a customer id needs its signature (HMAC with the site secret).
     require_signed_identify = fields.Boolean(load_default=False)
+    #: Called (signed) when a survey response is completed or left unfinished; null turns it off.
+    response_webhook = WholeNested(ResponseWebhookSchema, allow_none=True)
 
 
 class SiteSchema(Schema):

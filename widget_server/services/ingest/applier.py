@@ -37,6 +37,7 @@ from ..platform.sqlite_lock import take_writer_lock
 from ..platform.upsert import add_to_counters, insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitors
+from . import response_webhooks
 
 #: Events claimed and folded per transaction: large enough that the per-chunk statements cost
 #: little per event, small enough that a chunk's locks and its transaction stay short.
@@ -231,7 +232,8 @@ def apply_effects(
 
     Only events with a variant are folded: :func:`_variant_shown` cleared it where the server
     shows the visitor nothing, so ``assignments`` (locked, from ``_load_assignments``) holds each
-    one's. What changed is written back with one statement per table.
+    one's. What changed is written back with one statement per table; the responses completed
+    here are announced to their sites' response webhooks (recorded, one insert).
     """
     campaign_events = [e for e in events if e["campaign_id"] and e["variant_id"]]
     if not campaign_events:
@@ -286,6 +288,7 @@ def apply_effects(
     add_to_counters(
         StepReach.__table__, ("campaign_id", "variant_id", "step_id"), "responses", reached
     )
+    response_webhooks.notify_completed(campaign_events, responses)
     full = {c for c, count in left.items() if count <= 0}
     _complete_campaigns(full | _answer_quotas_reached(rules.answer_quotas, campaign_events))
     _popups_ended(visitors, popup_ends)

@@ -105,26 +105,40 @@ class _Questions:
             content = {}
             if variant_id is not None:
                 content = db.session.scalar(select(Variant.content).where(Variant.id == variant_id))
-            steps = (content or {}).get("steps") or []
-            order = [(s["id"], plain(s.get("question"))) for s in steps]
-            labels = {
-                s["id"]: {o["id"]: plain(o.get("label")) for o in s.get("options") or []}
-                for s in steps
-            }
-            self.cache[variant_id] = (order, labels)
+            self.cache[variant_id] = questions_of(content)
         return self.cache[variant_id]
 
     def answers(self, variant_id: int | None, answers: dict) -> list[tuple[str, str, str]]:
-        order, labels = self.of(variant_id)
-        known = [step_id for step_id, _ in order]
-        questions = dict(order)
-        rows = []
-        for step_id in known + sorted(set(answers) - set(known)):
-            if step_id in answers:
-                value = (answers[step_id] or {}).get("value")
-                text = answer_text(value, labels.get(step_id, {}))
-                rows.append((step_id, questions.get(step_id, step_id), text))
-        return rows
+        return answers_in_step_order(self.of(variant_id), answers)
+
+
+def questions_of(content: dict | None) -> tuple[list, dict]:
+    """A variant's questions in step order, ``[(step_id, question)]``, and its option labels,
+    ``{step_id: {option_id: label}}``."""
+    steps = (content or {}).get("steps") or []
+    order = [(s["id"], plain(s.get("question"))) for s in steps]
+    labels = {
+        s["id"]: {o["id"]: plain(o.get("label")) for o in s.get("options") or []} for s in steps
+    }
+    return order, labels
+
+
+def answers_in_step_order(
+    questions: tuple[list, dict], answers: dict
+) -> list[tuple[str, str, str]]:
+    """``(step_id, question, answer as words)`` of each answered step, in the variant's step
+    order (steps no longer in the variant last, by id)."""
+    order, labels = questions
+    known = [step_id for step_id, _ in order]
+    texts = dict(order)
+    rows = []
+    for step_id in known + sorted(set(answers) - set(known)):
+        if step_id in answers:
+            value = (answers[step_id] or {}).get("value")
+            rows.append(
+                (step_id, texts.get(step_id, step_id), answer_text(value, labels.get(step_id, {})))
+            )
+    return rows
 
 
 def answer_text(value, labels: dict) -> str:
