@@ -425,3 +425,42 @@ def test_results_page_shows_the_teaser_figures_beside_the_test(
     send_events(client, site, [event(kind, "visitor-0001", *ids) for kind in kinds])
     html = page.get(f"/admin/campaigns/{campaign['id']}/results").get_data(as_text=True)
     assert "A seen by 1 visitors, reopened by 1." in html
+
+
+def test_a_quota_from_the_form(page, make_site):
+    site = make_site()
+    url = f"/admin/sites/{site['id']}/campaigns/new"
+    html = page.post(url, {**CAMPAIGN_FORM, "frequency.max_responses": "0"}).get_data(as_text=True)
+    assert field_messages(html, "frequency.max_responses") == [
+        "Must be greater than or equal to 1."
+    ]
+    assert page.post(url, {**CAMPAIGN_FORM, "frequency.max_responses": "200"}).status_code == 302
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
+    assert campaign.frequency["max_responses"] == 200
+
+
+def test_hidden_fields_from_the_variant_form_are_kept_by_a_later_edit(page, make_site, admin):
+    site = make_site()
+    created = admin.post(
+        f"/api/v1/admin/sites/{site['id']}/campaigns",
+        json={"name": "Survey", "kind": "survey"},
+    ).json
+    url = f"/admin/campaigns/{created['id']}/variants/new"
+    form = {
+        **SURVEY_VARIANT,
+        "content.hidden_fields.0.name": "utm",
+        "content.hidden_fields.0.source": "query",
+        "content.hidden_fields.0.key": "utm_source",
+    }
+    assert page.post(url, form).status_code == 302
+    variant = db.session.scalar(select(Variant).where(Variant.campaign_id == created["id"]))
+    assert variant.content["hidden_fields"] == [
+        {"name": "utm", "source": "query", "key": "utm_source"}
+    ]
+    edit = page.get(f"/admin/variants/{variant.id}").get_data(as_text=True)
+    assert 'value="utm_source"' in edit
+    bad = {**form, "content.hidden_fields.0.source": "cookie"}
+    html = page.post(url, bad).get_data(as_text=True)
+    assert field_messages(html, "content.hidden_fields.0.source") == [
+        "Must be one of: query, data, identify."
+    ]

@@ -253,6 +253,10 @@ def content_to_state(kind: str, content: dict) -> dict:
     return {
         "title": _text(content.get("title")),
         "steps": steps,
+        "hidden_fields": [
+            {k: _text(f.get(k)) for k in ("name", "source", "key")}
+            for f in content.get("hidden_fields") or []
+        ],
         "thank_you": {
             "title": _text(thank_you.get("title")),
             "message": _text(thank_you.get("message")),
@@ -297,6 +301,13 @@ def state_to_content(kind: str, state: dict) -> dict:
         }
     if thank_you_payload:
         payload["thank_you"] = thank_you_payload
+    hidden = [
+        {k: str(row.get(k, "")).strip() for k in ("name", "source", "key")}
+        for row in _rows(state.get("hidden_fields"))
+        if _row_filled(row, ("name", "key"))
+    ]
+    if hidden:
+        payload["hidden_fields"] = hidden
     return payload
 
 
@@ -432,6 +443,8 @@ def apply_row_action(state: dict, action: str) -> bool:
         items.append(blank_rule())
     elif last == "slices":
         items.append(blank_slice(len(items)))
+    elif last == "hidden_fields":
+        items.append({"name": "", "source": "query", "key": ""})
     return True
 
 
@@ -468,7 +481,13 @@ def content_from_json(text: str) -> tuple[dict | None, str | None]:
 
 
 CAMPAIGN_SCALARS = {
-    "frequency": ("max_impressions", "days_after_close", "sampling_percent", "repeat_after_days"),
+    "frequency": (
+        "max_impressions",
+        "days_after_close",
+        "sampling_percent",
+        "repeat_after_days",
+        "max_responses",
+    ),
     "ab": (
         "metric",
         "method",
@@ -653,6 +672,7 @@ FIELD_TITLES = {
     "frequency.sampling_percent": "Share of traffic",
     "frequency.stop_after_complete": "Never again after completion",
     "frequency.repeat_after_days": "Show again after",
+    "frequency.max_responses": "Complete after responses",
     "frequency.teaser": "Teaser tab",
     "frequency.teaser.text": "Teaser tab text",
     "frequency.teaser.side": "Teaser tab side",
