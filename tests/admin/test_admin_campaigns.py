@@ -464,3 +464,25 @@ def test_hidden_fields_from_the_variant_form_are_kept_by_a_later_edit(page, make
     assert field_messages(html, "content.hidden_fields.0.source") == [
         "Must be one of: query, data, identify."
     ]
+
+
+def test_answer_quotas_from_the_form_kept_by_a_later_edit_and_named_when_wrong(page, make_site):
+    site = make_site()
+    url = f"/admin/sites/{site['id']}/campaigns/new"
+    form = {**CAMPAIGN_FORM, "frequency.answer_quotas": "reason price 200\nreason  delivery 50"}
+    assert page.post(url, form).status_code == 302
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Exit survey"))
+    quotas = [
+        {"step_id": "reason", "option_id": "price", "max": 200},
+        {"step_id": "reason", "option_id": "delivery", "max": 50},
+    ]
+    assert campaign.frequency["answer_quotas"] == quotas
+    edit = page.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "reason price 200\nreason delivery 50" in html_module.unescape(edit)
+    assert page.post(f"/admin/campaigns/{campaign.id}", form).status_code == 302
+    db.session.expire_all()
+    assert campaign.frequency["answer_quotas"] == quotas
+    bad = page.post(url, {**form, "name": "Other", "frequency.answer_quotas": "reason price"})
+    assert bad.status_code == 400
+    html = bad.get_data(as_text=True)
+    assert "Missing data for required field." in html and "Answer quotas" in html

@@ -556,7 +556,22 @@ def campaign_to_state(campaign=None, kind: str = "survey") -> dict:
         stored = getattr(campaign, group) or {}
         state[group] = {k: _text(v) for k, v in stored.items() if k != "teaser"}
     state["frequency"]["teaser"] = teaser_to_state((campaign.frequency or {}).get("teaser"))
+    state["frequency"]["answer_quotas"] = "\n".join(
+        f"{q['step_id']} {q['option_id']} {q['max']}"
+        for q in (campaign.frequency or {}).get("answer_quotas") or []
+    )
     return state
+
+
+def lines_to_answer_quotas(text: str) -> list[dict]:
+    """The form's answer quotas, one a line: ``<question id> <option id> <how many>``. A line
+    with fewer words leaves the missing keys out, so the schema names what is missing."""
+    quotas = []
+    for line in str(text or "").splitlines():
+        words = line.split()
+        if words:
+            quotas.append(dict(zip(("step_id", "option_id", "max"), words, strict=False)))
+    return quotas
 
 
 def teaser_to_state(teaser: dict | None) -> dict:
@@ -636,6 +651,9 @@ def state_to_campaign(state: dict, with_kind: bool, existing_targeting: dict | N
     teaser = state_to_teaser((state.get("frequency") or {}).get("teaser") or {})
     if teaser is not None:
         payload["frequency"]["teaser"] = teaser
+    quotas = lines_to_answer_quotas((state.get("frequency") or {}).get("answer_quotas"))
+    if quotas:
+        payload["frequency"]["answer_quotas"] = quotas
     return payload
 
 
@@ -673,6 +691,7 @@ FIELD_TITLES = {
     "frequency.stop_after_complete": "Never again after completion",
     "frequency.repeat_after_days": "Show again after",
     "frequency.max_responses": "Complete after responses",
+    "frequency.answer_quotas": "Answer quotas",
     "frequency.teaser": "Teaser tab",
     "frequency.teaser.text": "Teaser tab text",
     "frequency.teaser.side": "Teaser tab side",
