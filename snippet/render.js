@@ -225,7 +225,8 @@
         go(step, value);
         show();
       });
-      (box.querySelector('textarea,input[type=email]') || heading).focus();
+      // A preview (the admin's editor) takes no focus when it opens: the owner is typing there.
+      if (!io.preview || history.length) (box.querySelector('textarea,input[type=email]') || heading).focus();
     }
     function thanks(box) {
       var ty = c.thank_you || {}, reward = offer.reward;
@@ -290,7 +291,7 @@
       spin.disabled = true;
       io.preview ? land({slice_index: k, label: slices[k].label, code: 'PREVIEW'}) : ask(body);
     });
-    (email || spin).focus();
+    if (!io.preview) (email || spin).focus();
 
     function say(text) { live.textContent = text; }
     // The server set the expiry; the device's clock only counts down to it. The ticking part is
