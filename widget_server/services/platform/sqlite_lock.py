@@ -11,6 +11,7 @@ requests meanwhile (their events join the next group commit).
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import update
@@ -36,24 +37,13 @@ def write_when_unlocked(engine, write: Callable[..., T]) -> T:
     if engine.dialect.name != "sqlite":
         with engine.begin() as connection:
             return write(connection)
-    deadline = time.monotonic() + LOCK_WAIT_S
-    pause = FIRST_RETRY_S
-    with engine.connect() as connection:
-        # On the driver's connection: through SQLAlchemy the pragma would open a transaction.
-        sqlite = connection.connection.driver_connection
-        sqlite.execute("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                try:
-                    with connection.begin():
-                        return write(connection)
-                except OperationalError as error:
-                    if not _locked(error) or time.monotonic() > deadline:
-                        raise
-                time.sleep(pause)
-                pause = min(2 * pause, LAST_RETRY_S)
-        finally:
-            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    with engine.connect() as connection, _no_busy_wait(connection):
+
+        def attempt() -> T:
+            with connection.begin():
+                return write(connection)
+
+        return _until_unlocked(attempt)
 
 
 def commit_when_unlocked(session, write: Callable[[], T]) -> T:
@@ -69,25 +59,46 @@ def commit_when_unlocked(session, write: Callable[[], T]) -> T:
         result = write()
         session.commit()
         return result
+
+    def attempt() -> T:
+        try:
+            with _no_busy_wait(session.connection()):
+                return write()
+        except OperationalError:
+            session.rollback()
+            raise
+
+    result = _until_unlocked(attempt)
+    session.commit()
+    return result
+
+
+def _until_unlocked(attempt: Callable[[], T]) -> T:
+    """``attempt()``, tried again after a short pause (doubling) while it finds SQLite's writer
+    lock taken, for up to :data:`LOCK_WAIT_S`; a cooperative sleep under gevent."""
     deadline = time.monotonic() + LOCK_WAIT_S
     pause = FIRST_RETRY_S
     while True:
-        sqlite = session.connection().connection.driver_connection
-        sqlite.execute("PRAGMA busy_timeout=0")
         try:
-            result, failed = write(), None
+            return attempt()
         except OperationalError as error:
-            failed = error
-        finally:
-            sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if failed is None:
-            session.commit()
-            return result
-        session.rollback()
-        if not _locked(failed) or time.monotonic() > deadline:
-            raise failed
+            if not _locked(error) or time.monotonic() > deadline:
+                raise
         time.sleep(pause)
         pause = min(2 * pause, LAST_RETRY_S)
+
+
+@contextmanager
+def _no_busy_wait(connection):
+    """The connection's writes fail at once on a taken lock (instead of waiting inside the
+    sqlite3 library, which holds the whole process) until the block ends. Set on the driver's
+    connection: through SQLAlchemy the pragma would open a transaction."""
+    sqlite = connection.connection.driver_connection
+    sqlite.execute("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        sqlite.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 #: A write that changes nothing but takes SQLite's writer lock at once (as ``BEGIN IMMEDIATE``
