@@ -364,5 +364,19 @@
     }
   }
 
+  // The site's opt-in cart link (decide's link_cart), so that the store's own order webhook names
+  // this visitor, guests too. Shopify: the cart attribute _funnelcake_visitor, written again for
+  // a new cart (its cart cookie changes) or another visitor; WooCommerce: the first-party cookie
+  // funnelcake_visitor, which the store's checkout copies into the order (docs/woocommerce.md).
+  popup.link = function (platform, visitor, get, set) {
+    var mark = d.cookie.match(/(^|; )cart=[^;]*/) + visitor;
+    if (platform != 'shopify') {
+      d.cookie = 'funnelcake_visitor=' + visitor + ';path=/;samesite=lax;max-age=31536000';
+    } else if (mark != get('fc_cart')) {
+      fetch('/cart/update.js', {method: 'POST', body: new URLSearchParams({'attributes[_funnelcake_visitor]': visitor})})
+        .then(function (r) { if (r.ok) set('fc_cart', d.cookie.match(/(^|; )cart=[^;]*/) + visitor); })['catch'](noop);
+    }
+  };
+
   if (me && me.funnelcake) me.funnelcake(popup);
 })();

@@ -16,7 +16,7 @@
   var debug = /[?&]funnelcake_debug=1/.test(location.search);
   var consented = data('consent') != 'required';
   var mem = {}, waiting = [], pending = [], offers = [], tabs = [], identified = Promise.resolve();
-  var visitor, pageViews, cart, open, shown, wanted, seq = 0, where, renderer, chunk, queued;
+  var visitor, pageViews, cart, open, shown, wanted, seq = 0, where, renderer, chunk, queued, linking;
 
   function log() {
     if (debug) console.info.apply(console, ['[funnelcake]'].concat([].slice.call(arguments)));
@@ -45,8 +45,8 @@
   // JSON bytes as the server counts them.
   function size(json) { return new Blob([json]).size; } // bytes as sent (UTF-8)
   function post(path, body, keepalive) {
-    return fetch(base + path, {method: 'POST', keepalive: !!keepalive, body: JSON.stringify(body),
-      headers: {'Content-Type': 'text/plain;charset=UTF-8'}});
+    // A string body goes as text/plain;charset=UTF-8: a simple request, no CORS preflight.
+    return fetch(base + path, {method: 'POST', keepalive: !!keepalive, body: JSON.stringify(body)});
   }
 
   // Events: a stored queue of {n: tries, e: event}; the server ignores a resent id.
@@ -105,7 +105,7 @@
     if (preview || !consented || !navigator.sendBeacon) return;
     var q = queue(), events;
     while ((events = batch(q)).length && navigator.sendBeacon(base + 'events',
-      new Blob([JSON.stringify({events: events})], {type: 'text/plain'}))) q = q.slice(events.length);
+      JSON.stringify({events: events}))) q = q.slice(events.length);
   }
 
   function decide() {
@@ -119,7 +119,8 @@
       (body.skipped || []).forEach(function (s) { log('campaign ' + s.campaign_id + ' not shown: ' + s.reason); });
       offers = body.campaigns || [];
       tabs = body.teasers || []; // closed popups shown as a tab only
-      if (offers.length || tabs.length) fetchRenderer(); // before any trigger fires
+      linking = body.link_cart; // the site links orders to visitors through the store's cart
+      if (offers.length || tabs.length || linking) fetchRenderer(); // before any trigger fires
       offers.forEach(arm);
       tease();
       if (wanted) api.show(wanted);
@@ -128,7 +129,7 @@
 
   function arm(offer) {
     var tr = offer.trigger || {}, type = tr.type, id = offer.campaign_id, clock;
-    log('campaign ' + id + ' eligible, waiting for trigger', tr);
+    log('campaign ' + id + ' eligible', tr);
     function fire() { render(offer); }
     function on(target, name, handler) {
       handler = safe(handler);
@@ -224,8 +225,10 @@
       tab: tab, show: function () { render(offer, 1); },
       closed: function (teaser) { open = 0; if (teaser) pending.push(popup(offer, 1)); }});
   }
+  // After decide and once the renderer is here: the teasers' tabs, and the cart link.
   function tease() {
     if (renderer) tabs.forEach(function (offer) { pending.push(popup(offer, 1)); });
+    if (renderer && linking) renderer.link(linking, visitor, get, set);
   }
 
   var api = {
@@ -233,7 +236,8 @@
       if (!yes) {
         consented = false;
         disarm();
-        ['fc_vid', 'fc_pv', 'fc_q'].forEach(forget);
+        ['fc_vid', 'fc_pv', 'fc_q', 'fc_cart'].forEach(forget);
+        d.cookie = 'funnelcake_visitor=;path=/;max-age=0'; // the cart link's (render.js)
       } else if (!consented) {
         consented = true;
         start();
