@@ -371,7 +371,8 @@
   popup.link = function (platform, visitor, get, set) {
     var mark = d.cookie.match(/(^|; )cart=[^;]*/) + visitor;
     if (platform != 'shopify') {
-      d.cookie = 'funnelcake_visitor=' + visitor + ';path=/;samesite=lax;max-age=31536000';
+      d.cookie = 'funnelcake_visitor=' + visitor + ';path=/;samesite=lax;max-age=2592000' +
+        (location.protocol == 'https:' ? ';secure' : ''); // 30 days, written again each page view
     } else if (mark != get('fc_cart')) {
       fetch('/cart/update.js', {method: 'POST', body: new URLSearchParams({'attributes[_funnelcake_visitor]': visitor})})
         .then(function (r) { if (r.ok) set('fc_cart', d.cookie.match(/(^|; )cart=[^;]*/) + visitor); })['catch'](noop);
