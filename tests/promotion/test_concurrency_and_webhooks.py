@@ -98,7 +98,7 @@ def test_round_does_not_decide_a_campaign_promoted_while_it_ran(
     assert {v["id"]: v["weight"] for v in shown["variants"]} == {a: 1.0, b: 1.0}
 
 
-def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_receiver):
+def test_promotion_calls_the_signed_webhook(admin, ab_test, webhook_receiver):
     site, campaign, (a, b) = ab_test(webhook_url=webhook_receiver.url)
     secret = admin.get(f"/api/v1/admin/sites/{site['id']}").json["secret"]
 
@@ -111,8 +111,14 @@ def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_r
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Funnelcake-Signature"] == expected
     payload = json.loads(body)
-    assert payload["event"] == "campaign.promote"
-    assert (payload["campaign_id"], payload["winner_variant_id"]) == (campaign["id"], b)
+    assert payload["type"] == "decision.made"
+    data = payload["data"]
+    assert (data["action"], data["campaign_id"], data["winner_variant_id"]) == (
+        "promote",
+        campaign["id"],
+        b,
+    )
+    assert data["automatic"] is False
     delivery = db.session.scalars(select(WebhookDelivery)).one()
     assert delivery.status == "delivered"
 
@@ -127,3 +133,4 @@ def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(admin, ab_test
     delivery = db.session.scalars(select(WebhookDelivery)).one()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert "timed out" in delivery.last_error
+
