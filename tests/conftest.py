@@ -227,11 +227,13 @@ def live_server(tmp_path, migrated_sqlite_file):
 
 class WebhookReceiver:
     """What a webhook receiver got: ``received`` lists ``(headers, body)`` of each POST; it
-    answers ``status``, and only once ``answering`` is set (clear it to make it hang)."""
+    answers ``status`` with ``body``, and only once ``answering`` is set (clear it to make it
+    hang)."""
 
     def __init__(self):
         self.received: list[tuple[dict, bytes]] = []
         self.status = 200
+        self.body = b""
         self.answering = threading.Event()
         self.answering.set()
         self.url = ""
@@ -244,7 +246,9 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         receiver.received.append((dict(self.headers), body))
         receiver.answering.wait(30)
         self.send_response(receiver.status)
+        self.send_header("Content-Length", str(len(receiver.body)))
         self.end_headers()
+        self.wfile.write(receiver.body)
 
     def log_message(self, *args):
         pass

@@ -189,7 +189,8 @@ def evaluate_command(every):
 )
 @with_appcontext
 def deliver_webhooks_command(limit, every):
-    """Post pending signed webhooks (stage changes, promotions); safe to run in several places."""
+    """Post the signed webhooks that are due (retries wait their backoff); safe to run in several
+    places."""
     import time
 
     from .services.platform.webhooks import deliver_pending

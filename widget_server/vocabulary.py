@@ -62,14 +62,34 @@ CHOICE_TYPES = ("single_choice", "multi_choice")
 #: Question types whose answer is a number, which scores on the step's dimension.
 NUMERIC_TYPES = ("scale", "nps", "rating")
 
-# -- response webhooks ----------------------------------------------------------------------------
+# -- outgoing webhooks ----------------------------------------------------------------------------
 
+#: A spin handed out a coupon code.
+COUPON_WON = "coupon.won"
+#: An order redeemed a code a wheel handed out (a pool's code, or the buyer's own fixed code).
+COUPON_REDEEMED = "coupon.redeemed"
+#: The promotion policy (or an admin) promoted a variant, stopped a test or undid either.
+DECISION_MADE = "decision.made"
+#: A visitor moved to another funnel stage.
+STAGE_CHANGED = "stage.changed"
 RESPONSE_COMPLETED = "response.completed"
 #: A response left unfinished: no answer for ``RESPONSE_PARTIAL_AFTER_MIN`` minutes.
 RESPONSE_PARTIAL = "response.partial"
+#: Every event a site's ``settings.webhook`` may subscribe to (the ``type`` of each body).
+WEBHOOK_EVENTS = (
+    COUPON_WON,
+    COUPON_REDEEMED,
+    DECISION_MADE,
+    STAGE_CHANGED,
+    RESPONSE_COMPLETED,
+    RESPONSE_PARTIAL,
+)
 RESPONSE_WEBHOOK_EVENTS = (RESPONSE_COMPLETED, RESPONSE_PARTIAL)
 #: ``json``: the signed JSON body; ``slack``: a Slack incoming webhook's ``{"text": ...}``.
 RESPONSE_WEBHOOK_FORMATS = ("json", "slack")
+#: Where a delivery stands: waiting for its next attempt, answered with a 2xx, or given up
+#: (every attempt failed, or the receiver answered 410 Gone).
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 # -- attribute and stage rules --------------------------------------------------------------------
 

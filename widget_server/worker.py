@@ -3,7 +3,8 @@
 - ``apply-events-<n>``: folds stored events into assignments, responses, rollups and stages
   (``APPLIERS`` of them: two on PostgreSQL, where they claim chunks side by side, one on SQLite);
 - ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
-- ``deliver-webhooks``: posts the signed webhooks that changes recorded;
+- ``deliver-webhooks``: posts the signed webhooks that changes recorded, when each is due (its
+  retries back off over a day);
 - ``response-partials``: records the ``response.partial`` webhooks of survey responses left
   unfinished (``RESPONSE_PARTIAL_AFTER_MIN``), for the sites that asked for them;
 - ``funnel-figures``: recomputes the funnel figure snapshots readers found stale.
@@ -61,7 +62,8 @@ def start_worker(app) -> JobRunner:
 
 
 def _deliver_webhooks() -> int:
-    return deliver_pending().delivered
+    """One round; what it attempted (a full round is followed by the next at once)."""
+    return deliver_pending().attempted
 
 
 def _evaluate(interval_s: float) -> int:

@@ -84,8 +84,10 @@ def test_completed_response_is_posted_signed_with_answers_in_step_order(
     expected = "sha256=" + hmac.new(site["secret"].encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Funnelcake-Signature"] == expected
     assert headers["X-Funnelcake-Event"] == "response.completed"
-    payload = json.loads(body)
-    assert payload["event"] == "response.completed"
+    envelope = json.loads(body)
+    assert envelope["type"] == "response.completed"
+    payload = envelope["data"]
+    assert envelope["timestamp"] == payload["completed_at"].replace("+00:00", "Z")
     assert (payload["site_id"], payload["campaign_id"], payload["campaign_name"]) == (
         site["id"],
         campaign["id"],
@@ -148,7 +150,7 @@ def test_json_format_carries_visitor_text_as_written(client, runner, survey, web
 
     runner.invoke(args=["deliver-webhooks"])
 
-    [answer] = json.loads(webhook_receiver.received[0][1])["answers"]
+    [answer] = json.loads(webhook_receiver.received[0][1])["data"]["answers"]
     assert answer["value"] == answer["answer"] == "<script>x</script>"
 
 
@@ -208,7 +210,9 @@ def test_each_round_of_a_recurring_survey_is_announced_once(client, survey):
     time_passes(timedelta(days=91))
     respond(client, site, campaign, variant_id, "visitor-rounds01", {"likely": 5})
 
-    announced = [(d.payload["round"], d.payload["answers"][0]["value"]) for d in deliveries()]
+    announced = [
+        (d.payload["data"]["round"], d.payload["data"]["answers"][0]["value"]) for d in deliveries()
+    ]
     assert announced == [(1, 3), (2, 5)]
 
 
@@ -219,7 +223,7 @@ def test_a_completion_past_the_quota_is_not_announced(client, survey):
     for visitor in ("visitor-quota001", "visitor-quota002"):
         send_events(client, site, [event("complete", visitor, campaign["id"], variant_id)])
 
-    assert [d.payload["visitor_id"] for d in deliveries()] == ["visitor-quota001"]
+    assert [d.payload["data"]["visitor_id"] for d in deliveries()] == ["visitor-quota001"]
 
 
 def test_failed_delivery_is_retried_after_a_500(client, runner, survey, webhook_receiver):
@@ -232,10 +236,12 @@ def test_failed_delivery_is_retried_after_a_500(client, runner, survey, webhook_
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "HTTP 500")
 
     webhook_receiver.status = 200
+    time_passes(timedelta(seconds=10), "webhook_deliveries")  # past the first retry's 5 s
     assert "delivered 1" in runner.invoke(args=["deliver-webhooks"]).output
     assert [d.status for d in deliveries()] == ["delivered"]
-    first, second = (body for _, body in webhook_receiver.received)
+    (first_headers, first), (second_headers, second) = webhook_receiver.received
     assert first == second
+    assert first_headers["webhook-id"] == second_headers["webhook-id"]
 
 
 def test_partial_is_recorded_after_the_idle_time_and_not_before(
@@ -257,8 +263,9 @@ def test_partial_is_recorded_after_the_idle_time_and_not_before(
 
     assert [d.event for d in deliveries()] == ["response.completed", "response.partial"]
     runner.invoke(args=["deliver-webhooks"])
-    partial = json.loads(webhook_receiver.received[-1][1])
-    assert (partial["event"], partial["visitor_id"], partial["completed_at"]) == (
+    envelope = json.loads(webhook_receiver.received[-1][1])
+    partial = envelope["data"]
+    assert (envelope["type"], partial["visitor_id"], partial["completed_at"]) == (
         "response.partial",
         "visitor-left0001",
         None,
@@ -303,7 +310,7 @@ def test_partial_scan_waits_for_events_the_applier_has_not_applied(
     time_passes(timedelta(hours=1))
     queue_partials()
     [partial] = deliveries()
-    assert [a["step_id"] for a in partial.payload["answers"]] == ["found", "why"]
+    assert [a["step_id"] for a in partial.payload["data"]["answers"]] == ["found", "why"]
 
 
 def test_partial_scan_reads_a_bounded_run_and_moves_its_watermark(client, survey):

@@ -98,7 +98,7 @@ def test_round_does_not_decide_a_campaign_promoted_while_it_ran(
     assert {v["id"]: v["weight"] for v in shown["variants"]} == {a: 1.0, b: 1.0}
 
 
-def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_receiver):
+def test_promotion_calls_the_signed_webhook(admin, ab_test, webhook_receiver):
     site, campaign, (a, b) = ab_test(webhook_url=webhook_receiver.url)
     secret = admin.get(f"/api/v1/admin/sites/{site['id']}").json["secret"]
 
@@ -111,8 +111,14 @@ def test_promotion_calls_the_signed_webhook(admin, ab_test, make_site, webhook_r
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     assert headers["X-Funnelcake-Signature"] == expected
     payload = json.loads(body)
-    assert payload["event"] == "campaign.promote"
-    assert (payload["campaign_id"], payload["winner_variant_id"]) == (campaign["id"], b)
+    assert payload["type"] == "decision.made"
+    data = payload["data"]
+    assert (data["action"], data["campaign_id"], data["winner_variant_id"]) == (
+        "promote",
+        campaign["id"],
+        b,
+    )
+    assert data["automatic"] is False
     delivery = db.session.scalars(select(WebhookDelivery)).one()
     assert delivery.status == "delivered"
 
@@ -127,3 +133,28 @@ def test_manual_promotion_leaves_a_slow_webhook_to_the_next_round(admin, ab_test
     delivery = db.session.scalars(select(WebhookDelivery)).one()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     assert "timed out" in delivery.last_error
+
+
+def test_decisions_go_to_the_campaign_url_and_the_site_webhook(admin, ab_test, webhook_receiver):
+    site, campaign, (a, b) = ab_test(webhook_url=webhook_receiver.url)
+    site_hook = {"url": webhook_receiver.url + "/site", "events": ["decision.made"]}
+    answer = admin.patch(
+        f"/api/v1/admin/sites/{site['id']}", json={"settings": {"webhook": site_hook}}
+    )
+    assert answer.status_code == 200, answer.json
+
+    admin.post(f"/api/v1/admin/campaigns/{campaign['id']}/promote", json={"variant_id": b})
+    assert admin.post(f"/api/v1/admin/campaigns/{campaign['id']}/undo").status_code == 201
+
+    db.session.expire_all()
+    found = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [(d.url.rsplit("/", 1)[1], d.payload["data"]["action"]) for d in found] == [
+        ("hook", "promote"),
+        ("site", "promote"),
+        ("hook", "undo"),
+        ("site", "undo"),
+    ]
+    assert {d.event for d in found} == {"decision.made"}
+    # One decision is one message, whichever URLs it goes to.
+    assert [d.message_id for d in found].count(found[0].message_id) == 2
+    assert len({d.message_id for d in found}) == 2

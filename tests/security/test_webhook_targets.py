@@ -12,6 +12,7 @@ from sqlalchemy import select
 from widget_server import outbound
 from widget_server.extensions import db
 from widget_server.models import WebhookDelivery
+from widget_server.models.types import utcnow
 from widget_server.services.platform import webhooks
 
 PRIVATE_URLS = [
@@ -89,7 +90,7 @@ def receiver():
 
 def _queue(site_id: int, url: str) -> None:
     """A pending delivery to ``url`` as if saved before (send time must check it on its own)."""
-    webhooks.enqueue(site_id, url, "visitor.stage_changed", [{"event": "visitor.stage_changed"}])
+    webhooks.enqueue(site_id, [url], "stage.changed", [({"to_stage": "customer"}, utcnow())])
     db.session.commit()
 
 

@@ -17,11 +17,18 @@ from ..schemas.responses import ResponseQuerySchema
 from ..schemas.rewards import GenerateCodesSchema, ImportCodesSchema, PoolSchema
 from ..schemas.sites import SiteSchema
 from ..schemas.views import campaign_json, site_json, variant_json
+from ..schemas.webhooks import (
+    DeliveryListSchema,
+    DeliveryQuerySchema,
+    DeliverySchema,
+    WebhookSecretSchema,
+)
 from ..services import funnel
 from ..services.campaigns import catalog, templates
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
 from ..services.ingest import responses
+from ..services.platform import webhooks
 from ..services.platform.tokens import token_is_valid
 from ..services.promotion import evaluation, results
 from ..services.rewards import coupons
@@ -44,6 +51,7 @@ response_query_schema = ResponseQuerySchema()
 pool_schema = PoolSchema()
 import_codes_schema = ImportCodesSchema()
 generate_codes_schema = GenerateCodesSchema()
+delivery_query_schema = DeliveryQuerySchema()
 
 
 @bp.before_request
@@ -78,8 +86,58 @@ def create_site():
 
 @bp.get("/sites/<int:site_id>")
 def get_site(site_id):
-    """Show one site with its signing secret."""
+    """Show one site with its secrets: ``secret`` (orders, identify) and ``webhook_secret``."""
     return jsonify(site_json(catalog.get_site(site_id), with_secret=True))
+
+
+@bp.post("/sites/<int:site_id>/webhook-secret/rotate")
+@documented(answer=WebhookSecretSchema)
+def rotate_webhook_secret(site_id):
+    """Give the site a new webhook signing secret; the previous one still signs for 24 hours.
+
+    Until ``previous_secret_valid_until`` every delivery carries two ``v1,`` signatures in
+    ``webhook-signature``, one per secret, so receivers can switch to the new one without a
+    delivery failing.
+    """
+    site = webhooks.rotate_secret(catalog.get_site(site_id))
+    until = webhooks.previous_secret_valid_until(site)
+    return jsonify(
+        webhook_secret=site.webhook_secret,
+        previous_secret_valid_until=webhooks.iso_timestamp(until) if until else None,
+    )
+
+
+@bp.get("/sites/<int:site_id>/webhook-deliveries")
+@documented(query=delivery_query_schema, answer=DeliveryListSchema)
+def list_webhook_deliveries(site_id):
+    """The site's webhook deliveries, newest first, with their bodies and delivery state.
+
+    ``?limit=`` (1 to 200, default 50) per page; ``?before=<next_before>`` reads the next
+    (older) page; ``?status=`` keeps ``pending``, ``delivered`` or ``failed`` ones.
+
+    :raise 400: a query parameter is malformed (the error names it).
+    """
+    site = catalog.get_site(site_id)
+    query = load_or_raise(delivery_query_schema, request.args.to_dict())
+    found = webhooks.deliveries_of(
+        site.id, query.get("before"), query["limit"], query.get("status")
+    )
+    next_before = found[-1].id if len(found) == query["limit"] else None
+    return jsonify(deliveries=[webhooks.delivery_json(d) for d in found], next_before=next_before)
+
+
+@bp.post("/webhook-deliveries/<int:delivery_id>/redeliver")
+@documented(answer=DeliverySchema, status=202)
+def redeliver_webhook(delivery_id):
+    """Send a delivery's message again now, with the same ``webhook-id`` and body.
+
+    A pending delivery is made due now; a delivered or failed one is kept as its record says
+    and a copy is queued (the answer is the delivery that will be sent).
+
+    :raise 404: no delivery of this id.
+    """
+    delivery = webhooks.redeliver(webhooks.get_delivery(delivery_id))
+    return jsonify(webhooks.delivery_json(delivery)), 202
 
 
 @bp.patch("/sites/<int:site_id>")

@@ -1,9 +1,10 @@
 """Sites (storefronts) and the credentials that act on them."""
 
+import base64
 import secrets
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -16,6 +17,17 @@ def new_site_key() -> str:
 
 def new_site_secret() -> str:
     return "sk_" + secrets.token_urlsafe(32)
+
+
+def new_message_id() -> str:
+    """A ``webhook-id``: ``msg_`` and 128 random bits (letters, digits, ``-`` and ``_``)."""
+    return "msg_" + secrets.token_urlsafe(16)
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and the base64 of 32 random bytes (the
+    specification asks for 24 to 64); the HMAC key is the decoded bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Site(db.Model):
@@ -36,6 +48,13 @@ class Site(db.Model):
     #: settings, campaigns, variants, stages, a promotion): web workers compare it with their
     #: copy's (``services.campaigns.site_config``) and reload on a difference.
     config_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Signs the outgoing webhooks (``webhook-signature``, Standard Webhooks); only the admin API
+    #: and the admin page show it.
+    webhook_secret: Mapped[str] = mapped_column(String(128), default=new_webhook_secret)
+    #: The secret before the latest rotation: deliveries carry its signature too for a while
+    #: after ``webhook_secret_rotated_at`` (``services.platform.webhooks.ROTATION_OVERLAP``).
+    previous_webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    webhook_secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     campaigns = relationship("Campaign", back_populates="site", order_by="Campaign.id")
 
@@ -83,23 +102,40 @@ class AdminSession(db.Model):
 
 
 class WebhookDelivery(db.Model):
-    """An outgoing signed webhook (promotion, stage change, survey response) and its delivery
-    state."""
+    """One message to one receiver (a decision, a stage change, a survey response, a coupon) and
+    its delivery state: the body as it is sent, the attempts made and when the next one is due."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         #: What a delivery announces, when it must be sent once only (a response's completion):
         #: a second insert of the same key is ignored.
         UniqueConstraint("delivery_key", name="uq_webhook_deliveries_delivery_key"),
+        #: The sender's queue: only pending deliveries, by when they are due.
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        #: A site's delivery log, newest first.
+        Index("ix_webhook_deliveries_site", "site_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(String(2000))
     event: Mapped[str] = mapped_column(String(64))
+    #: The body, as sent: ``{"type", "timestamp", "data"}`` (a Slack message for a response
+    #: webhook in the ``slack`` format).
     payload: Mapped[dict] = mapped_column(JSONType)
+    #: ``webhook-id``: the same on every attempt and on a redelivery (receivers deduplicate by
+    #: it); never holds a ``.``, which separates it from the timestamp in what is signed.
+    message_id: Mapped[str] = mapped_column(String(64), default=new_message_id)
     attempts: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: When the sender may take it next (None once delivered or failed).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

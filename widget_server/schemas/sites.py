@@ -4,7 +4,12 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from ..vocabulary import RESPONSE_COMPLETED, RESPONSE_WEBHOOK_EVENTS, RESPONSE_WEBHOOK_FORMATS
+from ..vocabulary import (
+    RESPONSE_COMPLETED,
+    RESPONSE_WEBHOOK_EVENTS,
+    RESPONSE_WEBHOOK_FORMATS,
+    WEBHOOK_EVENTS,
+)
 from .common import WholeNested, webhook_url_field
 
 
@@ -31,6 +36,22 @@ class ResponseWebhookSchema(Schema):
         return data
 
 
+class SiteWebhookSchema(Schema):
+    """The site's webhook: one URL that receives every event it subscribes to."""
+
+    url = webhook_url_field(required=True)
+    events = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+        load_default=lambda: list(WEBHOOK_EVENTS),
+        validate=validate.Length(min=1, error="Name at least one event."),
+    )
+
+    @post_load
+    def _distinct_events(self, data, **kwargs):
+        data["events"] = sorted(set(data["events"]))
+        return data
+
+
 class SiteSettingsSchema(Schema):
     #: No new popup for this many hours after any popup was closed or completed.
     cooldown_hours = fields.Float(load_default=0.0, validate=validate.Range(0, 24 * 365))
@@ -40,6 +61,9 @@ class SiteSettingsSchema(Schema):
     require_signed_identify = fields.Boolean(load_default=False)
     #: Called (signed) when a survey response is completed or left unfinished; null turns it off.
     response_webhook = WholeNested(ResponseWebhookSchema, allow_none=True)
+    #: Called (signed) with every event it subscribes to (coupons, decisions, stages,
+    #: responses); null turns it off.
+    webhook = WholeNested(SiteWebhookSchema, allow_none=True)
 
 
 class SiteSchema(Schema):

@@ -14,6 +14,7 @@ def site_json(site: Site, with_secret: bool = False) -> dict:
     }
     if with_secret:
         body["secret"] = site.secret
+        body["webhook_secret"] = site.webhook_secret
     return body
 
 

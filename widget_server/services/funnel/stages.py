@@ -1,9 +1,9 @@
 """Each visitor's funnel stage: recomputed from scores, orders and attributes, history kept.
 
 Every recomputation works on a batch of visitors with a fixed number of queries (the responses
-with their surveys, or the order figures; the site's stages with its webhook setting; one insert
-of the stage changes and one of the webhook deliveries), so an events batch or an order adds no
-query per visitor.
+with their surveys, or the order figures; the site's stages with its webhook settings; one insert
+of the stage changes and one of the ``stage.changed`` webhook deliveries), so an events batch or
+an order adds no query per visitor.
 """
 
 from collections.abc import Iterable
@@ -15,6 +15,7 @@ from ...errors import NotFound
 from ...extensions import db
 from ...models import FunnelStage, Order, Response, Site, StageChange, Variant, Visitor
 from ...models.types import utcnow
+from ...vocabulary import STAGE_CHANGED
 from ..platform import webhooks
 from ..platform.changes import announce_site_change, note_changed_visitors
 from ..platform.upsert import write_changed
@@ -22,7 +23,6 @@ from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
 
 CAUSES = ("answer", "order", "identify", "rules")
-STAGE_CHANGED = "visitor.stage_changed"
 #: Visitors per chunk when a rule change recomputes a whole site.
 RECOMPUTE_CHUNK = 2000
 
@@ -68,15 +68,16 @@ _ORDER_FIGURES_QUERY = (
 _INSERT_CHANGES = insert(StageChange.__table__)
 
 
-def site_funnel(site_id: int) -> tuple[list[StageDefinition], str | None]:
-    """The site's stages and its stage webhook URL, in one query (restaging needs both).
+def site_funnel(site_id: int) -> tuple[list[StageDefinition], list[str]]:
+    """The site's stages and the URLs of its ``stage.changed`` webhooks, in one query
+    (restaging needs both).
 
     Run without a flush: the visitors' new scores and stage go out in one UPDATE later.
     """
     rows = db.session.connection().execute(_FUNNEL_QUERY, {"site_id": site_id}).all()
-    url = (rows[0].settings or {}).get("stage_webhook_url") if rows else None
+    urls = _webhook_urls(rows[0].settings if rows else None)
     stages = [StageDefinition(r.key, r.name, r.rule or {}) for r in rows if r.key is not None]
-    return (stages or list(DEFAULT_STAGES)), url
+    return (stages or list(DEFAULT_STAGES)), urls
 
 
 def replace_stages(site: Site, stages: list[dict]) -> list[StageDefinition]:
@@ -184,9 +185,9 @@ def apply_stages(
     now = now or utcnow()
     site_id = visitors[0].site_id
     if stages is None:
-        stages, url = site_funnel(site_id)
+        stages, urls = site_funnel(site_id)
     else:
-        url = _webhook_url(site_id)
+        urls = _site_webhook_urls(site_id)
     changes = []
     for visitor in visitors:
         new_stage = stage_for(stages, facts_of(visitor))
@@ -194,7 +195,7 @@ def apply_stages(
             changes.append(stage_change(visitor, new_stage, cause, now))
             visitor.stage = new_stage
     write_funnel_columns(visitors)
-    record_changes(site_id, changes, {v.id: v for v in visitors}, url)
+    record_changes(site_id, changes, {v.id: v for v in visitors}, urls)
     return changes
 
 
@@ -211,14 +212,19 @@ def write_funnel_columns(visitors: list[Visitor]) -> None:
     note_changed_visitors(v.id for v in visitors)
 
 
-#: ``record_changes`` reads the webhook URL itself unless the caller already has it.
+#: ``record_changes`` reads the webhook URLs itself unless the caller already has them.
 _UNKNOWN = object()
 
 
-def _webhook_url(site_id: int) -> str | None:
-    return (db.session.scalar(select(Site.settings).where(Site.id == site_id)) or {}).get(
-        "stage_webhook_url"
+def _webhook_urls(settings: dict | None) -> list[str]:
+    """The site's ``stage_webhook_url`` and its ``settings.webhook`` if that asks for stages."""
+    return webhooks.subscribed_urls(
+        settings, STAGE_CHANGED, (settings or {}).get("stage_webhook_url")
     )
+
+
+def _site_webhook_urls(site_id: int) -> list[str]:
+    return _webhook_urls(db.session.scalar(select(Site.settings).where(Site.id == site_id)))
 
 
 def stage_change(visitor: Visitor, new_stage: str | None, cause: str, now: datetime) -> dict:
@@ -233,28 +239,27 @@ def stage_change(visitor: Visitor, new_stage: str | None, cause: str, now: datet
 
 
 def record_changes(
-    site_id: int, changes: list[dict], visitors: dict[int, Visitor], url=_UNKNOWN
+    site_id: int, changes: list[dict], visitors: dict[int, Visitor], urls=_UNKNOWN
 ) -> None:
-    """Insert the stage changes and, when the site has a stage webhook (``url``, read here
-    when not given), their deliveries."""
+    """Insert the stage changes and, when the site has stage webhooks (``urls``, read here
+    when not given), their deliveries (one insert)."""
     if not changes:
         return
     db.session.connection().execute(_INSERT_CHANGES, changes)
-    if url is _UNKNOWN:
-        url = _webhook_url(site_id)
-    if url:
+    if urls is _UNKNOWN:
+        urls = _site_webhook_urls(site_id)
+    if urls:
         webhooks.enqueue(
             site_id,
-            url,
+            urls,
             STAGE_CHANGED,
-            [stage_change_payload(c, visitors[c["visitor_id"]]) for c in changes],
+            [(stage_change_data(c, visitors[c["visitor_id"]]), c["changed_at"]) for c in changes],
         )
 
 
-def stage_change_payload(change: dict, visitor: Visitor) -> dict:
-    """The webhook body for one stage change (e-mail only when the visitor consented)."""
+def stage_change_data(change: dict, visitor: Visitor) -> dict:
+    """The ``data`` of one ``stage.changed`` webhook (e-mail only when the visitor consented)."""
     return {
-        "event": STAGE_CHANGED,
         "site_id": change["site_id"],
         "visitor_id": visitor.visitor_key,
         "customer_id": visitor.customer_id,

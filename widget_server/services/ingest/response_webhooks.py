@@ -3,9 +3,11 @@ folds them, the ones left unfinished by the worker's scan.
 
 Both only record deliveries (``webhook_deliveries``, in the caller's transaction); the worker's
 ``deliver-webhooks`` job posts them signed, retries them and keeps their state, as for every
-webhook (``services.platform.webhooks``). Each delivery carries a key made of the response, its
-round and the event, inserted with ``ON CONFLICT DO NOTHING``: an event applied again, a chunk
-applied again or a scan run twice records nothing new, so nothing is sent twice.
+webhook (``services.platform.webhooks``). A response goes to the site's ``response_webhook``
+(JSON or a Slack message) and to its ``settings.webhook`` when that subscribes to the event.
+Each delivery carries a key made of the response, its round, the event and the receiver,
+inserted with ``ON CONFLICT DO NOTHING``: an event applied again, a chunk applied again or a scan
+run twice records nothing new, so nothing is sent twice.
 
 A response is *left unfinished* when it is not completed, has had no new answer for
 ``RESPONSE_PARTIAL_AFTER_MIN`` minutes and its visitor has no event still waiting for the
@@ -18,6 +20,7 @@ announces nothing (``HISTORY``).
 """
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -34,8 +37,10 @@ from ...models import (
     Visitor,
     WebhookDelivery,
 )
+from ...models.sites import new_message_id
 from ...models.types import utcnow
 from ...vocabulary import RESPONSE_COMPLETED, RESPONSE_PARTIAL
+from ..platform import webhooks
 from ..platform.sqlite_lock import take_writer_lock
 from ..platform.upsert import insert_ignoring_conflicts
 from .responses import answers_in_step_order, questions_of
@@ -73,7 +78,7 @@ def notify_completed(events: list[dict], responses: dict) -> int:
             completed[response.id] = event["site_id"]
     if not completed:
         return 0
-    hooks = _webhooks_of(set(completed.values()), RESPONSE_COMPLETED)
+    hooks = _receivers_of(set(completed.values()), RESPONSE_COMPLETED)
     announced = [response_id for response_id, site in completed.items() if site in hooks]
     return _enqueue(RESPONSE_COMPLETED, announced, hooks)
 
@@ -114,7 +119,7 @@ def queue_partials(limit: int = SCAN_LIMIT, now: datetime | None = None) -> int:
         .order_by(Response.id)
         .limit(limit)
     ).all()
-    hooks = _webhooks_of({row.site_id for row in rows}, RESPONSE_PARTIAL)
+    hooks = _receivers_of({row.site_id for row in rows}, RESPONSE_PARTIAL)
     unfinished = [row for row in rows if row.site_id in hooks and not row.completed]
     busy = _with_pending_events({(row.site_id, row.visitor_key) for row in unfinished})
     unfinished_ids = {row.id for row in unfinished}
@@ -126,12 +131,12 @@ def queue_partials(limit: int = SCAN_LIMIT, now: datetime | None = None) -> int:
             if answering or (row.site_id, row.visitor_key) in busy:
                 waiting = True  # the watermark stays before it
             elif quiet_since - HISTORY < row.updated_at <= quiet_since:
-                left.append(row.id)
+                left.append(row)
         if not waiting:
             watermark.position, passed = row.id, passed + 1
     watermark.updated_at = now
     # Those behind a response still being answered are read again by the next runs.
-    recorded = _enqueue(RESPONSE_PARTIAL, _not_yet_recorded(left), hooks)
+    recorded = _enqueue(RESPONSE_PARTIAL, _not_yet_recorded(left, hooks), hooks)
     db.session.commit()
     return passed + recorded
 
@@ -150,42 +155,71 @@ def _with_pending_events(visitors: set[tuple[int, str]]) -> set[tuple[int, str]]
     return {(site_id, key) for site_id, key in pending}
 
 
-def _webhooks_of(site_ids: set[int], event: str) -> dict[int, dict]:
-    """``{site id: its response_webhook}`` of these sites whose webhook asks for ``event``."""
+@dataclass(frozen=True)
+class Receiver:
+    """Where a site's response events go: a URL, in Slack's format or not, and the suffix of
+    the delivery keys of its deliveries (so each receiver gets each response once)."""
+
+    url: str
+    slack: bool
+    key_suffix: str
+
+
+def _receivers_of(site_ids: set[int], event: str) -> dict[int, list[Receiver]]:
+    """``{site id: its receivers of event}`` of these sites that have any (one read)."""
     if not site_ids:
         return {}
     settings = db.session.execute(
         select(Site.id, Site.settings).where(Site.id.in_(sorted(site_ids)))
     ).all()
-    hooks = {site_id: (values or {}).get("response_webhook") for site_id, values in settings}
-    return {s: hook for s, hook in hooks.items() if hook and event in hook.get("events", ())}
+    receivers = {site_id: receivers_of(values or {}, event) for site_id, values in settings}
+    return {site_id: found for site_id, found in receivers.items() if found}
 
 
-def _delivery_key(response_id: int, round_number: int, event: str) -> str:
-    return f"response:{response_id}:{round_number}:{event}"
+def receivers_of(settings: dict, event: str) -> list[Receiver]:
+    """The site's ``response_webhook`` if it asks for ``event``, and its ``settings.webhook``
+    (JSON) if that subscribes to it, unless the first already posts JSON to the same URL."""
+    found = []
+    hook = settings.get("response_webhook") or {}
+    if hook.get("url") and event in hook.get("events", ()):
+        found.append(Receiver(hook["url"], hook.get("format") == "slack", ""))
+    for url in webhooks.subscribed_urls(settings, event):
+        if Receiver(url, False, "") not in found:
+            found.append(Receiver(url, False, ":site"))
+    return found
 
 
-def _not_yet_recorded(response_ids: list[int]) -> list[int]:
-    """The responses among these without a ``response.partial`` delivery yet (one indexed read)."""
-    if not response_ids:
+def _delivery_key(response_id: int, round_number: int, event: str, receiver: Receiver) -> str:
+    return f"response:{response_id}:{round_number}:{event}{receiver.key_suffix}"
+
+
+def _not_yet_recorded(rows: list, hooks: dict[int, list[Receiver]]) -> list[int]:
+    """The responses among these rows that miss a ``response.partial`` delivery to one of their
+    site's receivers (one indexed read)."""
+    if not rows:
         return []
     rounds = dict(
         db.session.execute(
-            select(Response.id, Response.round).where(Response.id.in_(response_ids))
+            select(Response.id, Response.round).where(Response.id.in_([r.id for r in rows]))
         ).all()
     )
-    keys = {_delivery_key(r, rounds[r], RESPONSE_PARTIAL): r for r in response_ids}
+    keys = {
+        _delivery_key(row.id, rounds[row.id], RESPONSE_PARTIAL, receiver): row.id
+        for row in rows
+        for receiver in hooks[row.site_id]
+    }
     recorded = set(
         db.session.scalars(
             select(_DELIVERIES.c.delivery_key).where(_DELIVERIES.c.delivery_key.in_(list(keys)))
         )
     )
-    return [r for key, r in keys.items() if key not in recorded]
+    return sorted({r for key, r in keys.items() if key not in recorded})
 
 
-def _enqueue(event: str, response_ids: list[int], hooks: dict[int, dict]) -> int:
-    """Insert the deliveries of ``event`` for these responses (one statement), skipping those
-    already recorded; how many are new. Partials without any answer announce nothing."""
+def _enqueue(event: str, response_ids: list[int], hooks: dict[int, list[Receiver]]) -> int:
+    """Insert the deliveries of ``event`` for these responses to their sites' receivers (one
+    statement), skipping those already recorded; how many are new. Partials without any answer
+    announce nothing."""
     if not response_ids:
         return 0
     rows = db.session.execute(
@@ -224,35 +258,30 @@ def _enqueue(event: str, response_ids: list[int], hooks: dict[int, dict]) -> int
     for row in rows:
         if event == RESPONSE_PARTIAL and not row.answers:
             continue
-        hook = hooks[row.site_id]
         answers = answers_in_step_order(questions.get(row.variant_id, ([], {})), row.answers or {})
-        payload = response_payload(event, row, answers)
-        if hook.get("format") == "slack":
-            payload = {"text": slack_text(payload)}
-        deliveries.append(
-            {
-                "site_id": row.site_id,
-                "url": hook["url"],
-                "event": event,
-                "payload": payload,
-                "attempts": 0,
-                "status": "pending",
-                "created_at": now,
-                "delivery_key": _delivery_key(row.id, row.round, event),
-            }
-        )
+        data, message_id = response_data(row, answers), new_message_id()
+        for receiver in hooks[row.site_id]:
+            if receiver.slack:
+                payload = {"text": slack_text(event, data)}
+            else:
+                payload = webhooks.envelope(event, data, row.completed_at or now)
+            key = _delivery_key(row.id, row.round, event, receiver)
+            deliveries.append(
+                webhooks.delivery_row(
+                    row.site_id, receiver.url, event, payload, now, key, message_id
+                )
+            )
     inserted = insert_ignoring_conflicts(
         WebhookDelivery, deliveries, ["delivery_key"], returning=[_DELIVERIES.c.id]
     )
     return len(inserted)
 
 
-def response_payload(event: str, row, answers: list[tuple[str, str, str]]) -> dict:
-    """The JSON body of one response's webhook: the response, its survey and its answers with
+def response_data(row, answers: list[tuple[str, str, str]]) -> dict:
+    """The ``data`` of one response's webhook: the response, its survey and its answers with
     their questions, in step order."""
     values = row.answers or {}
     return {
-        "event": event,
         "site_id": row.site_id,
         "site_name": row.site_name,
         "campaign_id": row.campaign_id,
@@ -278,9 +307,9 @@ def response_payload(event: str, row, answers: list[tuple[str, str, str]]) -> di
     }
 
 
-def slack_text(payload: dict) -> str:
+def slack_text(event: str, payload: dict) -> str:
     """A Slack message of a response: the survey, then one ``question: answer`` line a step."""
-    what = "completed" if payload["event"] == RESPONSE_COMPLETED else "left unfinished"
+    what = "completed" if event == RESPONSE_COMPLETED else "left unfinished"
     head = f"*{slack_escaped(payload['campaign_name'])}*: a response {what}"
     details = [f"variant {payload['variant_name']}" if payload["variant_name"] else ""]
     if payload["round"] > 1:

@@ -5,7 +5,8 @@ sleeps ``idle_s`` before asking again, otherwise it asks again at once, so a bac
 full speed and an idle installation costs a cheap query every ``idle_s``. A failing run is
 logged and retried after ``idle_s``: one bad round never stops the runner. Jobs must be safe to
 run in several runners at once (the applier claims its chunks, promotion rounds are claimed once
-per interval, deliveries row by row), so an installation may run as many workers as it likes.
+per interval, deliveries a leased batch at a time), so an installation may run as many workers
+as it likes.
 """
 
 import logging

@@ -8,9 +8,9 @@ ends, also if the process dies); on SQLite it is a lease row in ``evaluator_lock
 lock each campaign is re-read with a row lock and re-checked before it is changed, so a manual
 promotion racing with the round cannot produce a second decision either.
 
-Promotions, stops and bandit weights are written in the round's transaction; webhooks are
-recorded there (:mod:`.webhooks`, signed with the site secret) and sent after the commit,
-outside the lock.
+Promotions, stops and bandit weights are written in the round's transaction; their
+``decision.made`` webhooks are recorded there (``services.platform.webhooks``) and sent after the
+commit, outside the lock.
 """
 
 import logging
@@ -28,6 +28,7 @@ from ...errors import Conflict, ValidationFailed
 from ...extensions import db
 from ...models import Campaign, Decision, EvaluatorLock, Variant
 from ...models.types import utcnow
+from ...vocabulary import DECISION_MADE
 from ..campaigns import site_config
 from ..platform import webhooks
 from ..platform.upsert import insert_ignoring_conflicts
@@ -132,6 +133,7 @@ def _evaluate_all(now: datetime) -> RoundReport:
             load_only(
                 Campaign.id,
                 Campaign.site_id,
+                Campaign.name,
                 Campaign.kind,
                 Campaign.status,
                 Campaign.ab,
@@ -354,6 +356,7 @@ def undo(campaign: Campaign) -> Decision:
         snapshot={"undone_decision_id": last.id},
     )
     db.session.add(decision)
+    _queue_webhook(campaign, decision)
     db.session.commit()
     site_config.invalidate(campaign.site.site_key)
     return decision
@@ -387,22 +390,26 @@ def decision_json(decision: Decision) -> dict:
 
 
 def _queue_webhook(campaign: Campaign, decision: Decision) -> None:
-    """Record the signed webhook in the decision's transaction (sent after the commit)."""
-    url = (campaign.ab or {}).get("webhook_url")
-    if not url:
+    """Record the ``decision.made`` webhook in the decision's transaction (sent after the
+    commit): to the campaign's ``ab.webhook_url`` and to the site's webhook if it asks."""
+    urls = webhooks.subscribed_urls(
+        campaign.site.settings, DECISION_MADE, (campaign.ab or {}).get("webhook_url")
+    )
+    if not urls:
         return
     db.session.flush()  # the decision's id and time go in the payload
-    event = f"campaign.{decision.action}"
-    payload = {
-        "event": event,
+    data = {
+        "site_id": campaign.site_id,
         "campaign_id": campaign.id,
+        "campaign_name": campaign.name,
         "decision_id": decision.id,
+        "action": decision.action,
         "winner_variant_id": decision.winner_variant_id,
         "automatic": decision.automatic,
         "reason": decision.reason,
         "created_at": decision.created_at.isoformat(),
     }
-    webhooks.enqueue(campaign.site_id, url, event, [payload])
+    webhooks.enqueue(campaign.site_id, urls, DECISION_MADE, [(data, decision.created_at)])
 
 
 #: Seconds a manual promotion waits for its webhook before leaving it to the next round.

@@ -10,6 +10,9 @@ a conflict.
 A code won with an expiry (a wheel slice's ``expires_in_minutes``) redeems nothing when the order
 was made at or after it: the order is still recorded, with its revenue, but the code stays
 unredeemed and no ``coupon_redemption`` counts; the answer's ``coupon`` says so.
+
+An order that redeems a code announces it (``coupon.redeemed``) to the site's webhook when that
+subscribes to it, in the order's transaction.
 """
 
 import hashlib
@@ -25,7 +28,9 @@ from ...errors import Conflict, DuplicateOrder, NotFound, Unauthorized, Unproces
 from ...extensions import db
 from ...models import Assignment, Campaign, CouponCode, Order, Site, Spin, Visitor
 from ...models.types import utcnow
+from ...vocabulary import COUPON_REDEEMED
 from .. import funnel
+from ..platform import webhooks
 from ..platform.signatures import signature_matches
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitor
@@ -139,8 +144,40 @@ def record_order(site_id: int, order: dict) -> OrderResult:
         _redeem(coupon, now)
     stored = db.session.get(Order, order_pk)
     conversions = after_order_recorded(stored, visitor, coupon, fixed_code_spin)
+    _announce_redemption(site_id, stored, visitor, coupon or fixed_code_spin, now)
     db.session.commit()
     return OrderResult(stored, conversions=conversions, coupon=verdict)
+
+
+def _announce_redemption(
+    site_id: int,
+    order: Order,
+    visitor: Visitor | None,
+    handed_out: CouponCode | Spin | None,
+    now: datetime,
+) -> None:
+    """Record the ``coupon.redeemed`` webhook of an order that redeemed a code (a pool's, or
+    the buyer's own fixed code), when the site's webhook subscribes to it. The site row is the
+    one the signature check loaded (no query)."""
+    if handed_out is None:
+        return
+    site = db.session.get(Site, site_id)
+    urls = webhooks.subscribed_urls(site.settings, COUPON_REDEEMED)
+    if not urls:
+        return
+    redeemed = {
+        "site_id": site_id,
+        "code": order.coupon_code,
+        "order_id": order.order_ref,
+        "customer_id": order.customer_id,
+        "visitor_id": visitor.visitor_key if visitor is not None else None,
+        "campaign_id": handed_out.campaign_id,
+        "variant_id": handed_out.variant_id,
+        "total": str(order.total),
+        "currency": order.currency,
+        "ordered_at": iso_utc(order.ordered_at),
+    }
+    webhooks.enqueue(site_id, urls, COUPON_REDEEMED, [(redeemed, now)])
 
 
 def _verdict(

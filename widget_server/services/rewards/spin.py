@@ -8,6 +8,10 @@ locked rows, on SQLite the statement runs under the database's single write lock
 row is inserted with it (insert-ignore): a repeated or concurrent request that finds the first
 one's row rolls back, code included, and answers with the first spin's slice and code. An empty
 pool makes the spin land on the variant's "no prize" slice; a code is never handed out twice.
+
+A spin that hands out a code announces it (``coupon.won``) to the site's webhook when that
+subscribes to it: one more insert in the spin's write, the subscription read from the cached
+site configuration (no query), nothing at all for a site without one.
 """
 
 import random
@@ -23,8 +27,10 @@ from ...errors import Conflict, NotFound, ValidationFailed
 from ...extensions import db
 from ...models import Assignment, CouponCode, Spin, Variant, Visitor
 from ...models.types import utcnow
+from ...vocabulary import COUPON_WON
 from ..campaigns.site_config import CampaignConfig, SiteConfig, VariantConfig
 from ..ingest import applier
+from ..platform import webhooks
 from ..platform.changes import note_changed_visitors
 from ..platform.local_text import plain
 from ..platform.sqlite_lock import commit_when_unlocked, take_writer_lock
@@ -177,7 +183,9 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
     chosen = choose_slice([float(s["weight"]) for s in slices])
     won = commit_when_unlocked(
         db.session,
-        lambda: _record_spin(campaign.id, variant.id, visitor_id, slices, chosen, email, request),
+        lambda: _record_spin(
+            site, campaign.id, variant.id, visitor_id, slices, chosen, email, request
+        ),
     )
     if won is None:
         first = _spin_of(campaign.id, visitor_id)
@@ -193,9 +201,10 @@ def spin(site: SiteConfig, request: dict) -> SpinResult:
     )
 
 
-def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, request):
+def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, email, request):
     """The spin's writes, in the caller's transaction: ``(slice index, code, expiry)``, or None
     (rolled back) when the visitor, or the e-mail address, already has a spin of this campaign.
+    A code handed out is announced to the site's ``coupon.won`` webhook, if any.
 
     The assignment is locked first (on SQLite the writer lock), in the order the applier takes
     its locks, and its exposure read under the lock. The code is taken before the spin row is
@@ -234,6 +243,21 @@ def _record_spin(campaign_id, variant_id, visitor_id, slices, chosen, email, req
             update(Visitor).where(Visitor.id == visitor_id).values(email=email, email_consent=True)
         )
         note_changed_visitors([visitor_id])
+    urls = webhooks.subscribed_urls(site.settings, COUPON_WON)
+    if code is not None and urls:
+        won = {
+            "site_id": site.id,
+            "campaign_id": campaign_id,
+            "variant_id": variant_id,
+            "visitor_id": request["visitor_id"],
+            "spin_id": inserted,
+            "slice_index": index,
+            "label": _plain_label(slices[index]["label"]),
+            "code": code,
+            "expires_at": iso_utc(expires_at),
+            "email": email if request.get("email_consent") else None,
+        }
+        webhooks.enqueue(site.id, urls, COUPON_WON, [(won, now)])
     return index, code, expires_at
 
 
