@@ -5,7 +5,15 @@ Responses carry a strict Content-Security-Policy: scripts and styles only from `
 framing except the previews of variants and templates, which the editor frames from the same origin.
 """
 
-from . import auth, campaigns, funnel, gallery, responses, results  # noqa: F401  (register their views)
+from . import (  # noqa: F401  (register their views)
+    auth,
+    campaigns,
+    funnel,
+    gallery,
+    integrations,
+    responses,
+    results,
+)
 from .blueprint import bp
 
 __all__ = ["bp"]
