@@ -66,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api.admin import bp as admin_api_bp
     from .api.openapi import bp as openapi_bp
     from .api.orders import bp as orders_bp
+    from .api.platforms import bp as platforms_bp
     from .api.public import bp as public_bp
     from .demo import bp as demo_bp
 
@@ -74,11 +75,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(demo_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(platforms_bp)
     app.register_blueprint(admin_bp)
     # The APIs authenticate with site keys, signatures and bearer tokens, never with cookies.
     csrf.exempt(public_bp)
     csrf.exempt(admin_api_bp)
     csrf.exempt(orders_bp)
+    csrf.exempt(platforms_bp)
     _register_commands(app)
 
     from .api.openapi import documented

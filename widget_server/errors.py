@@ -56,6 +56,10 @@ class DuplicateOrder(Conflict):
     code = "duplicate_order"
 
 
+class OrderIdReused(Conflict):
+    """An order id stored before arrived with another body (order ids are never reused)."""
+
+
 class Unprocessable(APIError):
     """Well-formed, but naming something that does not exist (an unknown coupon code)."""
 

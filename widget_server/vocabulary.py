@@ -116,3 +116,18 @@ MAX_GENERATE = 100_000
 CODE_STATUSES = ("available", "assigned", "redeemed")
 #: How long a won code may stay valid (a wheel slice's ``expires_in_minutes``): 1 minute to 7 days.
 MAX_CODE_VALID_MINUTES = 7 * 24 * 60
+
+# -- store platforms ------------------------------------------------------------------------------
+
+SHOPIFY = "shopify"
+WOOCOMMERCE = "woocommerce"
+#: Platforms whose own order webhooks a site may receive (``sites.integrations``).
+STORE_PLATFORMS = (SHOPIFY, WOOCOMMERCE)
+#: The name under which the snippet writes the visitor id into the platform's cart (a Shopify
+#: cart attribute, a WooCommerce order meta key), and the order webhook carries it back.
+CART_LINK_KEY = "_funnelcake_visitor"
+#: WooCommerce's order statuses that count as an order: a payment taken or awaited by the shop
+#: (``on-hold``: a bank transfer or cheque the shop waits for). The others (``pending``,
+#: ``failed``, ``cancelled``, ``refunded``, ``checkout-draft``, ``trash``, a plugin's own) are
+#: acknowledged and ignored until an update arrives with one of these.
+WOOCOMMERCE_COUNTED_STATUSES = ("processing", "completed", "on-hold")

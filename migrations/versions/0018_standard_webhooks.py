@@ -14,7 +14,7 @@ from now on is one shape: ``{"type", "timestamp", "data"}`` with the renamed eve
 and failed ones keep the body they were sent with. A downgrade keeps the bodies as they are.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-06 10:00:00
 
 """
@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

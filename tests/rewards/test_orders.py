@@ -203,6 +203,7 @@ def test_fixed_wheel_code_is_accepted_and_counted(client, make_site, make_wheel)
         ({"created_at": "1999-12-31T23:59:59Z"}, "created_at"),
         ({"created_at": "0001-01-01T00:00:00+01:00"}, "created_at"),  # before year 1 in UTC
         ({"visitor_id": "x"}, "visitor_id"),
+        ({"email": "not an e-mail"}, "email"),
         ({"slice_index": 1}, "slice_index"),
     ],
 )
@@ -293,3 +294,28 @@ def test_code_won_before_a_merge_redeems_for_the_customers_visitor(client, shop)
     assert response.json["customer_id"] == "cust-1"
     redemption = campaign_figures(wheel["id"], "coupon_redemption")[variant_id]
     assert (redemption.visitors, redemption.conversions) == (1, 1)
+
+
+def test_a_guest_order_links_to_the_visitor_whose_spin_gave_its_email(
+    client, make_site, make_wheel
+):
+    site = make_site()
+    capture = {"enabled": True, "required": True}
+    free = slice_("Free shipping", 1, {"type": "code", "code": "FREESHIP"})
+    wheel = make_wheel(site, [free, slice_("No", 0)], email_capture=capture)
+    spun = decided_spin(client, site, wheel["id"], "visitor-0001", email="Ann+wheel@Example.com")
+    assert spun.status_code == 200, spun.json
+    response = post_order(client, site, {**ORDER, "email": "ann@example.com"})
+    assert response.status_code == 201, response.json
+    assert visitor("visitor-0001").order_count == 1
+
+
+def test_an_email_links_nothing_when_the_order_names_its_visitor(client, make_site, make_wheel):
+    site = make_site()
+    capture = {"enabled": True, "required": True}
+    wheel = make_wheel(site, [slice_("No", 1)], email_capture=capture)
+    decided_spin(client, site, wheel["id"], "visitor-0001", email="ann@example.com")
+    decide(client, site, "visitor-0002")
+    order = {**ORDER, "visitor_id": "visitor-0002", "email": "ann@example.com"}
+    assert post_order(client, site, order).status_code == 201
+    assert (visitor("visitor-0001").order_count, visitor("visitor-0002").order_count) == (0, 1)

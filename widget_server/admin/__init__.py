@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (register their views)
     campaigns,
     funnel,
     gallery,
+    integrations,
     responses,
     results,
     webhooks,

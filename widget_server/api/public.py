@@ -103,14 +103,18 @@ def decide():
         body = {"visitor_id": result.visitor_key, "campaigns": [o.as_json() for o in result.offers]}
         if result.teasers:
             body["teasers"] = [o.as_json() for o in result.teasers]
+        if g.site.link_cart:
+            body["link_cart"] = g.site.link_cart
         body["skipped"] = [{"campaign_id": c, "reason": r} for c, r in result.skipped]
         return jsonify(body)
     # Each variant's offer was encoded once per configuration copy: joined, not re-encoded.
     offers = ",".join(o.encoded or json.dumps(o.as_json()) for o in result.offers)
-    teasers = ""
+    extra = ""
     if result.teasers:
-        teasers = ',"teasers":' + json.dumps([o.as_json() for o in result.teasers])
-    body = f'{{"visitor_id":{json.dumps(result.visitor_key)},"campaigns":[{offers}]{teasers}}}'
+        extra = ',"teasers":' + json.dumps([o.as_json() for o in result.teasers])
+    if g.site.link_cart:
+        extra += ',"link_cart":' + json.dumps(g.site.link_cart)
+    body = f'{{"visitor_id":{json.dumps(result.visitor_key)},"campaigns":[{offers}]{extra}}}'
     return current_app.response_class(body, mimetype="application/json")
 
 

@@ -4,7 +4,7 @@ from .campaigns import Campaign, Decision, Variant
 from .events import EVENT_TYPES, TEASER_EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
 from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, StepReach, VariantMetric
-from .rewards import CouponCode, CouponPool, Order, Spin
+from .rewards import CouponCode, CouponPool, Order, PlatformReceipt, Spin
 from .sites import AdminSession, AdminToken, AdminUser, JobWatermark, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
 
@@ -27,6 +27,7 @@ __all__ = [
     "JobWatermark",
     "MetricConversion",
     "Order",
+    "PlatformReceipt",
     "Response",
     "Site",
     "Spin",

@@ -104,3 +104,21 @@ class Order(db.Model):
     payload_sha256: Mapped[str | None] = mapped_column(String(64))
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlatformReceipt(db.Model):
+    """A store platform's webhook delivery that recorded an order, by the platform's delivery id
+    (``X-Shopify-Webhook-Id``, ``X-WC-Webhook-Delivery-ID``): the same delivery again (the
+    platform retrying) changes nothing. Written in the order's own transaction."""
+
+    __tablename__ = "platform_receipts"
+    __table_args__ = (
+        UniqueConstraint("site_id", "platform", "webhook_id", name="uq_platform_receipts_delivery"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    webhook_id: Mapped[str] = mapped_column(String(200))
+    order_ref: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

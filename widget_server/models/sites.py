@@ -42,6 +42,10 @@ class Site(db.Model):
     allowed_origins: Mapped[list] = mapped_column(JSONType, default=list)
     #: Site-wide settings, e.g. ``{"cooldown_hours": 24}``.
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
+    #: Store platforms whose order webhooks the site receives, each with its webhook secret
+    #: and whether the snippet links carts: ``{"shopify": {"webhook_secret": "...",
+    #: "link_cart": true}}``. The secrets are never answered back (``schemas.views.site_json``).
+    integrations: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     #: Raised in the transaction of every change to what decide caches of the site (its

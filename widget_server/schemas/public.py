@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..models import EVENT_TYPES, TEASER_EVENT_TYPES
+from ..vocabulary import STORE_PLATFORMS
 from .campaigns import DEVICES
 from .common import MAX_ID, SLUG, VISITOR_ID, AnswerSchema, RowId
 
@@ -302,6 +303,11 @@ class DecideAnswerSchema(AnswerSchema):
     #: Campaigns closed within their teaser's window: draw only the tab (at most one).
     teasers = fields.List(fields.Nested(OfferSchema))
     skipped = fields.List(fields.Nested(SkippedSchema))
+    #: The site links carts to visitors on this store platform: the snippet writes the visitor
+    #: id into the cart (Shopify: the cart attribute ``_funnelcake_visitor``; WooCommerce: the
+    #: first-party cookie ``funnelcake_visitor``, which the shop copies into the order's meta).
+    #: Absent when the site's ``integrations.<platform>.link_cart`` is off.
+    link_cart = fields.String(validate=validate.OneOf(STORE_PLATFORMS))
 
 
 class EventBatchAnswerSchema(AnswerSchema):

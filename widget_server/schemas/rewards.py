@@ -42,6 +42,9 @@ class OrderSchema(Schema):
         validate=validate.Regexp(r"^[A-Z]{3}\Z", error="Use an ISO 4217 code such as EUR."),
     )
     coupon_code = fields.String(allow_none=True, validate=validate.Length(1, 100))
+    #: The buyer's e-mail: links a guest order to the visitor whose wheel spin gave it, when
+    #: nothing else does. Not stored.
+    email = fields.Email(allow_none=True, validate=validate.Length(max=320))
     #: Later than now counts as now; before 2000 is a broken clock (as for events), refused.
     created_at = fields.AwareDateTime(
         allow_none=True,
@@ -87,12 +90,16 @@ class SpinAnswerSchema(AnswerSchema):
 class CouponAnswerSchema(AnswerSchema):
     """The order's coupon code: ``accepted`` when it counts as redeemed; else ``reason`` is
     ``expired`` (ordered at or after ``expires_at``) or ``not_won_by_buyer`` (a wheel's fixed
-    code the buyer did not win). The order is recorded either way."""
+    code the buyer did not win); from a store platform's webhook also ``not_issued`` (a code
+    this site never handed out: the store's own) or ``already_redeemed`` (by another order),
+    which the shop's own orders call refuses instead. The order is recorded either way."""
 
     code = fields.String(required=True)
     accepted = fields.Boolean(required=True)
     reason = fields.String(
-        required=True, allow_none=True, validate=validate.OneOf(["expired", "not_won_by_buyer"])
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(["expired", "not_won_by_buyer", "not_issued", "already_redeemed"]),
     )
     expires_at = fields.DateTime(required=True, allow_none=True)
 

@@ -2,12 +2,13 @@
 
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate
 
 from ..vocabulary import (
     RESPONSE_COMPLETED,
     RESPONSE_WEBHOOK_EVENTS,
     RESPONSE_WEBHOOK_FORMATS,
+    STORE_PLATFORMS,
     WEBHOOK_EVENTS,
 )
 from .common import WholeNested, webhook_url_field
@@ -66,12 +67,59 @@ class SiteSettingsSchema(Schema):
     webhook = WholeNested(SiteWebhookSchema, allow_none=True)
 
 
+class WebhookSecret(fields.String):
+    """A secret pasted from a platform's admin: surrounding blanks (a careless copy) dropped,
+    then 1 to 500 printable characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        secret = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not secret:
+            raise ValidationError("Empty; send null to remove the secret.")
+        if len(secret) > 500:
+            raise ValidationError("Longer than 500 characters.")
+        if not secret.isprintable():
+            raise ValidationError("Holds a control character; paste the secret alone.")
+        return secret
+
+
+class PlatformIntegrationSchema(Schema):
+    """One store platform's settings; a PATCH changes the keys it gives and keeps the others."""
+
+    #: What the platform signs its order webhooks with (Shopify: Settings > Notifications >
+    #: Webhooks; WooCommerce: the webhook's Secret). Null removes it: deliveries are then 401.
+    webhook_secret = WebhookSecret(allow_none=True)
+    #: The snippet writes the visitor id into the platform's cart, and orders link to it.
+    link_cart = fields.Boolean()
+
+
+class IntegrationsSchema(Schema):
+    """The store platforms whose order webhooks the site receives; null removes a platform."""
+
+    shopify = fields.Nested(PlatformIntegrationSchema, allow_none=True)
+    woocommerce = fields.Nested(PlatformIntegrationSchema, allow_none=True)
+
+    @pre_load
+    def _known_platforms(self, data, **kwargs):
+        if isinstance(data, dict):
+            unknown = {
+                str(name): [f"Unknown store platform; use one of: {', '.join(STORE_PLATFORMS)}."]
+                for name in data
+                if name not in STORE_PLATFORMS
+            }
+            if unknown:
+                raise ValidationError(unknown)
+        return data
+
+
 class SiteSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     allowed_origins = fields.List(
         fields.String(validate=_origin), load_default=list, validate=validate.Length(max=50)
     )
     settings = fields.Nested(SiteSettingsSchema, load_default=dict)
+    #: Shopify's and WooCommerce's order webhooks: ``{"shopify": {"webhook_secret": "...",
+    #: "link_cart": true}}``. Answers say whether a secret is set, never the secret.
+    integrations = fields.Nested(IntegrationsSchema)
 
     @post_load
     def _normalise_origins(self, data, **kwargs):

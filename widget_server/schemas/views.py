@@ -1,21 +1,42 @@
 """How sites, campaigns and variants look in admin API answers."""
 
 from ..models import Campaign, Site, Variant
+from ..vocabulary import STORE_PLATFORMS
 
 
 def site_json(site: Site, with_secret: bool = False) -> dict:
+    """A site as the admin API answers it; ``with_secret`` adds the site secret (creating a site
+    and GET of one site)."""
     body = {
         "id": site.id,
         "name": site.name,
         "site_key": site.site_key,
         "allowed_origins": site.allowed_origins,
         "settings": site.settings,
+        "integrations": integrations_json(site.integrations or {}),
         "created_at": site.created_at.isoformat(),
     }
     if with_secret:
         body["secret"] = site.secret
         body["webhook_secret"] = site.webhook_secret
     return body
+
+
+def integrations_json(integrations: dict) -> dict:
+    """Every store platform with whether its webhook secret is set, never the secret itself.
+
+    Not even in GET of one site, which shows the site secret: Funnelcake makes the site secret,
+    so the admin API is where the shop's developer reads it; a platform's secret comes from the
+    platform's own admin, where it can be read again, so answering it back would only add a
+    place it can leak from (logs, screenshots, a proxy's cache) and serve nobody. Write-only.
+    """
+    return {
+        platform: {
+            "webhook_secret_set": bool(integrations.get(platform, {}).get("webhook_secret")),
+            "link_cart": bool(integrations.get(platform, {}).get("link_cart")),
+        }
+        for platform in STORE_PLATFORMS
+    }
 
 
 def variant_json(variant: Variant) -> dict:

@@ -27,6 +27,7 @@ def create_site(data: dict) -> Site:
         name=data["name"],
         allowed_origins=sorted(set(data.get("allowed_origins", []))),
         settings=data.get("settings") or {},
+        integrations=merged_integrations({}, data.get("integrations") or {}),
     )
     db.session.add(site)
     db.session.commit()
@@ -40,9 +41,46 @@ def update_site(site: Site, data: dict) -> Site:
         site.allowed_origins = sorted(set(data["allowed_origins"]))
     if "settings" in data:
         site.settings = {**(site.settings or {}), **data["settings"]}
+    if "integrations" in data:
+        site.integrations = merged_integrations(site.integrations or {}, data["integrations"])
     db.session.commit()
     site_config.invalidate(site.site_key)
     return site
+
+
+def merged_integrations(stored: dict, changes: dict) -> dict:
+    """The site's store platforms after a change: each platform given keeps the keys it does not
+    name; a null secret removes the secret, a null platform the whole platform. What is off
+    (``link_cart: false``) is not stored: absent means off.
+
+    :raise ValidationFailed: naming ``integrations.<platform>.link_cart`` when carts would be
+        linked for two platforms (one storefront runs on one platform; the snippet writes one).
+    """
+    merged = {name: dict(values) for name, values in stored.items()}
+    for platform, values in changes.items():
+        if values is None:
+            merged.pop(platform, None)
+            continue
+        current = merged.setdefault(platform, {})
+        for key, value in values.items():
+            if value is None or value is False:
+                current.pop(key, None)
+            else:
+                current[key] = value
+    linking = sorted(name for name, values in merged.items() if values.get("link_cart"))
+    if len(linking) > 1:
+        raise ValidationFailed(
+            "Carts can be linked for one store platform only.",
+            {
+                f"integrations.{name}.link_cart": [
+                    f"Already on for {', '.join(other for other in linking if other != name)}."
+                ]
+                for name in linking
+                if name in changes
+            }
+            or {"integrations": ["Carts can be linked for one store platform only."]},
+        )
+    return {name: values for name, values in merged.items() if values}
 
 
 def get_site(site_id: int) -> Site:

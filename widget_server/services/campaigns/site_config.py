@@ -82,6 +82,9 @@ class SiteConfig:
     version: int = 0
     #: A visitor first seen less than this ago is new (``NEW_VISITOR_WINDOW_MIN``).
     new_visitor_window: timedelta = timedelta(minutes=30)
+    #: The store platform whose cart the snippet writes the visitor id into (the site's
+    #: ``integrations.<platform>.link_cart``), answered by decide; None: off.
+    link_cart: str | None = None
 
     @cached_property
     def campaign_of_variant(self) -> dict[int, int]:
@@ -270,7 +273,13 @@ def _load(site_key: str) -> SiteConfig | None:
         entry_stage=stage_for(site_stages(site.id), Facts()),
         version=site.config_version,
         new_visitor_window=timedelta(minutes=current_app.config["NEW_VISITOR_WINDOW_MIN"]),
+        link_cart=cart_linking_platform(site.integrations or {}),
     )
+
+
+def cart_linking_platform(integrations: dict) -> str | None:
+    """The platform whose ``link_cart`` is on (at most one: the admin API refuses two)."""
+    return next((name for name, values in integrations.items() if values.get("link_cart")), None)
 
 
 def compile_campaign(campaign: Campaign) -> CampaignConfig:

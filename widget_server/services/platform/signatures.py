@@ -5,6 +5,7 @@ raw body) and, when the site asks for it, the customer id a logged-in customer's
 ``identify``. A browser that only knows the public site key cannot make either signature.
 """
 
+import base64
 import hashlib
 import hmac
 
@@ -32,6 +33,20 @@ def signature_matches(secret: str, message: bytes, presented: str | None) -> boo
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(sign(secret, message).encode(), presented_bytes)
+
+
+def base64_signature_matches(secret: str, message: bytes, presented: str | None) -> bool:
+    """Compare a store platform's signature (Shopify's ``X-Shopify-Hmac-Sha256``,
+    WooCommerce's ``X-WC-Webhook-Signature``: the base64 HMAC-SHA256 of the raw body) whole and
+    in constant time."""
+    if not presented:
+        return False
+    try:
+        presented_bytes = presented.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, presented_bytes)
 
 
 def check_identify(site, request: dict) -> None:

@@ -1,7 +1,8 @@
 """Orders reported by the shop's back end: signed, idempotent by order id, closing the loop.
 
 An order links to a visitor (by ``visitor_id``, else the visitor identified with its
-``customer_id``, else the visitor who won its coupon), redeems its coupon code, and feeds the
+``customer_id``, else the visitor who won its coupon, else the visitor whose wheel spin gave its
+``email``), redeems its coupon code, and feeds the
 funnel (order count, total spent, stage) and the A/B metrics: ``coupon_redemption`` for the
 campaign and variant whose wheel handed the code out, ``revenue`` for every campaign the visitor
 is in. The same order id again with the same body is a harmless replay; with another body it is
@@ -13,6 +14,12 @@ unredeemed and no ``coupon_redemption`` counts; the answer's ``coupon`` says so.
 
 An order that redeems a code announces it (``coupon.redeemed``) to the site's webhook when that
 subscribes to it, in the order's transaction.
+
+The shop's own call refuses an order whose code this site never handed out (422) or another order
+redeemed (409): its developer can fix the call. A store platform's webhook cannot be refused for
+a code (the shopper used the store's own discount; the platform would retry, then give up on the
+subscription), so :func:`record_order` with ``strict_codes=False`` records such an order with its
+revenue and the code redeems nothing (``not_issued``, ``already_redeemed``).
 """
 
 import hashlib
@@ -24,7 +31,7 @@ from decimal import Decimal
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ...errors import Conflict, DuplicateOrder, NotFound, Unauthorized, Unprocessable
+from ...errors import Conflict, DuplicateOrder, NotFound, OrderIdReused, Unauthorized, Unprocessable
 from ...extensions import db
 from ...models import Assignment, Campaign, CouponCode, Order, Site, Spin, Visitor
 from ...models.types import utcnow
@@ -34,7 +41,7 @@ from ..platform import webhooks
 from ..platform.signatures import signature_matches
 from ..promotion import metrics
 from ..visitors.records import get_or_create_visitor
-from .spin import iso_utc
+from .spin import iso_utc, normalised_email
 
 SIGNATURE_HEADER = "X-Funnelcake-Signature"
 
@@ -60,7 +67,9 @@ class CouponVerdict:
     """Whether the order's coupon code counts as redeemed, and if not, why.
 
     ``reason``: ``expired`` (the order was made at or after the expiry the spin set),
-    ``not_won_by_buyer`` (a wheel's fixed code the buyer did not win on the wheel).
+    ``not_won_by_buyer`` (a wheel's fixed code the buyer did not win on the wheel); and, for
+    orders recorded with ``strict_codes=False`` only, ``not_issued`` (a code this site never
+    handed out: the store's own) and ``already_redeemed`` (redeemed by another order).
     """
 
     code: str
@@ -114,34 +123,47 @@ def payload_digest(order: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def record_order(site_id: int, order: dict) -> OrderResult:
+def record_order(site_id: int, order: dict, strict_codes: bool = True) -> OrderResult:
     """Store a validated order once; link, redeem and count it. Commits.
 
+    ``strict_codes=False`` (a store platform's webhook) records an order whose code this site
+    never handed out, or another order redeemed, instead of refusing it: the code redeems
+    nothing and the verdict says why.
+
     :raise DuplicateOrder: this order was stored before (a replay); nothing changes.
-    :raise Conflict: the order id was stored with another body, or the coupon code was
-        redeemed by another order.
-    :raise Unprocessable: the coupon code is not one this site handed out.
+    :raise OrderIdReused: the order id was stored with another body.
+    :raise Conflict: the coupon code was redeemed by another order (``strict_codes`` only).
+    :raise Unprocessable: the coupon code is not one this site handed out (``strict_codes``
+        only).
     """
     digest = payload_digest(order)
     stored = _stored(site_id, order["order_id"])
     if stored is not None:
         return _replay(stored, digest)
-    coupon = _coupon(site_id, order.get("coupon_code"))
+    code = order.get("coupon_code")
+    coupon, refusal = _coupon(site_id, code, strict_codes)
     visitor = _visitor(site_id, order, coupon)
     fixed_code_spin = None
-    if coupon is None and order.get("coupon_code") and visitor is not None:
-        fixed_code_spin = _fixed_code_spin_of(site_id, order["coupon_code"], visitor.id)
+    if coupon is None and code and refusal is None and visitor is not None:
+        fixed_code_spin = _fixed_code_spin_of(site_id, code, visitor.id)
     now = utcnow()
     ordered_at = min(order.get("created_at") or now, now)
-    verdict = _verdict(order.get("coupon_code"), coupon, fixed_code_spin, ordered_at)
+    if refusal is not None:
+        verdict = CouponVerdict(code, False, refusal)
+    else:
+        verdict = _verdict(code, coupon, fixed_code_spin, ordered_at)
     if verdict is not None and not verdict.accepted:
         coupon = fixed_code_spin = None  # recorded with the order's text, redeeming nothing
     order_pk = _insert(site_id, order, visitor, coupon, digest, ordered_at, now)
     if order_pk is None:  # the same order id arrived at the same moment: that one won
         db.session.rollback()
         return _replay(_stored(site_id, order["order_id"]), digest)
-    if coupon is not None:
-        _redeem(coupon, now)
+    if coupon is not None and not _redeem(coupon, now):
+        # Another order redeemed the code between our read and our write.
+        if strict_codes:
+            raise _already_redeemed(coupon.code)
+        _unlink_coupon(order_pk)
+        coupon, verdict = None, CouponVerdict(code, False, "already_redeemed")
     stored = db.session.get(Order, order_pk)
     conversions = after_order_recorded(stored, visitor, coupon, fixed_code_spin)
     _announce_redemption(site_id, stored, visitor, coupon or fixed_code_spin, now)
@@ -256,7 +278,7 @@ def _stored(site_id: int, order_ref: str) -> Order | None:
 def _replay(stored: Order, digest: str) -> OrderResult:
     """Refuse a second delivery of a stored order: 409 either way, so nothing is counted twice."""
     if stored.payload_sha256 != digest:
-        raise Conflict(
+        raise OrderIdReused(
             f"Order {stored.order_ref!r} was already received with different content.",
             {"order_id": ["Already stored with another body; order ids are never reused."]},
         )
@@ -266,27 +288,32 @@ def _replay(stored: Order, digest: str) -> OrderResult:
     )
 
 
-def _coupon(site_id: int, code: str | None) -> CouponCode | None:
-    """The pool code of this text, or None for no code or a wheel's fixed code.
+def _coupon(site_id: int, code: str | None, strict: bool) -> tuple[CouponCode | None, str | None]:
+    """The pool code of this text (None for no code or a wheel's fixed code), and, when the
+    code cannot redeem and ``strict`` is off, why: ``not_issued`` or ``already_redeemed``.
 
     :raise Unprocessable: naming ``coupon_code`` when this site never had such a code.
     :raise Conflict: the pool code was already redeemed (by another order).
     """
     if code is None:
-        return None
+        return None, None
     coupon = db.session.scalar(
         select(CouponCode).where(CouponCode.site_id == site_id, CouponCode.code == code)
     )
     if coupon is not None:
         if coupon.status == "redeemed":
-            raise _already_redeemed(code)
-        return coupon
+            if strict:
+                raise _already_redeemed(code)
+            return None, "already_redeemed"
+        return coupon, None
     if db.session.scalar(_fixed_code_spins(site_id, code).limit(1)) is None:
-        raise Unprocessable(
-            "This coupon code was not issued by this site.",
-            {"coupon_code": ["Unknown code: not in any of this site's pools or wheels."]},
-        )
-    return None
+        if strict:
+            raise Unprocessable(
+                "This coupon code was not issued by this site.",
+                {"coupon_code": ["Unknown code: not in any of this site's pools or wheels."]},
+            )
+        return None, "not_issued"
+    return None, None
 
 
 def _fixed_code_spins(site_id: int, code: str):
@@ -335,12 +362,25 @@ def _visitor(site_id: int, order: dict, coupon: CouponCode | None) -> Visitor | 
         if visitor is not None:
             return visitor
     if coupon is not None and coupon.visitor_id is not None:
-        winner = db.session.get(Visitor, coupon.visitor_id)
-        if winner is not None and winner.merged_into_id is not None:
-            # identify merged the winner into the customer's visitor: act on that one.
-            winner = db.session.get(Visitor, winner.merged_into_id)
-        return winner
+        return _survivor(db.session.get(Visitor, coupon.visitor_id))
+    if order.get("email"):
+        spinner_id = db.session.scalar(
+            select(Spin.visitor_id)
+            .join(Campaign, Campaign.id == Spin.campaign_id)
+            .where(Campaign.site_id == site_id, Spin.email == normalised_email(order["email"]))
+            .order_by(Spin.id.desc())
+            .limit(1)
+        )
+        if spinner_id is not None:
+            return _survivor(db.session.get(Visitor, spinner_id))
     return None
+
+
+def _survivor(visitor: Visitor | None) -> Visitor | None:
+    """The visitor itself, or, when identify merged it into the customer's visitor, that one."""
+    if visitor is not None and visitor.merged_into_id is not None:
+        return db.session.get(Visitor, visitor.merged_into_id)
+    return visitor
 
 
 def _insert(site_id, order, visitor, coupon, digest, ordered_at, now) -> int | None:
@@ -369,14 +409,19 @@ def _insert(site_id, order, visitor, coupon, digest, ordered_at, now) -> int | N
     return db.session.scalar(statement)
 
 
-def _redeem(coupon: CouponCode, now) -> None:
-    """Mark the code redeemed; the status check makes two orders racing for it end in one."""
+def _redeem(coupon: CouponCode, now) -> bool:
+    """Mark the code redeemed; the status check makes two orders racing for it end in one
+    (False for the one that lost)."""
     codes = CouponCode.__table__
     done = db.session.execute(
         update(codes)
         .where(codes.c.id == coupon.id, codes.c.status != "redeemed")
         .values(status="redeemed", redeemed_at=now)
     )
-    if done.rowcount != 1:
-        raise _already_redeemed(coupon.code)
     db.session.expire(coupon)
+    return done.rowcount == 1
+
+
+def _unlink_coupon(order_pk: int) -> None:
+    """The order keeps its code's text but redeems no pool code (another order did)."""
+    db.session.execute(update(Order).where(Order.id == order_pk).values(coupon_id=None))
