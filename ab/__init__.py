@@ -10,7 +10,9 @@ Modules, one job each:
 ``stats``       fixed-horizon frequentist statistics (Wilson, z, exact, Welch, lift, Holm, SRM)
 ``bayes``       Beta-binomial and Normal posteriors: chance to beat control, expected loss
 ``sequential``  tests that survive continuous monitoring (alpha spending, mSPRT)
+``stratification``  post-stratification from per-stratum sufficient statistics
+``guardrails``  guardrail metrics: the always-valid one-sided test of harm
 ``bandit``      Thompson-sampling traffic weights
-``policy``      the promotion decision: continue, promote, or stop
-``simulate``    the A/A, power and SRM simulations (``python -m ab.simulate``)
+``policy``      the promotion decision: continue, promote, hold, or stop
+``simulate``    the A/A, power, SRM, guardrail and strata simulations (``python -m ab.simulate``)
 """

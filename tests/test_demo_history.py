@@ -284,6 +284,8 @@ DERIVED_ROWS = {
     " ORDER BY 1, 2, 3",
     "variant_metrics": "SELECT campaign_id, variant_id, metric, day, visitors, conversions,"
     " round(value_sum, 6), round(value_sum_squares, 4) FROM variant_metrics ORDER BY 1, 2, 3, 4",
+    "stratum_metrics": "SELECT campaign_id, variant_id, metric, stratum, visitors, conversions,"
+    " round(value_sum, 6), round(value_sum_squares, 4) FROM stratum_metrics ORDER BY 1, 2, 3, 4",
     "visitors": "SELECT id, scores, stage, order_count, total_spent, last_popup_end_at"
     " FROM visitors ORDER BY 1",
     "stage_changes": "SELECT visitor_id, from_stage, to_stage, cause FROM stage_changes"
@@ -322,6 +324,7 @@ def seeded_traffic() -> SimpleNamespace:
     ]
     assignments = [
         columns(a, "campaign_id", "visitor_id", "variant_id", "reward_only", "assigned_at")
+        | columns(a, "stratum")
         | {"holdout": False, "sampled_out": False, "impressions": 0}
         for a in db.session.scalars(select(Assignment).order_by(Assignment.id))
     ]

@@ -9,6 +9,7 @@ the API accepts, with the defaults it uses.
 import re
 from dataclasses import asdict
 
+from ab import guardrails as ab_guardrails
 from ab import policy as ab_policy
 
 # -- campaigns ------------------------------------------------------------------------------------
@@ -38,6 +39,15 @@ METHODS = ab_policy.METHODS
 METRICS = ab_policy.METRICS
 #: Metrics judged as a mean per visitor; the others are 0/1 conversions per visitor.
 MEAN_METRICS = ab_policy.MEAN_METRICS
+#: What a campaign may name in ``ab.guardrails``: revenue per visitor, order rate, close rate.
+GUARDRAIL_METRICS = ab_guardrails.GUARDRAIL_METRICS
+#: The guardrails of a campaign that names none (``ab.guardrails`` left out) on a site that
+#: reports orders; a campaign judged on one of them leaves it out.
+DEFAULT_GUARDRAILS = ({"metric": "revenue", "max_drop": 0.0}, {"metric": "order", "max_drop": 0.0})
+#: ``post_stratification`` (default) or ``none``: see ab/stratification.py.
+ADJUSTMENTS = ab_policy.ADJUSTMENTS
+#: What the policy's decision may say: continue, promote, hold (a guardrail), stop.
+DECISION_ACTIONS = ab_policy.ACTIONS
 
 #: What a campaign's ``ab`` settings default to: the engine's own defaults, for the settings a
 #: campaign stores (a campaign stored before a setting existed reads it from here).
@@ -50,6 +60,7 @@ _AB_SETTINGS = (
     "min_lift",
     "max_duration_days",
     "max_visitors_per_variant",
+    "adjustment",
 )
 AB_DEFAULTS = {
     name: value for name, value in asdict(ab_policy.Settings()).items() if name in _AB_SETTINGS

@@ -499,6 +499,7 @@ CAMPAIGN_SCALARS = {
         "max_duration_days",
         "max_visitors_per_variant",
         "webhook_url",
+        "adjustment",
     ),
     "targeting": (
         "visitor",
@@ -560,7 +561,33 @@ def campaign_to_state(campaign=None, kind: str = "survey") -> dict:
         f"{q['step_id']} {q['option_id']} {q['max']}"
         for q in (campaign.frequency or {}).get("answer_quotas") or []
     )
+    state["ab"]["guardrails"] = guardrails_to_lines((campaign.ab or {}).get("guardrails"))
     return state
+
+
+#: The guardrails field's word for "no guardrail metrics at all" (empty: the defaults).
+NO_GUARDRAILS = "none"
+
+
+def guardrails_to_lines(guardrails: list | None) -> str:
+    """``ab.guardrails`` as the form shows them: ``<metric> <max drop>`` a line, ``none`` for an
+    explicit empty list, nothing when the campaign leaves them to the defaults."""
+    if guardrails is None:
+        return ""
+    if not guardrails:
+        return NO_GUARDRAILS
+    return "\n".join(f"{g['metric']} {float(g.get('max_drop') or 0):g}" for g in guardrails)
+
+
+def lines_to_guardrails(text: str) -> list[dict] | None:
+    """The form's guardrail lines as ``ab.guardrails`` (None: leave them to the defaults). A line
+    holds a metric and optionally the relative drop allowed; the schema names anything wrong."""
+    lines = [line.split() for line in str(text or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    if [words for words in lines if words] == [[NO_GUARDRAILS]]:
+        return []
+    return [dict(zip(("metric", "max_drop"), words, strict=False)) for words in lines]
 
 
 def lines_to_answer_quotas(text: str) -> list[dict]:
@@ -654,6 +681,9 @@ def state_to_campaign(state: dict, with_kind: bool, existing_targeting: dict | N
     quotas = lines_to_answer_quotas((state.get("frequency") or {}).get("answer_quotas"))
     if quotas:
         payload["frequency"]["answer_quotas"] = quotas
+    guardrails = lines_to_guardrails((state.get("ab") or {}).get("guardrails"))
+    if guardrails is not None:
+        payload["ab"]["guardrails"] = guardrails
     return payload
 
 
@@ -712,6 +742,8 @@ FIELD_TITLES = {
     "integrations.shopify.link_cart": "Shopify: link carts",
     "integrations.woocommerce.webhook_secret": "WooCommerce webhook secret",
     "integrations.woocommerce.link_cart": "WooCommerce: link carts",
+    "ab.guardrails": "Guardrail metrics",
+    "ab.adjustment": "Variance reduction",
     "content": "Content",
     "content.title": "Heading",
     "content.message": "Message",

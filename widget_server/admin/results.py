@@ -28,14 +28,22 @@ METHOD_NAMES = {
 ACTION_WORDS = {
     "continue": "Keep testing",
     "promote": "Promote the winner",
+    "hold": "Promotion held by a guardrail",
     "stop": "Stop and keep the control",
     "undo": "Undone",
 }
+GUARDRAIL_NAMES = {
+    "revenue": "Revenue per visitor",
+    "order": "Order rate",
+    "close": "Close rate",
+}
+VERDICT_WORDS = {"harmed": "Harmed", "ok": "No harm shown", "no data": "No data yet"}
 
 
 @bp.get("/campaigns/<int:campaign_id>/results")
 def campaign_results(campaign_id):
-    """Per-variant figures, SRM, the policy's decision in words, the chart and the decision log."""
+    """Per-variant figures (raw and adjusted), guardrails, SRM, the policy's decision in words,
+    the chart and the decision log."""
     campaign = _campaign_or_404(campaign_id)
     body = results.campaign_results(campaign, with_series=True)
     series = cumulative_series(body)
@@ -60,6 +68,8 @@ def campaign_results(campaign_id):
         metric_name=metric_name,
         method_name=METHOD_NAMES.get(body["method"], body["method"]),
         action_words=ACTION_WORDS,
+        guardrail_names=GUARDRAIL_NAMES,
+        verdict_words=VERDICT_WORDS,
         decisions=evaluation.decisions_of(campaign),
         variant_names=names,
     )

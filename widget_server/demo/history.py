@@ -12,6 +12,7 @@ two. Every figure the product shows is read from these rows as it is from live o
 the same rows.
 """
 
+import hashlib
 import random
 import time
 import uuid
@@ -43,7 +44,7 @@ from ..models import (
 )
 from ..models.types import utcnow
 from ..services import funnel
-from ..services.campaigns import site_config
+from ..services.campaigns import site_config, strata
 from ..services.platform.upsert import add_to_counters, insert_ignoring_conflicts
 from ..services.promotion import metrics
 from ..services.rewards import coupons, orders
@@ -355,19 +356,20 @@ class _Fold:
         self.spun: dict[int, dict] = {}  # visitor id -> spin row
         self.staged: set[int] = set()
         wheel_variant = wheel.variants[0].id
+        entry_stage = site_config.get_site_config(site.site_key).entry_stage
         for shopper in plan.shoppers:
             visitor_id = visitor_ids[shopper.key]
             survey_variant = survey.variants[shopper.variant_index].id
+            stratum = _stratum(shopper.key, entry_stage)
             # What decide stored on the first page: the survey's variant, and the wheel its
             # thank-you step offers, offered by its own targeting to visitors of the cart.
-            self._assign(survey.id, visitor_id, survey_variant, shopper.first_at, False)
-            self._assign(
-                wheel.id, visitor_id, wheel_variant, shopper.first_at, not shopper.visited_cart
-            )
+            self._assign(survey.id, visitor_id, survey_variant, shopper.first_at, False, stratum)
+            self._assign(wheel.id, visitor_id, wheel_variant, shopper.first_at,
+                         not shopper.visited_cart, stratum)  # fmt: skip
             if shopper.customer_id:
                 self.staged.add(visitor_id)
 
-    def _assign(self, campaign_id, visitor_id, variant_id, at, reward_only) -> None:
+    def _assign(self, campaign_id, visitor_id, variant_id, at, reward_only, stratum) -> None:
         self.assignments[(campaign_id, visitor_id)] = SimpleNamespace(
             campaign_id=campaign_id,
             visitor_id=visitor_id,
@@ -380,6 +382,7 @@ class _Fold:
             last_closed_at=None,
             completed_at=None,
             assigned_at=at,
+            stratum=stratum,
         )
 
     def events(self) -> None:
@@ -548,6 +551,7 @@ class _Fold:
             for campaign in (self.survey, self.wheel):
                 assignment = self.assignments[(campaign.id, visitor_id)]
                 self._convert(assignment, "revenue", planned["at"], float(reported["total"]))
+                self._convert(assignment, "order", planned["at"])
             if code:
                 wheel_assignment = self.assignments[(self.wheel.id, visitor_id)]
                 self._convert(wheel_assignment, "coupon_redemption", planned["at"])
@@ -570,7 +574,7 @@ class _Fold:
         if assignment.variant_id is None or (exposed_at is not None and at < exposed_at):
             return
         value = float(value) if metric in MEAN_METRICS else 0.0
-        cell = (assignment.campaign_id, assignment.variant_id)
+        cell = (assignment.campaign_id, assignment.variant_id, assignment.stratum)
         key = (assignment.campaign_id, assignment.visitor_id, metric)
         row = self.conversions.get(key)
         if row is None:
@@ -600,6 +604,15 @@ class _Fold:
             ["campaign_id", "visitor_id", "metric"],
         )
         self.rollups.flush()
+
+
+def _stratum(shopper_key: str, entry_stage: str | None) -> str:
+    """A new shopper's stratum as decide would key it: a device and a traffic source drawn
+    from the key's hash (the plan's random draws stay as they were), on their first page."""
+    digest = hashlib.sha256(shopper_key.encode()).digest()
+    device = "mobile" if digest[0] < 150 else "desktop"
+    source = ("direct", "search", "search", "referral", "campaign")[digest[1] % 5]
+    return strata.key("new", device, source, entry_stage or "-")
 
 
 # -- writing it -------------------------------------------------------------------------------

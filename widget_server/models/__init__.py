@@ -3,7 +3,15 @@
 from .campaigns import Campaign, Decision, Variant
 from .events import EVENT_TYPES, TEASER_EVENT_TYPES, Event, Response
 from .funnel import FunnelSnapshot, FunnelStage, StageChange
-from .metrics import EXPOSURE, EvaluatorLock, MetricConversion, StepReach, VariantMetric
+from .metrics import (
+    EXPOSURE,
+    STRATUM_LENGTH,
+    EvaluatorLock,
+    MetricConversion,
+    StepReach,
+    StratumMetric,
+    VariantMetric,
+)
 from .rewards import CouponCode, CouponPool, Order, PlatformReceipt, Spin
 from .sites import AdminSession, AdminToken, AdminUser, JobWatermark, Site, WebhookDelivery
 from .visitors import Assignment, Visitor
@@ -11,6 +19,7 @@ from .visitors import Assignment, Visitor
 __all__ = [
     "EVENT_TYPES",
     "EXPOSURE",
+    "STRATUM_LENGTH",
     "TEASER_EVENT_TYPES",
     "AdminSession",
     "AdminToken",
@@ -33,6 +42,7 @@ __all__ = [
     "Spin",
     "StageChange",
     "StepReach",
+    "StratumMetric",
     "Variant",
     "VariantMetric",
     "Visitor",

@@ -75,7 +75,7 @@ class Decision(db.Model):
     campaign_id: Mapped[int] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
     )
-    #: ``promote``, ``stop`` or ``undo``.
+    #: ``promote``, ``stop``, ``undo``, or ``hold`` (a guardrail metric holds the winner back).
     action: Mapped[str] = mapped_column(String(16))
     winner_variant_id: Mapped[int | None] = mapped_column(
         ForeignKey("variants.id", ondelete="SET NULL")

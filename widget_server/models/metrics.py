@@ -15,6 +15,8 @@ from .types import UTCDateTime
 
 #: The metric name of the exposure rows: ``visitors`` there is the denominator of every metric.
 EXPOSURE = "exposure"
+#: Longest stratum key (``customer|desktop|referral|`` and a funnel stage of up to 64).
+STRATUM_LENGTH = 100
 
 
 class VariantMetric(db.Model):
@@ -36,6 +38,32 @@ class VariantMetric(db.Model):
     )
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    visitors: Mapped[int] = mapped_column(default=0)
+    conversions: Mapped[int] = mapped_column(default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StratumMetric(db.Model):
+    """One variant's figures for one metric in one stratum, all days together.
+
+    The stratum is what was known about the visitor when they were assigned (device, new or
+    returning, orders before, traffic source, funnel stage: ``assignments.stratum``), so the
+    results can compare variants within strata (post-stratification) without reading any
+    visitor. Written with the same deltas as :class:`VariantMetric`, for the exposures and the
+    metrics a test or guardrail judges; ``""`` holds visitors assigned before strata were kept.
+    """
+
+    __tablename__ = "stratum_metrics"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stratum: Mapped[str] = mapped_column(String(STRATUM_LENGTH), primary_key=True)
     visitors: Mapped[int] = mapped_column(default=0)
     conversions: Mapped[int] = mapped_column(default=0)
     value_sum: Mapped[float] = mapped_column(Float, default=0.0)

@@ -7,6 +7,7 @@ from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, fal
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from .metrics import STRATUM_LENGTH
 from .types import JSONType, UTCDateTime, utcnow
 
 
@@ -68,3 +69,6 @@ class Assignment(db.Model):
     last_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What was known about the visitor when assigned (services/campaigns/strata.py): the
+    #: stratum their figures count in; None for visitors assigned before strata were kept.
+    stratum: Mapped[str | None] = mapped_column(String(STRATUM_LENGTH))

@@ -2,7 +2,15 @@
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from ..vocabulary import AB_DEFAULTS, CAMPAIGN_KINDS, METHODS, METRICS, TARGETING_ATTRIBUTE_OPS
+from ..vocabulary import (
+    AB_DEFAULTS,
+    ADJUSTMENTS,
+    CAMPAIGN_KINDS,
+    GUARDRAIL_METRICS,
+    METHODS,
+    METRICS,
+    TARGETING_ATTRIBUTE_OPS,
+)
 from .common import SLUG, LocalText, RowId, webhook_url_field
 from .content import load_content
 
@@ -136,6 +144,24 @@ class FrequencySchema(Schema):
     teaser = fields.Nested(TeaserSchema, allow_none=True)
 
 
+class GuardrailSchema(Schema):
+    """A guardrail metric: a winner significantly worse than the control on it by more than
+    ``max_drop`` (relative; for the close rate, a rise) is not promoted."""
+
+    metric = fields.String(required=True, validate=validate.OneOf(GUARDRAIL_METRICS))
+    max_drop = fields.Float(
+        load_default=0.0,
+        allow_nan=False,
+        validate=validate.Range(0, 1, max_inclusive=False, error="Must be at least 0, below 1."),
+    )
+
+
+def _each_metric_once(guardrails: list) -> None:
+    metrics = [g["metric"] for g in guardrails]
+    if len(set(metrics)) != len(metrics):
+        raise ValidationError("Name each metric at most once.")
+
+
 class ABSettingsSchema(Schema):
     """A campaign's A/B settings; what is left out takes the A/B engine's default."""
 
@@ -158,6 +184,14 @@ class ABSettingsSchema(Schema):
         load_default=AB_DEFAULTS["max_visitors_per_variant"], validate=validate.Range(min=100)
     )
     webhook_url = webhook_url_field()
+    #: Left out: revenue per visitor and order rate on a site that reports orders; ``[]``: none.
+    guardrails = fields.List(
+        fields.Nested(GuardrailSchema),
+        validate=[validate.Length(max=len(GUARDRAIL_METRICS)), _each_metric_once],
+    )
+    adjustment = fields.String(
+        load_default=AB_DEFAULTS["adjustment"], validate=validate.OneOf(ADJUSTMENTS)
+    )
 
 
 class VariantSchema(Schema):

@@ -20,8 +20,9 @@ from ..platform.upsert import insert_ignoring_conflicts
 from ..visitors.records import LAST_SEEN_RESOLUTION
 from ..visitors.state import AssignmentState, VisitorState, load_state
 from ..visitors.state_store import ChangedVisitorsFeed, app_store
-from .offers import Offer, offers_for
+from .offers import Offer, offers_for, page_context
 from .site_config import SiteConfig
+from .strata import stratum_of
 
 __all__ = ["DecideResult", "Offer", "decide"]
 
@@ -53,7 +54,9 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     offers = decision.offers
     written = list(decision.offered_itself)
     if decision.new_assignments:
-        stored, offers = _store_assignments(site, state, decision.new_assignments, offers)
+        # What is known before any popup, kept with the assignment for the results' strata.
+        stratum = stratum_of(page_context(site, state, request, now), request.get("referrer"))
+        stored, offers = _store_assignments(site, state, decision.new_assignments, offers, stratum)
         written += stored
     if decision.offered_itself:
         ids = [a.id for a in decision.offered_itself]
@@ -98,7 +101,11 @@ _NEW_ASSIGNMENT_COLUMNS = (
 
 
 def _store_assignments(
-    site: SiteConfig, state: VisitorState, made: list[AssignmentState], offers: list[Offer]
+    site: SiteConfig,
+    state: VisitorState,
+    made: list[AssignmentState],
+    offers: list[Offer],
+    stratum: str,
 ) -> tuple[list[AssignmentState], list[Offer]]:
     """Insert the new assignments in one statement; when a concurrent first decide of the same
     visitor stored some first, its variants win (read back) and the offers follow them."""
@@ -108,6 +115,7 @@ def _store_assignments(
             **{name: getattr(a, name) for name in _NEW_ASSIGNMENT_COLUMNS},
             "visitor_id": state.visitor_id,
             "assigned_at": now,
+            "stratum": stratum,
         }
         for a in made
     ]

@@ -446,6 +446,8 @@ class _AssignmentRow:
     first_impression_at: datetime | None
     last_closed_at: datetime | None
     completed_at: datetime | None
+    #: Where the rollups count the visitor (``services/campaigns/strata.py``); never changed here.
+    stratum: str | None
 
 
 @dataclass(slots=True)

@@ -10,7 +10,8 @@ promotion racing with the round cannot produce a second decision either.
 
 Promotions, stops and bandit weights are written in the round's transaction; their
 ``decision.made`` webhooks are recorded there (``services.platform.webhooks``) and sent after the
-commit, outside the lock.
+commit, outside the lock. A winner held back by a harmed guardrail metric is logged as a ``hold``
+Decision when the hold begins (nothing else changes; the next rounds judge it again).
 """
 
 import logging
@@ -50,6 +51,7 @@ class RoundReport:
     acquired: bool
     evaluated: int = 0
     promoted: list[int] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)
     reweighted: list[int] = field(default_factory=list)
     webhooks_sent: int = 0
@@ -60,6 +62,7 @@ class RoundReport:
             "acquired": self.acquired,
             "evaluated": self.evaluated,
             "promoted": self.promoted,
+            "held": self.held,
             "stopped": self.stopped,
             "reweighted": self.reweighted,
             "webhooks_sent": self.webhooks_sent,
@@ -147,17 +150,24 @@ def _evaluate_all(now: datetime) -> RoundReport:
         .order_by(Campaign.id)
     ).all()
     figures = metrics.figures(c.id for c in campaigns)
+    reporting = results.sites_reporting_orders(c.site_id for c in campaigns)
+    judged = {m for c in campaigns for m in results.judged_metrics(c, c.site_id in reporting)}
+    strata = metrics.stratum_figures((c.id for c in campaigns), judged)
     for campaign in campaigns:
         if campaign.promoted_variant_id is not None or len(campaign.variants) < 2:
             continue
         report.evaluated += 1
-        outcome = _judge(campaign, figures[campaign.id], now)
+        outcome = _judge(
+            campaign, figures[campaign.id], now, strata[campaign.id], campaign.site_id in reporting
+        )
         if outcome is None:
             continue
         if outcome.bandit_weights and _set_weights(campaign, outcome.bandit_weights):
             report.reweighted.append(campaign.id)
         auto = (campaign.ab or {}).get("auto_promote", True)
-        if outcome.action == "continue" or not auto:
+        if outcome.action == "hold" and auto and _hold(campaign, outcome):
+            report.held.append(campaign.id)
+        if outcome.action in ("continue", "hold") or not auto:
             continue
         if outcome.action == "promote":
             if _promote(campaign, outcome.winner_variant_id, outcome.reason, outcome.snapshot,
@@ -169,7 +179,8 @@ def _evaluate_all(now: datetime) -> RoundReport:
     return report
 
 
-def _judge(campaign: Campaign, figures, now: datetime) -> results.Outcome | None:
+def _judge(campaign: Campaign, figures, now: datetime, strata=None,
+           reports_orders: bool = False) -> results.Outcome | None:  # fmt: skip
     """The policy's outcome, or None while the figures cannot be judged (a variant without
     visitors yet: the normal state of a new campaign).
 
@@ -178,7 +189,9 @@ def _judge(campaign: Campaign, figures, now: datetime) -> results.Outcome | None
     """
     if not results.variants_without_visitors(campaign, figures):
         try:
-            return results.evaluate(campaign, figures, now, reweight=True)
+            return results.evaluate(
+                campaign, figures, now, True, strata_by_metric=strata, reports_orders=reports_orders
+            )
         except ValueError:  # figures ab/ refuses for another reason: log it, try next round
             log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
     settings = results.settings_of(campaign)
@@ -214,6 +227,32 @@ def _claim(campaign_id: int, **values) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     return changed == 1
+
+
+def _hold(campaign: Campaign, outcome: results.Outcome) -> Decision | None:
+    """Log that a guardrail holds the campaign's winner back, once per hold: not again while
+    the campaign's latest Decision is already a hold of the same variant."""
+    held_id = outcome.snapshot["decision"].get("held_variant_id")
+    latest = db.session.execute(
+        select(Decision.action, Decision.winner_variant_id)
+        .where(Decision.campaign_id == campaign.id)
+        .order_by(Decision.id.desc())
+        .limit(1)
+    ).first()
+    if latest is not None and tuple(latest) == ("hold", held_id):
+        return None
+    decision = Decision(
+        campaign_id=campaign.id,
+        action="hold",
+        winner_variant_id=held_id,
+        automatic=True,
+        reason=outcome.reason[:1000],
+        previous_weights={str(v.id): v.weight for v in campaign.variants},
+        snapshot=outcome.snapshot,
+    )
+    db.session.add(decision)
+    _queue_webhook(campaign, decision)  # ``decision.made`` with action ``hold``
+    return decision
 
 
 def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
@@ -295,8 +334,7 @@ def promote_by_hand(campaign: Campaign, variant_id: int) -> Decision:
             {"variant_id": ["A variant is already promoted."]},
         )
     try:
-        outcome = results.evaluate(campaign, metrics.figures([campaign.id])[campaign.id], utcnow())
-        snapshot = outcome.snapshot
+        snapshot = results.current_outcome(campaign, utcnow()).snapshot
     except ValueError as err:  # too little data to judge: an owner may still promote by hand
         snapshot = {"note": f"No statistics: {err}"}
     name = next(v.name for v in campaign.variants if v.id == variant_id)

@@ -11,6 +11,11 @@ A conversion reported before the visitor's impression is ingested (batches from 
 orders from the shop arrive in any order) is kept and counted when the impression arrives.
 Visitors count under the variant of their assignment (intention to treat); holdout and
 sampled-out visitors count nowhere.
+
+Every delta of an exposure or of a metric a test or guardrail may judge also goes, with the same
+statement's sibling, into ``stratum_metrics`` under the assignment's stratum (what decide knew
+before the popup, ``services/campaigns/strata.py``), summed over all days: the figures
+post-stratification reads. A later "phase" key would join the stratum in both keys.
 """
 
 import re
@@ -24,14 +29,29 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...extensions import db
-from ...models import EXPOSURE, TEASER_EVENT_TYPES, Assignment, MetricConversion, VariantMetric
-from ...vocabulary import MEAN_METRICS, METRICS
+from ...models import (
+    EXPOSURE,
+    TEASER_EVENT_TYPES,
+    Assignment,
+    MetricConversion,
+    StratumMetric,
+    VariantMetric,
+)
+from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-#: Every figure kept per variant: the A/B metrics, and the teaser's visitors who saw its tab
-#: (``teaser_shown``) and who reopened the popup with it (``teaser_open``), which no test judges.
-FIGURES = (*METRICS, *TEASER_EVENT_TYPES)
+#: Figures only a guardrail judges: ``order`` (the visitor ordered after their first
+#: impression) and ``close`` (they closed the popup), each 0/1 per visitor.
+GUARDRAIL_ONLY = tuple(m for m in GUARDRAIL_METRICS if m not in METRICS)
+#: Every figure kept per variant: the A/B metrics, the guardrail-only ones, and the teaser's
+#: visitors who saw its tab (``teaser_shown``) and who reopened the popup with it
+#: (``teaser_open``), which no test judges.
+FIGURES = (*METRICS, *GUARDRAIL_ONLY, *TEASER_EVENT_TYPES)
+#: The figures also kept per stratum: the exposures and every metric a test or guardrail judges.
+STRATIFIED = frozenset({EXPOSURE, *METRICS, *GUARDRAIL_ONLY})
+#: The stratum of visitors assigned before strata were kept (``assignments.stratum`` NULL).
+NO_STRATUM = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,17 @@ class VariantFigures:
     """One variant's totals on one metric: the sufficient statistics the tests need."""
 
     variant_id: int
+    visitors: int
+    conversions: int
+    value_sum: float
+    value_sum_squares: float
+
+
+@dataclass(frozen=True)
+class StratumCount:
+    """One variant's totals on one metric in one stratum (``visitors`` from the exposures)."""
+
+    stratum: str
     visitors: int
     conversions: int
     value_sum: float
@@ -77,48 +108,55 @@ def event_metrics(event: dict) -> tuple[str, ...]:
 
 
 class _Deltas:
-    """Increments to ``variant_metrics`` rows, summed per row and written in one statement."""
+    """Increments to ``variant_metrics`` (per day) and ``stratum_metrics`` (per stratum) rows,
+    summed per row and written in one statement per table."""
 
     def __init__(self):
         self.rows: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0.0])
+        self.strata: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0.0])
 
-    def add(self, campaign_id, variant_id, metric, at: datetime, visitors=0, conversions=0,
-            value=0.0, value_squares=0.0):  # fmt: skip
-        row = self.rows[(campaign_id, variant_id, metric, at.date())]
-        row[0] += visitors
-        row[1] += conversions
-        row[2] += value
-        row[3] += value_squares
+    def add(self, campaign_id, variant_id, stratum, metric, at: datetime, visitors=0,
+            conversions=0, value=0.0, value_squares=0.0):  # fmt: skip
+        increments = (visitors, conversions, value, value_squares)
+        keys = [(self.rows, (campaign_id, variant_id, metric, at.date()))]
+        if metric in STRATIFIED:
+            keys.append((self.strata, (campaign_id, variant_id, metric, stratum or NO_STRATUM)))
+        for rows, key in keys:
+            row = rows[key]
+            for i, increment in enumerate(increments):
+                row[i] += increment
 
     def flush(self) -> None:
         """Upsert all increments; rows in key order so concurrent batches cannot deadlock."""
-        if not self.rows:
-            return
-        values = [
-            {
-                "campaign_id": c,
-                "variant_id": v,
-                "metric": m,
-                "day": d,
-                "visitors": row[0],
-                "conversions": row[1],
-                "value_sum": row[2],
-                "value_sum_squares": row[3],
-            }
-            for (c, v, m, d), row in sorted(self.rows.items())
-        ]
-        db.session.execute(_increment_statement(db.session.get_bind().dialect.name), values)
-        self.rows.clear()
+        dialect = db.session.get_bind().dialect.name
+        for model, rows, last_key in ((VariantMetric, self.rows, "day"),
+                                      (StratumMetric, self.strata, "stratum")):  # fmt: skip
+            if not rows:
+                continue
+            names = ("campaign_id", "variant_id", "metric", last_key)
+            values = [
+                {
+                    **dict(zip(names, key, strict=True)),
+                    "visitors": row[0],
+                    "conversions": row[1],
+                    "value_sum": row[2],
+                    "value_sum_squares": row[3],
+                }
+                for key, row in sorted(rows.items())
+            ]
+            db.session.execute(_increment_statement(dialect, model, last_key), values)
+            rows.clear()
 
 
 @cache
-def _increment_statement(dialect: str):
-    """``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``, built once per dialect: the
-    rows travel as parameters (executemany), so ingestion compiles nothing per batch."""
-    table = VariantMetric.__table__
+def _increment_statement(dialect: str, model, last_key: str):
+    """``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``, built once per dialect and
+    table: the rows travel as parameters (executemany), so ingestion compiles nothing per
+    batch."""
+    table = model.__table__
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
-        index_elements=["campaign_id", "variant_id", "metric", "day"],
+        index_elements=["campaign_id", "variant_id", "metric", last_key],
         set_={
             name: table.c[name] + statement.excluded[name]
             for name in ("visitors", "conversions", "value_sum", "value_sum_squares")
@@ -162,6 +200,8 @@ class IngestMetrics:
             self._exposed(assignment, at)
         elif kind == "complete" and assignment.completed_at is None and exposed:
             self.deltas.add(*self._cell(assignment), "completion", at, conversions=1)
+        elif kind == "close":
+            self._first(assignment, "close", at, exposed)
         for metric in event_metrics(event):
             self._first(assignment, metric, at, exposed)
 
@@ -199,14 +239,20 @@ class IngestMetrics:
             self.deltas.add(*cell, metric, at, conversions=1, value=value, value_squares=value**2)
 
     @staticmethod
-    def _cell(assignment: Assignment) -> tuple[int, int]:
-        return assignment.campaign_id, assignment.variant_id
+    def _cell(assignment: Assignment) -> tuple[int, int, str | None]:
+        """(campaign, variant, stratum): where the visitor's figures count."""
+        return assignment.campaign_id, assignment.variant_id, assignment.stratum
 
     def flush(self) -> None:
         insert_ignoring_conflicts(
             MetricConversion, self.new_conversions, ["campaign_id", "visitor_id", "metric"]
         )
         self.deltas.flush()
+
+
+#: What the server side may report: every metric but completion (a browser event), and the
+#: guardrails' ``order`` and ``close``.
+SERVER_METRICS = tuple(m for m in (*METRICS, *GUARDRAIL_ONLY) if m != "completion")
 
 
 def record_conversion(
@@ -229,29 +275,45 @@ def record_conversion(
 
     :raise ValueError: unknown metric, or a negative value.
     """
-    if metric not in METRICS or metric == "completion":
-        raise ValueError(f"metric must be one of {METRICS[1:]}, not {metric!r}")
+    if metric not in SERVER_METRICS:
+        raise ValueError(f"metric must be one of {SERVER_METRICS}, not {metric!r}")
     if value < 0:
         raise ValueError(f"value must be 0 or more, not {value!r}")
+    return bool(_record(campaign_id, visitor_id, ((metric, value),), at))
+
+
+def _record(campaign_id: int, visitor_id: int, conversions, at: datetime) -> int:
+    """Count ``(metric, value)`` conversions of one visitor in one campaign under one lock of
+    their assignment; how many were counted or kept."""
     assignment = db.session.scalar(
         select(Assignment)
         .where(Assignment.campaign_id == campaign_id, Assignment.visitor_id == visitor_id)
         .with_for_update()
     )
     if assignment is None or assignment.variant_id is None or assignment.sampled_out:
-        return False
+        return 0
     exposed_at = assignment.first_impression_at
     if exposed_at is not None and at < exposed_at:
-        return False
-    if metric not in MEAN_METRICS:
-        counted = record_first_conversions(
-            campaign_id, visitor_id, assignment.variant_id, exposed_at, (metric,), at
-        )
-        return bool(counted)
-    value = float(value)
+        return 0
+    firsts = [metric for metric, _ in conversions if metric not in MEAN_METRICS]
+    counted = 0
+    if firsts:
+        cell = (campaign_id, visitor_id, assignment.variant_id)
+        counted += len(record_first_conversions(*cell, exposed_at, firsts, at, assignment.stratum))
+    for metric, value in conversions:
+        if metric in MEAN_METRICS:
+            counted += _add_value(assignment, metric, float(value), at)
+    return counted
+
+
+def _add_value(assignment: Assignment, metric: str, value: float, at: datetime) -> bool:
+    """Add ``value`` to the visitor's total on a mean metric (revenue), keeping the rollups'
+    sum of squares per visitor exact."""
+    campaign_id, visitor_id = assignment.campaign_id, assignment.visitor_id
+    exposed = assignment.first_impression_at is not None
     row = db.session.get(MetricConversion, (campaign_id, visitor_id, metric), with_for_update=True)
     deltas = _Deltas()
-    cell = (campaign_id, assignment.variant_id)
+    cell = (campaign_id, assignment.variant_id, assignment.stratum)
     if row is None:
         db.session.add(
             MetricConversion(
@@ -263,12 +325,12 @@ def record_conversion(
                 first_at=at,
             )
         )
-        if exposed_at is not None:
+        if exposed:
             deltas.add(*cell, metric, at, conversions=1, value=value, value_squares=value**2)
     elif value:
         before = row.value or 0.0
         row.value = before + value
-        if exposed_at is not None:
+        if exposed:
             squares = row.value**2 - before**2
             deltas.add(*cell, metric, at, value=value, value_squares=squares)
     else:
@@ -285,10 +347,12 @@ def record_first_conversions(
     exposed_at: datetime | None,
     metrics: Iterable[str],
     at: datetime,
+    stratum: str | None = None,
 ) -> tuple[str, ...]:
-    """Count 0/1 conversions of a visitor assigned to ``variant_id``: each metric once, in one
-    statement (insert-ignore); counted in the rollups when the visitor was already exposed, else
-    kept for the impression to count. Returns the metrics that were new.
+    """Count 0/1 conversions of a visitor assigned to ``variant_id`` (in ``stratum``, the
+    assignment's): each metric once, in one statement (insert-ignore); counted in the rollups
+    when the visitor was already exposed, else kept for the impression to count. Returns the
+    metrics that were new.
 
     The caller holds the assignment locked (``FOR UPDATE``; on SQLite the writer lock) and read
     ``exposed_at`` under that lock, so an impression applied meanwhile cannot miss them.
@@ -314,7 +378,7 @@ def record_first_conversions(
     if exposed_at is not None and counted:
         deltas = _Deltas()
         for metric in counted:
-            deltas.add(campaign_id, variant_id, metric, at, conversions=1)
+            deltas.add(campaign_id, variant_id, stratum, metric, at, conversions=1)
         deltas.flush()
     return counted
 
@@ -322,9 +386,10 @@ def record_first_conversions(
 def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | None = None) -> int:
     """Fold one new order into the results of every campaign the visitor is assigned to.
 
-    ``revenue`` gains ``total`` in each of the visitor's campaigns; ``coupon_redemption`` counts
-    in the campaign whose wheel handed out ``coupon_id``. Call it once per new order (orders are
-    idempotent by id upstream). Returns how many campaign figures changed.
+    ``revenue`` gains ``total`` and ``order`` counts the visitor (once) in each of the visitor's
+    campaigns, when the order is not dated before their first impression; ``coupon_redemption``
+    counts in the campaign whose wheel handed out ``coupon_id``. Call it once per new order
+    (orders are idempotent by id upstream). Returns how many campaigns' figures changed.
     """
     from ...models import CouponCode
 
@@ -335,7 +400,8 @@ def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | N
         )
     ).all()
     for campaign_id in sorted(campaign_ids):
-        changed += record_conversion(campaign_id, visitor_id, "revenue", at, value=float(total))
+        conversions = (("revenue", float(total)), ("order", 0.0))
+        changed += bool(_record(campaign_id, visitor_id, conversions, at))
     if coupon_id is not None:
         coupon = db.session.get(CouponCode, coupon_id)
         if coupon is not None and coupon.campaign_id is not None:
@@ -401,6 +467,61 @@ def _totals(campaign_ids: list[int], rows) -> dict[int, dict[str, dict[int, Vari
                 per_metric[metric][v] = VariantFigures(
                     v, visitors.get((c, v), 0), conversions, total, squares
                 )
+    return result
+
+
+def stratum_figures(
+    campaign_ids: Iterable[int], metrics: Iterable[str]
+) -> dict[int, dict[str, dict[int, list[StratumCount]]]]:
+    """Totals per campaign, metric (of ``metrics``), variant and stratum, in one grouped query
+    over ``stratum_metrics`` (rows: campaigns x variants x metrics x strata, no day).
+
+    The exposure rows give each stratum its ``visitors``; a stratum without a conversion reads
+    as zeros. For a 0/1 metric ``value_sum`` and ``value_sum_squares`` are the conversions.
+    """
+    campaign_ids = list(campaign_ids)
+    wanted = sorted(set(metrics) & STRATIFIED - {EXPOSURE})
+    if not campaign_ids or not wanted:
+        return {c: {} for c in campaign_ids}
+    rows = db.session.execute(
+        select(
+            StratumMetric.campaign_id,
+            StratumMetric.variant_id,
+            StratumMetric.metric,
+            StratumMetric.stratum,
+            StratumMetric.visitors,
+            StratumMetric.conversions,
+            StratumMetric.value_sum,
+            StratumMetric.value_sum_squares,
+        ).where(
+            StratumMetric.campaign_id.in_(campaign_ids),
+            StratumMetric.metric.in_([EXPOSURE, *wanted]),
+        )
+    ).all()
+    exposed: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    converted: dict[tuple[int, int, str], dict[str, tuple]] = defaultdict(dict)
+    for campaign_id, variant_id, metric, stratum, n, conversions, total, squares in rows:
+        if metric == EXPOSURE:
+            exposed[(campaign_id, variant_id)][stratum] = int(n or 0)
+        else:
+            converted[(campaign_id, variant_id, metric)][stratum] = (
+                int(conversions or 0), float(total or 0.0), float(squares or 0.0)
+            )  # fmt: skip
+    result: dict[int, dict[str, dict[int, list[StratumCount]]]] = {
+        c: {m: {} for m in wanted} for c in campaign_ids
+    }
+    for (campaign_id, variant_id), visitors in exposed.items():
+        for metric in wanted:
+            found = converted.get((campaign_id, variant_id, metric), {})
+            counts = []
+            for stratum in sorted(visitors.keys() | found.keys()):
+                conversions, total, squares = found.get(stratum, (0, 0.0, 0.0))
+                if metric not in MEAN_METRICS:
+                    total = squares = float(conversions)
+                counts.append(
+                    StratumCount(stratum, visitors.get(stratum, 0), conversions, total, squares)
+                )
+            result[campaign_id][metric][variant_id] = counts
     return result
 
 

@@ -12,12 +12,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ...extensions import db
-from ...models import Campaign, Decision, Event, StepReach
+from ...models import Campaign, Decision, Event, Order, Site, StepReach
 from ...models.types import utcnow
-from ...vocabulary import AB_DEFAULTS
+from ...vocabulary import AB_DEFAULTS, DEFAULT_GUARDRAILS
+from ..campaigns.strata import components
 from ..platform.local_text import plain
 from . import metrics
-from .metrics import VariantFigures
+from .metrics import StratumCount, VariantFigures
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,35 @@ def settings_of(campaign: Campaign) -> dict:
     return settings
 
 
+def guardrails_of(campaign: Campaign, reports_orders: bool) -> list[dict]:
+    """The campaign's guardrail metrics: ``ab.guardrails`` when it names them (``[]`` for
+    none), else :data:`~widget_server.vocabulary.DEFAULT_GUARDRAILS` on a site that reports
+    orders (revenue per visitor and order rate), less the metric the test itself judges."""
+    named = (campaign.ab or {}).get("guardrails")
+    if named is not None:
+        return [dict(g) for g in named]
+    if not reports_orders:
+        return []
+    metric = settings_of(campaign)["metric"]
+    return [dict(g) for g in DEFAULT_GUARDRAILS if g["metric"] != metric]
+
+
+def judged_metrics(campaign: Campaign, reports_orders: bool) -> list[str]:
+    """The metric the campaign's test judges and its guardrails' metrics."""
+    guarded = [g["metric"] for g in guardrails_of(campaign, reports_orders)]
+    return [settings_of(campaign)["metric"], *guarded]
+
+
+def sites_reporting_orders(site_ids) -> set[int]:
+    """The sites among ``site_ids`` whose shop has reported at least one order (one query, an
+    index probe per site)."""
+    site_ids = sorted(set(site_ids))
+    if not site_ids:
+        return set()
+    reported = select(Order.id).where(Order.site_id == Site.id).exists()
+    return set(db.session.scalars(select(Site.id).where(Site.id.in_(site_ids), reported)))
+
+
 def _test_weights(campaign: Campaign) -> dict[int, float]:
     """The weights the test ran with: after a promotion, those saved in its Decision."""
     weights = {v.id: v.weight for v in campaign.variants}
@@ -57,7 +87,12 @@ def _test_weights(campaign: Campaign) -> dict[int, float]:
     return {**weights, **{int(k): float(w) for k, w in (previous or {}).items()}}
 
 
-def _arms(campaign: Campaign, figures: dict[int, VariantFigures], weights) -> list:
+def _arms(
+    campaign: Campaign,
+    figures: dict[int, VariantFigures],
+    weights,
+    strata: dict[int, list[StratumCount]] | None = None,
+) -> list:
     from ab import policy as ab_policy  # imported here: the app must start even if ab/ moves
 
     control_id = next((v.id for v in campaign.variants if v.is_control), campaign.variants[0].id)
@@ -74,9 +109,22 @@ def _arms(campaign: Campaign, figures: dict[int, VariantFigures], weights) -> li
                 weight=float(weights.get(variant.id, variant.weight)),
                 is_control=variant.id == control_id,
                 name=variant.name,
+                strata=_strata((strata or {}).get(variant.id) or ()),
             )
         )
     return arms
+
+
+def _strata(counts: list[StratumCount]) -> tuple:
+    """The rollups' per-stratum counts as ``ab``'s figures, keyed by the stratum's components
+    (visitor, device, source, stage) so that small strata merge along them."""
+    from ab.stratification import StratumFigures
+
+    return tuple(
+        StratumFigures(components(c.stratum), c.visitors, c.value_sum, c.value_sum_squares)
+        for c in counts
+        if c.visitors
+    )
 
 
 def evaluate(
@@ -84,9 +132,15 @@ def evaluate(
     figures_by_metric: dict[str, dict[int, VariantFigures]],
     now: datetime,
     reweight: bool = False,
+    strata_by_metric: dict[str, dict[int, list[StratumCount]]] | None = None,
+    reports_orders: bool = False,
 ) -> Outcome:
     """Run the policy of ``ab/`` on the campaign's current figures (and, with ``reweight``,
     Thompson sampling for a bandit's next weights).
+
+    ``strata_by_metric`` (from :func:`metrics.stratum_figures`) lets the policy post-stratify;
+    ``reports_orders`` says whether the campaign's site reports orders, which gives a campaign
+    that names no guardrails the default ones (:func:`guardrails_of`).
 
     :raise ValueError: from ``ab/``, when the figures cannot be judged.
     """
@@ -94,14 +148,21 @@ def evaluate(
     from ab import policy as ab_policy
 
     settings = settings_of(campaign)
-    figures = figures_by_metric[settings["metric"]]
+    metric = settings["metric"]
+    strata_by_metric = strata_by_metric or {}
     weights = _test_weights(campaign)
-    arms = _arms(campaign, figures, weights)
+    arms = _arms(campaign, figures_by_metric[metric], weights, strata_by_metric.get(metric))
+    guardrails = guardrails_of(campaign, reports_orders)
+    guardrail_arms = {
+        g["metric"]: _arms(campaign, figures_by_metric[g["metric"]], weights,
+                           strata_by_metric.get(g["metric"]))
+        for g in guardrails
+    }  # fmt: skip
     started = campaign.started_at or now
     running_days = max((now - started).total_seconds() / 86400.0, 0.0)
     decision = ab_policy.decide(
         arms,
-        metric=settings["metric"],
+        metric=metric,
         method=settings["method"],
         alpha=float(settings["alpha"]),
         running_days=running_days,
@@ -110,13 +171,35 @@ def evaluate(
         min_lift=float(settings["min_lift"]),
         max_duration_days=float(settings["max_duration_days"]),
         max_visitors_per_variant=int(settings["max_visitors_per_variant"]),
+        adjustment=settings["adjustment"],
+        guardrails=guardrails,
+        guardrail_arms=guardrail_arms,
     )
     bandit_weights = None
     if reweight and settings["method"] == "bandit" and campaign.promoted_variant_id is None:
-        bandit_weights = ab_bandit.thompson_weights(arms, settings["metric"])
+        bandit_weights = ab_bandit.thompson_weights(arms, metric)
     snapshot = _results_json(campaign, settings, arms, decision, weights, running_days)
     return Outcome(
         decision.action, decision.winner_variant_id, decision.reason, snapshot, bandit_weights
+    )
+
+
+def current_outcome(campaign: Campaign, now: datetime, figures_by_metric=None) -> Outcome:
+    """:func:`evaluate` on the campaign's figures read now: totals, strata, and whether its site
+    reports orders (three reads).
+
+    :raise ValueError: from ``ab/``, when the figures cannot be judged.
+    """
+    if figures_by_metric is None:
+        figures_by_metric = metrics.figures([campaign.id])[campaign.id]
+    reports_orders = campaign.site_id in sites_reporting_orders([campaign.site_id])
+    strata = metrics.stratum_figures([campaign.id], judged_metrics(campaign, reports_orders))
+    return evaluate(
+        campaign,
+        figures_by_metric,
+        now,
+        strata_by_metric=strata[campaign.id],
+        reports_orders=reports_orders,
     )
 
 
@@ -146,8 +229,10 @@ def _results_json(campaign, settings, arms, decision, weights, running_days) -> 
                 "rate": _number(figures.rate),
                 "ci": [_number(figures.ci[0]), _number(figures.ci[1])],
                 "lift": _number(figures.lift),
+                "lift_ci": [_number(figures.lift_ci[0]), _number(figures.lift_ci[1])],
                 "p_value": _number(figures.p_value),
                 "chance_to_beat_control": _number(figures.chance_to_beat_control),
+                "adjusted": _adjusted_json(figures.adjusted),
             }
         )
     return {
@@ -160,11 +245,50 @@ def _results_json(campaign, settings, arms, decision, weights, running_days) -> 
         "running_days": round(running_days, 4),
         "variants": variants,
         "srm": {"p_value": _number(decision.srm_p_value), "ok": bool(decision.srm_ok)},
+        "adjustment": {
+            "method": decision.adjustment.method,
+            "used": decision.adjustment.used,
+            "strata": decision.adjustment.strata,
+            "note": decision.adjustment.note,
+        },
+        "guardrails": [_guardrail_json(g) for g in decision.guardrails],
         "decision": {
             "action": decision.action,
             "winner_variant_id": decision.winner_variant_id,
+            "held_variant_id": decision.held_variant_id,
             "reason": decision.reason,
         },
+    }
+
+
+def _adjusted_json(adjusted) -> dict | None:
+    """A variant's post-stratified figures (None without strata or with adjustment off)."""
+    if adjusted is None:
+        return None
+    return {
+        "rate": _number(adjusted.rate),
+        "ci": [_number(adjusted.ci[0]), _number(adjusted.ci[1])],
+        "lift": _number(adjusted.lift),
+        "lift_ci": [_number(adjusted.lift_ci[0]), _number(adjusted.lift_ci[1])],
+        "p_value": _number(adjusted.p_value),
+        "variance_ratio": _number(adjusted.variance_ratio),
+    }
+
+
+def _guardrail_json(result) -> dict:
+    return {
+        "metric": result.metric,
+        "variant_id": result.variant_id,
+        "max_drop": result.max_drop,
+        "lower_is_better": result.lower_is_better,
+        "control_mean": _number(result.control_mean),
+        "mean": _number(result.mean),
+        "change": _number(result.change),
+        "ci": [_number(result.ci[0]), _number(result.ci[1])],
+        "p_value": _number(result.p_value),
+        "harmed": result.harmed,
+        "verdict": result.verdict,
+        "adjusted": result.adjusted,
     }
 
 
@@ -203,7 +327,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         )
     else:
         try:
-            body = evaluate(campaign, figures, now).snapshot
+            body = current_outcome(campaign, now, figures).snapshot
         except ValueError as err:  # ab/ cannot judge these figures yet (e.g. no visitors)
             body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
     for row in body["variants"]:
@@ -213,6 +337,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         body["decision"] = {
             "action": taken.action,
             "winner_variant_id": taken.winner_variant_id,
+            "held_variant_id": None,
             "reason": taken.reason,
         }
         # The test ended with the decision: visitors since follow the winner's weight of 1, so
@@ -317,8 +442,10 @@ def _counts_only(campaign: Campaign, figures_by_metric, reason: str) -> dict:
                 "rate": f.value_sum / f.visitors if f.visitors else None,
                 "ci": [None, None],
                 "lift": None,
+                "lift_ci": [None, None],
                 "p_value": None,
                 "chance_to_beat_control": None,
+                "adjusted": None,
             }
         )
     return {
@@ -330,7 +457,19 @@ def _counts_only(campaign: Campaign, figures_by_metric, reason: str) -> dict:
         "promoted_variant_id": campaign.promoted_variant_id,
         "variants": variants,
         "srm": {"p_value": None, "ok": True},
-        "decision": {"action": "continue", "winner_variant_id": None, "reason": reason},
+        "adjustment": {
+            "method": settings["adjustment"],
+            "used": False,
+            "strata": 0,
+            "note": "nothing to judge yet",
+        },
+        "guardrails": [],
+        "decision": {
+            "action": "continue",
+            "winner_variant_id": None,
+            "held_variant_id": None,
+            "reason": reason,
+        },
     }
 
 

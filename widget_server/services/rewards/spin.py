@@ -54,8 +54,13 @@ _ASSIGNMENT = select(
     _ASSIGNMENTS.c.sampled_out,
     _ASSIGNMENTS.c.reward_only,
 ).where(*_OF_ASSIGNMENT)
-#: The assignment's exposure, read with the assignment locked (as the applier locks it).
-_EXPOSURE = select(_ASSIGNMENTS.c.first_impression_at).where(*_OF_ASSIGNMENT).with_for_update()
+#: The assignment's exposure and stratum, read with the assignment locked (as the applier locks
+#: it).
+_EXPOSURE = (
+    select(_ASSIGNMENTS.c.first_impression_at, _ASSIGNMENTS.c.stratum)
+    .where(*_OF_ASSIGNMENT)
+    .with_for_update()
+)
 #: The visitor's spin, else the first spin of a visitor identify merged into them.
 _SPIN_OF = (
     select(Spin)
@@ -212,9 +217,10 @@ def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, emai
     """
     now = utcnow()
     take_writer_lock(db.session)
-    exposed_at = db.session.scalar(
+    exposure = db.session.execute(
         _EXPOSURE, {"campaign_id": campaign_id, "visitor_id": visitor_id}
-    )
+    ).first()
+    exposed_at, stratum = exposure if exposure is not None else (None, None)
     index, code, coupon_id, expires_at = _reward(
         slices, chosen, campaign_id, variant_id, visitor_id, now
     )
@@ -236,7 +242,7 @@ def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, emai
         return None
     converted = ("spin", "email_capture") if email else ("spin",)
     metrics.record_first_conversions(
-        campaign_id, visitor_id, variant_id, exposed_at, converted, now
+        campaign_id, visitor_id, variant_id, exposed_at, converted, now, stratum
     )
     if email and request.get("email_consent"):
         db.session.execute(
