@@ -23,9 +23,7 @@ def phase_changes(campaign: Campaign, changes: dict, fields: tuple[str, ...], ta
     phase of ``campaign`` (none unless its test is in progress)."""
     if campaign.status not in PHASE_STATUSES:
         return []
-    return [
-        name for name in fields if name in changes and changes[name] != getattr(target, name)
-    ]
+    return [name for name in fields if name in changes and changes[name] != getattr(target, name)]
 
 
 def check_choice(campaign: Campaign, changed: list[str], choice: dict | None) -> None:

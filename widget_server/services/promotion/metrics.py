@@ -181,9 +181,7 @@ class IngestMetrics:
         by_key = {(a.campaign_id, a.visitor_id): a for a in assignments}
         self.deltas = _Deltas()
         #: ``{(campaign, visitor, phase): {metric: conversion}}``
-        self.converted: dict[tuple[int, int, int], dict[str, MetricConversion]] = defaultdict(
-            dict
-        )
+        self.converted: dict[tuple[int, int, int], dict[str, MetricConversion]] = defaultdict(dict)
         self.new_conversions: list[dict] = []
         if by_key:
             rows = db.session.scalars(
@@ -255,9 +253,7 @@ class IngestMetrics:
         return assignment.campaign_id, assignment.variant_id, assignment.phase, assignment.stratum
 
     def flush(self) -> None:
-        insert_ignoring_conflicts(
-            MetricConversion, self.new_conversions, CONVERSION_KEY
-        )
+        insert_ignoring_conflicts(MetricConversion, self.new_conversions, CONVERSION_KEY)
         self.deltas.flush()
 
 
