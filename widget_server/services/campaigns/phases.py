@@ -104,9 +104,38 @@ def phase_span(campaign: Campaign, phase: int) -> tuple[datetime | None, datetim
     """When ``phase`` started and ended (None: still current): ``min_running_days`` and
     ``max_duration_days`` count from its start."""
     found = phases_of(campaign)
+    if phase == campaign.phase:
+        return campaign.phase_started_at or campaign.started_at, None
     started = _moment(found[phase - 1]["started_at"]) if phase > 1 else campaign.started_at
     ended = _moment(found[phase]["started_at"]) if phase < len(found) else None
     return started, ended
+
+
+def phase_ends(campaign_phase: int, phase_started_at, history: list[dict] | None) -> dict:
+    """``{phase: when it ended}`` of a campaign's earlier phases (from its ``phase``,
+    ``phase_started_at`` and ``phase_history``): a visitor of an ended phase no longer counts in
+    it for what they do after its end, so its figures stay as they were."""
+    ends = {p["number"] - 1: _moment(p["started_at"]) for p in history or ()}
+    if campaign_phase > 1 and phase_started_at is not None:
+        ends[campaign_phase - 1] = phase_started_at
+    return ends
+
+
+def ended_phases(campaign_ids) -> dict[tuple[int, int], datetime]:
+    """``{(campaign id, phase): ended at}`` of these campaigns' ended phases (one read)."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            Campaign.id, Campaign.phase, Campaign.phase_started_at, Campaign.phase_history
+        ).where(Campaign.id.in_(ids), Campaign.phase > 1)
+    ).all()
+    return {
+        (campaign_id, phase): ended
+        for campaign_id, current, started, history in rows
+        for phase, ended in phase_ends(current, started, history).items()
+    }
 
 
 def _moment(stored: str | None) -> datetime | None:

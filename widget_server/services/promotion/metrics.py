@@ -19,6 +19,8 @@ post-stratification reads.
 
 Every row also carries the campaign phase the visitor counts in (``assignments.phase``: the
 phase they were first exposed in, or re-randomised in), so the statistics read one phase only.
+What a visitor of an ended phase does after its end counts nowhere: the phase's figures stay as
+they were when the edit ended it.
 """
 
 import re
@@ -41,6 +43,7 @@ from ...models import (
     VariantMetric,
 )
 from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
+from ..campaigns import phases
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -183,6 +186,7 @@ class IngestMetrics:
         #: ``{(campaign, visitor, phase): {metric: conversion}}``
         self.converted: dict[tuple[int, int, int], dict[str, MetricConversion]] = defaultdict(dict)
         self.new_conversions: list[dict] = []
+        self.ended = phases.ended_phases(c for c, _ in by_key)
         if by_key:
             rows = db.session.scalars(
                 select(MetricConversion).where(
@@ -197,6 +201,9 @@ class IngestMetrics:
         if assignment.variant_id is None or assignment.sampled_out:
             return
         at = event["occurred_at"]
+        ended = self.ended.get((assignment.campaign_id, assignment.phase))
+        if ended is not None and at >= ended:
+            return  # after the visitor's phase ended
         exposed = assignment.first_impression_at is not None
         kind = event["type"]
         if kind in TEASER_EVENT_TYPES:
@@ -302,13 +309,15 @@ def _record(campaign_id: int, visitor_id: int, conversions, at: datetime) -> int
     exposed_at = assignment.first_impression_at
     if exposed_at is not None and at < exposed_at:
         return 0
+    if _after_phase(campaign_id, assignment.phase, at):
+        return 0
     firsts = [metric for metric, _ in conversions if metric not in MEAN_METRICS]
     counted = 0
     if firsts:
         cell = (campaign_id, visitor_id, assignment.variant_id)
         counted += len(
             record_first_conversions(
-                *cell, exposed_at, firsts, at, assignment.stratum, assignment.phase
+                *cell, exposed_at, firsts, at, assignment.stratum, assignment.phase, False
             )
         )
     for metric, value in conversions:
@@ -364,6 +373,7 @@ def record_first_conversions(
     at: datetime,
     stratum: str | None = None,
     phase: int = 1,
+    check_phase: bool = True,
 ) -> tuple[str, ...]:
     """Count 0/1 conversions of a visitor assigned to ``variant_id`` (in ``stratum``, the
     assignment's, in its ``phase``): each metric once, in one statement (insert-ignore); counted
@@ -372,7 +382,10 @@ def record_first_conversions(
 
     The caller holds the assignment locked (``FOR UPDATE``; on SQLite the writer lock) and read
     ``exposed_at`` under that lock, so an impression applied meanwhile cannot miss them.
+    Nothing counts after ``phase`` ended (``check_phase``: unless the caller checked).
     """
+    if check_phase and _after_phase(campaign_id, phase, at):
+        return ()
     rows = [
         {
             "campaign_id": campaign_id,
@@ -398,6 +411,12 @@ def record_first_conversions(
             deltas.add(campaign_id, variant_id, phase, stratum, metric, at, conversions=1)
         deltas.flush()
     return counted
+
+
+def _after_phase(campaign_id: int, phase: int, at: datetime) -> bool:
+    """Whether ``at`` comes after the end of the campaign's ``phase`` (one read)."""
+    ended = phases.ended_phases([campaign_id]).get((campaign_id, phase))
+    return ended is not None and at >= ended
 
 
 def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | None = None) -> int:
