@@ -5,11 +5,12 @@ results page links each phase."""
 from sqlalchemy import select
 
 from tests.admin.test_admin_campaigns import CAMPAIGN_FORM, SURVEY_VARIANT
+from tests.helpers import decide, event, send_events
 from widget_server.extensions import db
 from widget_server.models import Campaign, Variant
 
 
-def running_campaign_with_a_form_variant(page, admin, make_site):
+def running_campaign_with_a_form_variant(page, client, admin, make_site):
     """A survey made through the forms (so that saving them unchanged changes nothing), then
     started; its id and its variant's."""
     site = make_site()
@@ -19,7 +20,14 @@ def running_campaign_with_a_form_variant(page, admin, make_site):
     made = page.post(f"/admin/campaigns/{campaign_id}/variants/new", SURVEY_VARIANT)
     assert made.status_code == 302
     assert admin.post(f"/api/v1/admin/campaigns/{campaign_id}/start").status_code == 200
-    return campaign_id, db.session.scalar(select(Variant.id))
+    variant_id = db.session.scalar(select(Variant.id))
+    # A visitor was shown it: the test is under way (before that, edits start no phase).
+    shown = decide(client, site, "visitor-seen-0001", url="https://shop.example/products/x",
+                   device="desktop")  # fmt: skip
+    assert [c["campaign_id"] for c in shown.json["campaigns"]] == [campaign_id]
+    seen = [event("impression", "visitor-seen-0001", campaign_id, variant_id)]
+    assert send_events(client, site, seen).status_code == 202
+    return campaign_id, variant_id
 
 
 def stored(campaign_id) -> Campaign:
@@ -40,8 +48,10 @@ def test_only_a_running_tests_forms_ask_the_phase_choice(page, admin, make_site)
     assert "starts phase 2" in html
 
 
-def test_a_variant_weight_change_without_the_choice_is_refused_under_it(page, admin, make_site):
-    campaign_id, variant_id = running_campaign_with_a_form_variant(page, admin, make_site)
+def test_a_variant_weight_change_without_the_choice_is_refused_under_it(
+    page, client, admin, make_site
+):
+    campaign_id, variant_id = running_campaign_with_a_form_variant(page, client, admin, make_site)
 
     response = page.post(f"/admin/variants/{variant_id}", {**SURVEY_VARIANT, "weight": "5"})
 
@@ -52,8 +62,8 @@ def test_a_variant_weight_change_without_the_choice_is_refused_under_it(page, ad
     assert stored(campaign_id).phase == 1
 
 
-def test_a_variant_weight_change_with_the_choice_starts_a_phase(page, admin, make_site):
-    campaign_id, variant_id = running_campaign_with_a_form_variant(page, admin, make_site)
+def test_a_variant_weight_change_with_the_choice_starts_a_phase(page, client, admin, make_site):
+    campaign_id, variant_id = running_campaign_with_a_form_variant(page, client, admin, make_site)
     form = {**SURVEY_VARIANT, "weight": "5", "phase.assignments": "rerandomize"}
 
     assert page.post(f"/admin/variants/{variant_id}", form).status_code == 302
@@ -68,9 +78,9 @@ def test_a_variant_weight_change_with_the_choice_starts_a_phase(page, admin, mak
 
 
 def test_saving_a_running_campaigns_settings_with_a_new_name_starts_no_phase(
-    page, admin, make_site
+    page, client, admin, make_site
 ):
-    campaign_id, _ = running_campaign_with_a_form_variant(page, admin, make_site)
+    campaign_id, _ = running_campaign_with_a_form_variant(page, client, admin, make_site)
     form = {**CAMPAIGN_FORM, "ab.auto_promote": "false", "name": "Renamed"}
     del form["kind"]
 
@@ -80,8 +90,8 @@ def test_saving_a_running_campaigns_settings_with_a_new_name_starts_no_phase(
     assert stored(campaign_id).name == "Renamed" and stored(campaign_id).phase == 1
 
 
-def test_a_targeting_change_of_a_running_campaign_needs_the_choice(page, admin, make_site):
-    campaign_id, _ = running_campaign_with_a_form_variant(page, admin, make_site)
+def test_a_targeting_change_of_a_running_campaign_needs_the_choice(page, client, admin, make_site):
+    campaign_id, _ = running_campaign_with_a_form_variant(page, client, admin, make_site)
     form = {**CAMPAIGN_FORM, "ab.auto_promote": "false", "targeting.devices": ["mobile"]}
     del form["kind"]
 

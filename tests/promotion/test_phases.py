@@ -38,6 +38,14 @@ def send_in_batches(client, site, events) -> None:
         assert send_events(client, site, events[start : start + 100]).status_code == 202
 
 
+def expose(client, site, campaign_id, visitors=4, prefix="seen") -> dict:
+    """Show the campaign to a few visitors (impressions applied): its test is under way."""
+    served = visit(client, site, campaign_id, [f"{prefix}-{i:04d}" for i in range(visitors)])
+    events = [event("impression", k, campaign_id, v) for k, v in served.items()]
+    send_in_batches(client, site, events)
+    return served
+
+
 def stored_phase(campaign_id) -> int:
     db.session.expire_all()
     return db.session.get(Campaign, campaign_id).phase
@@ -58,9 +66,10 @@ def weight_patch(admin, variant_id, weight, phase=None):
     ],
 )
 def test_a_phase_starting_edit_without_the_choice_is_refused_naming_phase(
-    admin, ab_test, target, body
+    client, admin, ab_test, target, body
 ):
-    _, campaign, (a, b) = ab_test()
+    site, campaign, (a, b) = ab_test()
+    expose(client, site, campaign["id"])
     path = f"variants/{b}" if target == "variant" else f"campaigns/{campaign['id']}"
     before = admin.get(f"/api/v1/admin/{path}").json
 
@@ -73,16 +82,18 @@ def test_a_phase_starting_edit_without_the_choice_is_refused_naming_phase(
     assert stored_phase(campaign["id"]) == 1
 
 
-def test_an_unknown_phase_choice_is_refused(admin, ab_test):
-    _, campaign, (a, b) = ab_test()
+def test_an_unknown_phase_choice_is_refused(client, admin, ab_test):
+    site, campaign, (a, b) = ab_test()
+    expose(client, site, campaign["id"])
     response = weight_patch(admin, b, 3.0, {"assignments": "shuffle"})
     assert response.status_code == 400
     assert "phase.assignments" in response.json["error"]["fields"]
     assert stored_phase(campaign["id"]) == 1
 
 
-def test_renaming_a_campaign_or_a_variant_starts_no_phase(admin, ab_test):
-    _, campaign, (a, b) = ab_test()
+def test_renaming_a_campaign_or_a_variant_starts_no_phase(client, admin, ab_test):
+    site, campaign, (a, b) = ab_test()
+    expose(client, site, campaign["id"])
     renamed = admin.patch(f"/api/v1/admin/campaigns/{campaign['id']}", json={"name": "New"})
     assert renamed.status_code == 200 and renamed.json["phase"] == 1
     assert admin.patch(f"/api/v1/admin/variants/{b}", json={"name": "B2"}).status_code == 200
@@ -90,6 +101,12 @@ def test_renaming_a_campaign_or_a_variant_starts_no_phase(admin, ab_test):
         admin.patch(f"/api/v1/admin/campaigns/{campaign['id']}", json={"priority": 5}).status_code
         == 200
     )
+    assert stored_phase(campaign["id"]) == 1
+
+
+def test_editing_a_running_test_nobody_was_shown_yet_starts_no_phase(admin, ab_test):
+    _, campaign, (a, b) = ab_test()
+    assert weight_patch(admin, b, 3.0).status_code == 200
     assert stored_phase(campaign["id"]) == 1
 
 
@@ -186,7 +203,9 @@ def test_min_running_days_count_from_the_phase_start(client, admin, ab_test):
     stored = db.session.get(Campaign, cid)
     stored.started_at -= timedelta(days=30)
     db.session.commit()
+    expose(client, site, cid)
     assert weight_patch(admin, a, 1.5, STICKY).status_code == 200
+    assert stored_phase(cid) == 2
     simulate(client, site, cid, {a: 0.05, b: 0.40}, visitors=800, seed=6)
 
     assert run_round().promoted == []
@@ -206,8 +225,9 @@ def test_bandit_weight_changes_start_no_phase(client, ab_test):
 
 
 @pytest.mark.parametrize("phase", ["0", "3", "two"])
-def test_results_of_a_phase_the_campaign_never_had_are_refused(admin, ab_test, phase):
-    _, campaign, (a, b) = ab_test()
+def test_results_of_a_phase_the_campaign_never_had_are_refused(client, admin, ab_test, phase):
+    site, campaign, (a, b) = ab_test()
+    expose(client, site, campaign["id"])
     assert weight_patch(admin, b, 3.0, STICKY).status_code == 200
     response = admin.get(f"/api/v1/admin/campaigns/{campaign['id']}/results?phase={phase}")
     assert response.status_code == 400

@@ -13,17 +13,37 @@ from sqlalchemy import select, update
 
 from ...errors import Conflict, ValidationFailed
 from ...extensions import db
-from ...models import Assignment, Campaign, MetricConversion
+from ...models import EXPOSURE, Assignment, Campaign, MetricConversion, VariantMetric
 from ...models.types import utcnow
 from ...vocabulary import PHASE_STATUSES
 
 
 def phase_changes(campaign: Campaign, changes: dict, fields: tuple[str, ...], target) -> list:
     """The ``fields`` of ``changes`` that differ from ``target``'s values and would start a new
-    phase of ``campaign`` (none unless its test is in progress)."""
+    phase of ``campaign``: none unless its test is in progress and has exposed a visitor in its
+    current phase (before that there are no figures to keep apart)."""
     if campaign.status not in PHASE_STATUSES:
         return []
-    return [name for name in fields if name in changes and changes[name] != getattr(target, name)]
+    changed = [
+        name for name in fields if name in changes and changes[name] != getattr(target, name)
+    ]
+    if changed and not _has_exposures(campaign):
+        return []
+    return changed
+
+
+def _has_exposures(campaign: Campaign) -> bool:
+    exposure = (
+        select(VariantMetric.campaign_id)
+        .where(
+            VariantMetric.campaign_id == campaign.id,
+            VariantMetric.phase == campaign.phase,
+            VariantMetric.metric == EXPOSURE,
+            VariantMetric.visitors > 0,
+        )
+        .limit(1)
+    )
+    return db.session.scalar(exposure) is not None
 
 
 def check_choice(campaign: Campaign, changed: list[str], choice: dict | None) -> None:
