@@ -241,9 +241,11 @@ def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, emai
         db.session.rollback()
         return None
     converted = ("spin", "email_capture") if email else ("spin",)
-    metrics.record_first_conversions(
-        campaign_id, visitor_id, variant_id, exposed_at, converted, now, stratum, phase
-    )
+    ended = _running_wheel(site, campaign_id).phase_ends.get(phase)
+    if ended is None or now < ended:  # after the visitor's phase ended it counts nowhere
+        metrics.record_first_conversions(
+            campaign_id, visitor_id, variant_id, exposed_at, converted, now, stratum, phase, False
+        )
     if email and request.get("email_consent"):
         db.session.execute(
             update(Visitor).where(Visitor.id == visitor_id).values(email=email, email_consent=True)
