@@ -10,7 +10,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 
-__all__ = ["bucket", "choose_variant"]
+__all__ = ["bucket", "choose_variant", "phase_seed"]
 
 _SCALE = float(2**64)
 
@@ -50,6 +50,27 @@ def bucket(seed: str, visitor_id: str) -> float:
         raise ValueError("visitor_id must be a non-empty string")
     digest = hashlib.blake2b(f"{seed}\x1f{visitor_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / _SCALE
+
+
+def phase_seed(seed: str, phase: int) -> str:
+    """The seed that assigns visitors in ``phase`` of an experiment re-randomised then.
+
+    Parameters
+    ----------
+    seed : str
+        The campaign's seed.
+    phase : int
+        The phase that re-randomised the assignments (1 or more); 0 or 1: none did.
+
+    Returns
+    -------
+    str
+        ``seed`` itself for phases 0 and 1, else ``seed + ":phase<N>"``: an independent draw
+        per re-randomised phase, the same on every process.
+    """
+    if not isinstance(phase, int) or phase < 0:
+        raise ValueError(f"phase must be an integer >= 0, got {phase!r}")
+    return seed if phase <= 1 else f"{seed}:phase{phase}"
 
 
 def choose_variant(

@@ -26,6 +26,16 @@ STATUS_TRANSITIONS = {
 }
 
 
+#: An edit of these fields of a test in progress (running or paused) starts a new phase: they
+#: change what the visitors see, or which visitors see it.
+PHASE_CAMPAIGN_FIELDS = ("targeting", "trigger")
+PHASE_VARIANT_FIELDS = ("content", "weight")
+#: The statuses of a test in progress, whose edits start phases.
+PHASE_STATUSES = ("running", "paused")
+#: What a new phase does with the assignments: keep them (``sticky``) or assign everyone afresh.
+PHASE_ASSIGNMENTS = ("sticky", "rerandomize")
+
+
 def actions_from(status: str) -> tuple[str, ...]:
     """The actions allowed from ``status``, in the machine's order (the admin page's buttons)."""
     return tuple(

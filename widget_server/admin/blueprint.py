@@ -2,6 +2,8 @@
 
 from flask import Blueprint, g, redirect, request, session, url_for
 
+from ..vocabulary import PHASE_STATUSES
+
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="../templates")
 
 #: Views a visitor may reach without logging in.
@@ -78,3 +80,7 @@ def dig(state, path: str, default=""):
         else:
             return default
     return node
+
+
+# The statuses whose forms ask what a phase-starting change does to the assignments.
+bp.add_app_template_global(PHASE_STATUSES, "phase_statuses")

@@ -5,7 +5,12 @@ import json
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from ..errors import APIError, Conflict, ValidationFailed
-from ..schemas.campaigns import CampaignSchema, CampaignUpdateSchema, VariantSchema
+from ..schemas.campaigns import (
+    CampaignSchema,
+    CampaignUpdateSchema,
+    VariantSchema,
+    VariantUpdateSchema,
+)
 from ..schemas.common import load_or_raise
 from ..schemas.content import load_content
 from ..schemas.sites import SiteSchema
@@ -117,12 +122,14 @@ def campaign_edit(campaign_id):
     if request.method == "POST":
         state = forms.read_form(request.form)
         state["kind"] = campaign.kind
-        payload = forms.state_to_campaign(state, False, campaign.targeting)
+        payload = forms.with_phase_choice(
+            forms.state_to_campaign(state, False, campaign.targeting), state
+        )
         try:
             data = load_or_raise(CampaignUpdateSchema(), payload)
             catalog.update_campaign(campaign, data)
-        except ValidationFailed as err:
-            errors, status = forms.FieldErrors(err.fields), 400
+        except (ValidationFailed, Conflict) as err:
+            errors, status = forms.FieldErrors(err.fields or {"_schema": [err.message]}), 400
         else:
             flash("Settings saved.", "success")
             return redirect(url_for("admin.campaign_edit", campaign_id=campaign.id))
@@ -221,8 +228,10 @@ def _save_variant(campaign, variant):
         state["content"] = forms.content_to_state(campaign.kind, content)
     else:
         payload = forms.state_to_variant(campaign.kind, state)
+    if variant is not None:
+        payload = forms.with_phase_choice(payload, state)
     try:
-        data = load_or_raise(VariantSchema(), payload)
+        data = load_or_raise(VariantSchema() if variant is None else VariantUpdateSchema(), payload)
         data["content"] = load_content(campaign.kind, data["content"])
         if variant is None:
             variant = catalog.add_variant(campaign, data)

@@ -514,6 +514,13 @@ CAMPAIGN_SCALARS = {
 CAMPAIGN_BOOLEANS = {"frequency": ("stop_after_complete",), "ab": ("auto_promote",)}
 
 
+def with_phase_choice(payload: dict, state: dict) -> dict:
+    """The payload with the form's ``phase.assignments`` choice, when one was made (the form of
+    a test in progress asks it; the catalog refuses a phase-starting change without it)."""
+    chosen = (state.get("phase") or {}).get("assignments")
+    return {**payload, "phase": {"assignments": chosen}} if chosen else payload
+
+
 def template_choice(form: MultiDict) -> dict:
     """The gallery form's choice as the API's ``from-template`` body (a chosen pool as a number)."""
     choice = {"template": form.get("template", "")}

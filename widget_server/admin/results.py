@@ -1,9 +1,10 @@
 """A campaign's results: figures with uncertainty, the chart over time, decisions, promote/undo."""
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
+from ..services.campaigns import phases
 from ..services.promotion import evaluation, results
 from ..services.promotion.result_series import cumulative_series
 from .blueprint import bp
@@ -45,7 +46,11 @@ def campaign_results(campaign_id):
     """Per-variant figures (raw and adjusted), guardrails, SRM, the policy's decision in words,
     the chart and the decision log."""
     campaign = _campaign_or_404(campaign_id)
-    body = results.campaign_results(campaign, with_series=True)
+    try:
+        phase = phases.chosen_phase(campaign, request.args.get("phase"))
+    except ValidationFailed:
+        abort(404)
+    body = results.campaign_results(campaign, with_series=True, phase=phase)
     series = cumulative_series(body)
     lines = [
         Line(

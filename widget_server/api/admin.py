@@ -9,6 +9,7 @@ from ..schemas.campaigns import (
     FromTemplateSchema,
     PromoteSchema,
     VariantSchema,
+    VariantUpdateSchema,
 )
 from ..schemas.common import load_or_raise, patch_schema
 from ..schemas.content import load_content
@@ -24,7 +25,7 @@ from ..schemas.webhooks import (
     WebhookSecretSchema,
 )
 from ..services import funnel
-from ..services.campaigns import catalog, templates
+from ..services.campaigns import catalog, phases, templates
 from ..services.funnel.export import segment_rows
 from ..services.funnel.figures import cached_funnel_figures
 from ..services.ingest import responses
@@ -43,7 +44,7 @@ campaign_schema = CampaignSchema()
 campaign_patch_schema = patch_schema(CampaignUpdateSchema)
 from_template_schema = FromTemplateSchema()
 variant_schema = VariantSchema()
-variant_patch_schema = VariantSchema(partial=True)
+variant_patch_schema = VariantUpdateSchema(partial=True)
 promote_schema = PromoteSchema()
 stages_schema = StagesSchema()
 funnel_query_schema = FunnelQuerySchema()
@@ -195,7 +196,11 @@ def get_campaign(campaign_id):
 @bp.patch("/campaigns/<int:campaign_id>")
 @documented(body=campaign_patch_schema)
 def update_campaign(campaign_id):
-    """Change a campaign's rules or settings (not its kind)."""
+    """Change a campaign's rules or settings (not its kind).
+
+    :raise 409: naming ``phase``: a change of a test in progress that starts a new phase needs
+        ``phase.assignments``.
+    """
     campaign = catalog.get_campaign(campaign_id)
     data = load_or_raise(campaign_patch_schema, _body())
     return jsonify(campaign_json(catalog.update_campaign(campaign, data)))
@@ -213,9 +218,14 @@ def change_campaign_status(campaign_id, action):
 
 @bp.get("/campaigns/<int:campaign_id>/results")
 def campaign_results(campaign_id):
-    """Per-variant figures with their uncertainty, the SRM check and the current decision."""
+    """Per-variant figures with their uncertainty, the SRM check and the current decision, of
+    the current phase or of ``?phase=N``.
+
+    :raise 400: naming ``phase``: not one of the campaign's phases.
+    """
     campaign = catalog.get_campaign(campaign_id)
-    return jsonify(results.campaign_results(campaign, with_series=True))
+    phase = phases.chosen_phase(campaign, request.args.get("phase"))
+    return jsonify(results.campaign_results(campaign, with_series=True, phase=phase))
 
 
 @bp.post("/campaigns/<int:campaign_id>/promote")
@@ -269,7 +279,11 @@ def get_variant(variant_id):
 @bp.patch("/variants/<int:variant_id>")
 @documented(body=variant_patch_schema)
 def update_variant(variant_id):
-    """Change a variant's name, weight or content."""
+    """Change a variant's name, weight or content.
+
+    :raise 409: naming ``phase``: a change of a test in progress that starts a new phase needs
+        ``phase.assignments``.
+    """
     variant = catalog.get_variant(variant_id)
     data = load_or_raise(variant_patch_schema, _body())
     if "content" in data:

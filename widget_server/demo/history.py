@@ -383,6 +383,7 @@ class _Fold:
             completed_at=None,
             assigned_at=at,
             stratum=stratum,
+            phase=1,
         )
 
     def events(self) -> None:
@@ -434,7 +435,8 @@ class _Fold:
                 else:
                     step_id = event["data"]["step_id"]
                     if step_id not in response["answers"]:  # the step's reach, as the applier
-                        reached[(event["campaign_id"], event["variant_id"], step_id)] += 1
+                        step = (event["campaign_id"], event["variant_id"], step_id, 1)
+                        reached[step] += 1
                     value = {"value": event["data"]["value"], "at": at.isoformat()}
                     response["answers"] = {**response["answers"], step_id: value}
                     response["updated_at"] = at
@@ -448,7 +450,10 @@ class _Fold:
             Response, list(responses.values()), ["campaign_id", "visitor_id", "round"]
         )
         add_to_counters(
-            StepReach.__table__, ("campaign_id", "variant_id", "step_id"), "responses", reached
+            StepReach.__table__,
+            ("campaign_id", "variant_id", "step_id", "phase"),
+            "responses",
+            reached,
         )
 
     def spins(self) -> None:
@@ -574,7 +579,7 @@ class _Fold:
         if assignment.variant_id is None or (exposed_at is not None and at < exposed_at):
             return
         value = float(value) if metric in MEAN_METRICS else 0.0
-        cell = (assignment.campaign_id, assignment.variant_id, assignment.stratum)
+        cell = (assignment.campaign_id, assignment.variant_id, 1, assignment.stratum)
         key = (assignment.campaign_id, assignment.visitor_id, metric)
         row = self.conversions.get(key)
         if row is None:
@@ -582,6 +587,7 @@ class _Fold:
                 "campaign_id": assignment.campaign_id,
                 "visitor_id": assignment.visitor_id,
                 "metric": metric,
+                "phase": 1,
                 "variant_id": assignment.variant_id,
                 "value": value,
                 "first_at": at,
@@ -601,7 +607,7 @@ class _Fold:
         insert_ignoring_conflicts(
             MetricConversion,
             list(self.conversions.values()),
-            ["campaign_id", "visitor_id", "metric"],
+            metrics.CONVERSION_KEY,
         )
         self.rollups.flush()
 

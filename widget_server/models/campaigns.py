@@ -3,7 +3,7 @@
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -33,6 +33,13 @@ class Campaign(db.Model):
         ForeignKey("variants.id", use_alter=True, name="fk_campaigns_promoted_variant")
     )
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The current phase: an edit of a running campaign's content, weights, targeting or trigger
+    #: starts the next one, and the statistics read one phase (docs/promotion.md, "Phases").
+    phase: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    #: When the current phase started (None for phase 1: the campaign's ``started_at``).
+    phase_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The phases after the first: ``[{number, started_at, changed, assignments}]``.
+    phase_history: Mapped[list | None] = mapped_column(JSONType, default=list)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -86,5 +93,7 @@ class Decision(db.Model):
     previous_weights: Mapped[dict] = mapped_column(JSONType, default=dict)
     #: The results (per-variant figures, SRM, method) the decision was based on.
     snapshot: Mapped[dict] = mapped_column(JSONType, default=dict)
+    #: The campaign phase whose figures the decision judged.
+    phase: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ and convert for the first time.
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String
+from sqlalchemy import Date, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -17,6 +17,12 @@ from .types import UTCDateTime
 EXPOSURE = "exposure"
 #: Longest stratum key (``customer|desktop|referral|`` and a funnel stage of up to 64).
 STRATUM_LENGTH = 100
+
+
+def phase_key():
+    """The phase column of a rollup key: the campaign phase the visitor was first exposed in
+    (``assignments.phase``); rows from before phases were kept are phase 1."""
+    return mapped_column(primary_key=True, default=1, server_default=text("1"))
 
 
 class VariantMetric(db.Model):
@@ -37,6 +43,7 @@ class VariantMetric(db.Model):
         ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
     )
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phase: Mapped[int] = phase_key()
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     visitors: Mapped[int] = mapped_column(default=0)
     conversions: Mapped[int] = mapped_column(default=0)
@@ -63,6 +70,7 @@ class StratumMetric(db.Model):
         ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
     )
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phase: Mapped[int] = phase_key()
     stratum: Mapped[str] = mapped_column(String(STRATUM_LENGTH), primary_key=True)
     visitors: Mapped[int] = mapped_column(default=0)
     conversions: Mapped[int] = mapped_column(default=0)
@@ -86,6 +94,7 @@ class StepReach(db.Model):
         ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
     )
     step_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phase: Mapped[int] = phase_key()
     responses: Mapped[int] = mapped_column(default=0)
 
 
@@ -107,6 +116,8 @@ class MetricConversion(db.Model):
         ForeignKey("visitors.id", ondelete="CASCADE"), primary_key=True
     )
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: A visitor re-randomised into a new phase converts afresh there.
+    phase: Mapped[int] = phase_key()
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
     value: Mapped[float] = mapped_column(Float, default=0.0)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)

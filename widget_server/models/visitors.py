@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -72,3 +72,6 @@ class Assignment(db.Model):
     #: What was known about the visitor when assigned (services/campaigns/strata.py): the
     #: stratum their figures count in; None for visitors assigned before strata were kept.
     stratum: Mapped[str | None] = mapped_column(String(STRATUM_LENGTH))
+    #: The campaign phase the visitor counts in: the one they were first exposed in (sticky), or
+    #: the one decide re-randomised them in.
+    phase: Mapped[int] = mapped_column(default=1, server_default=text("1"))

@@ -9,6 +9,7 @@ from ..vocabulary import (
     GUARDRAIL_METRICS,
     METHODS,
     METRICS,
+    PHASE_ASSIGNMENTS,
     TARGETING_ATTRIBUTE_OPS,
 )
 from .common import SLUG, LocalText, RowId, webhook_url_field
@@ -225,11 +226,29 @@ class CampaignSchema(Schema):
         return data
 
 
+class PhaseChoiceSchema(Schema):
+    """What happens to the assignments when an edit starts a new phase of a running campaign:
+    ``sticky`` (visitors keep their variant; only those first exposed from now on count in the
+    new phase) or ``rerandomize`` (every visitor is assigned afresh in the new phase)."""
+
+    assignments = fields.String(required=True, validate=validate.OneOf(PHASE_ASSIGNMENTS))
+
+
 class CampaignUpdateSchema(CampaignSchema):
-    """Every field optional; ``kind`` cannot change once created."""
+    """Every field optional; ``kind`` cannot change once created. ``phase`` is the choice an
+    edit of a running campaign's targeting or trigger needs (it starts a new phase)."""
+
+    phase = fields.Nested(PhaseChoiceSchema, load_only=True)
 
     class Meta:
         exclude = ("kind", "variants")
+
+
+class VariantUpdateSchema(VariantSchema):
+    """A variant's PATCH; ``phase`` as in :class:`CampaignUpdateSchema` (content and weight of
+    a running campaign's variant start a new phase)."""
+
+    phase = fields.Nested(PhaseChoiceSchema, load_only=True)
 
 
 class PromoteSchema(Schema):

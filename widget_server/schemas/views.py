@@ -65,5 +65,6 @@ def campaign_json(campaign: Campaign) -> dict:
         "promoted_variant_id": campaign.promoted_variant_id,
         "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
         "ended_at": campaign.ended_at.isoformat() if campaign.ended_at else None,
+        "phase": campaign.phase,
         "variants": [variant_json(v) for v in campaign.variants],
     }

@@ -12,9 +12,9 @@ from ...errors import Conflict, ValidationFailed
 from ...extensions import db
 from ...models import Campaign, CouponPool, Site, Variant
 from ...models.types import utcnow
-from ...vocabulary import STATUS_TRANSITIONS
+from ...vocabulary import PHASE_CAMPAIGN_FIELDS, PHASE_VARIANT_FIELDS, STATUS_TRANSITIONS
 from ..platform.rows import get_or_404
-from . import site_config
+from . import phases, site_config
 from .templates import PLACEHOLDER_CODE, hands_out_placeholder
 
 
@@ -137,8 +137,18 @@ def create_campaign(site: Site, data: dict) -> Campaign:
 
 
 def update_campaign(campaign: Campaign, data: dict) -> Campaign:
+    """Change a campaign; a change of its targeting or trigger while its test is in progress
+    starts a new phase (``data["phase"]`` says what happens to the assignments).
+
+    :raise Conflict: naming ``phase``, when such a change comes without the choice.
+    """
+    choice = data.pop("phase", None)
+    changed = phases.phase_changes(campaign, data, PHASE_CAMPAIGN_FIELDS, campaign)
+    phases.check_choice(campaign, changed, choice)
     for name, value in data.items():
         setattr(campaign, name, value)
+    if changed:
+        phases.start_phase(campaign, changed, choice["assignments"])
     db.session.commit()
     site_config.invalidate(campaign.site.site_key)
     return campaign
@@ -158,11 +168,23 @@ def add_variant(campaign: Campaign, data: dict) -> Variant:
 
 
 def update_variant(variant: Variant, data: dict) -> Variant:
-    if "content" in data and variant.campaign.kind == "wheel":
-        check_slice_pools(variant.campaign.site_id, data["content"], "content")
+    """Change a variant; a change of its content or weight while its campaign's test is in
+    progress starts a new phase (``data["phase"]`` says what happens to the assignments).
+
+    :raise Conflict: naming ``phase``, when such a change comes without the choice.
+    """
+    campaign = variant.campaign
+    choice = data.pop("phase", None)
+    changed = phases.phase_changes(campaign, data, PHASE_VARIANT_FIELDS, variant)
+    phases.check_choice(campaign, changed, choice)
+    if "content" in data and campaign.kind == "wheel":
+        check_slice_pools(campaign.site_id, data["content"], "content")
     for name, value in data.items():
         setattr(variant, name, value)
-    _check_controls(variant.campaign.variants, "is_control")
+    _check_controls(campaign.variants, "is_control")
+    if changed:
+        described = [f"variant {variant.id} {name}" for name in changed]
+        phases.start_phase(campaign, described, choice["assignments"])
     db.session.commit()
     site_config.invalidate(variant.campaign.site.site_key)
     return variant

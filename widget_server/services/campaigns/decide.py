@@ -61,6 +61,9 @@ def decide(site: SiteConfig, request: dict) -> DecideResult:
     if decision.offered_itself:
         ids = [a.id for a in decision.offered_itself]
         db.session.connection().execute(_OFFERED_ITSELF, {"ids": ids})
+    if decision.rerandomized:
+        _store_rerandomized(decision.rerandomized)
+        written += decision.rerandomized
     if loaded or written:
         db.session.commit()
         if store is not None:
@@ -97,7 +100,38 @@ _NEW_ASSIGNMENT_COLUMNS = (
     "sampled_out",
     "reward_only",
     "impressions",
+    "phase",
 )
+_ROWS = Assignment.__table__
+#: An assignment re-randomised in a new phase: its new variant, counted as not yet exposed in
+#: the new phase (its frequency counters stay). Only a row still of an earlier phase changes, so
+#: two workers re-randomising the same visitor write it once (both draw the same variant).
+_RERANDOMIZE = (
+    update(_ROWS)
+    .where(_ROWS.c.id == bindparam("row_id"), _ROWS.c.phase < bindparam("new_phase"))
+    .values(
+        variant_id=bindparam("new_variant_id"),
+        holdout=bindparam("new_holdout"),
+        phase=bindparam("new_phase"),
+        first_impression_at=None,
+    )
+)
+
+
+def _store_rerandomized(assignments: list[AssignmentState]) -> None:
+    """Write the re-randomised assignments over the stored ones (one executemany)."""
+    db.session.connection().execute(
+        _RERANDOMIZE,
+        [
+            {
+                "row_id": a.id,
+                "new_phase": a.phase,
+                "new_variant_id": a.variant_id,
+                "new_holdout": a.holdout,
+            }
+            for a in assignments
+        ],
+    )
 
 
 def _store_assignments(

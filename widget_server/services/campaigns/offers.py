@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ab.assignment import bucket, choose_variant
+from ab.assignment import bucket, choose_variant, phase_seed
 
 from ..visitors.state import AssignmentState, VisitorState
 from .site_config import CampaignConfig, SiteConfig, VariantConfig
@@ -62,6 +62,9 @@ class Decision:
     skipped: list[tuple[int, str]]
     #: Assignments made now (the hash decides new visitors only): to be stored.
     new_assignments: list[AssignmentState] = field(default_factory=list)
+    #: Stored assignments of an earlier phase assigned afresh now (the campaign's phase
+    #: re-randomised them): to be written over the stored ones.
+    rerandomized: list[AssignmentState] = field(default_factory=list)
     #: Stored reward-only assignments of wheels this page offers by their own targeting: from
     #: now on they may be spun without the survey.
     offered_itself: list[AssignmentState] = field(default_factory=list)
@@ -86,6 +89,9 @@ def offers_for(site: SiteConfig, visitor: VisitorState, page: dict, now: datetim
         if reason is None and assignment is None:
             assignment = new_assignment(campaign, visitor.visitor_key)
             decision.new_assignments.append(assignment)
+        elif reason is None and assignment.phase < campaign.rerandomized_phase:
+            assignment = rerandomized(campaign, visitor.visitor_key, assignment)
+            decision.rerandomized.append(assignment)
         if reason is None:
             reason = _exclusion_reason(assignment)
         if reason is not None:
@@ -258,12 +264,7 @@ def new_assignment(
     """
     sampling = float(campaign.frequency.get("sampling_percent", 100.0)) / 100.0
     sampled_out = sampling < 1.0 and bucket(f"{campaign.seed}:sample", visitor_key) >= sampling
-    variant_id = None
-    if not sampled_out:
-        weights = [(v.id, v.weight) for v in campaign.variants]
-        if not any(w > 0 for _, w in weights):
-            weights = [(v.id, 1.0) for v in campaign.variants]
-        variant_id = choose_variant(campaign.seed, visitor_key, weights, holdout=campaign.holdout)
+    variant_id = None if sampled_out else _variant_drawn(campaign, visitor_key)
     return AssignmentState(
         campaign_id=campaign.id,
         variant_id=variant_id,
@@ -273,7 +274,31 @@ def new_assignment(
         impressions=0,
         last_closed_at=None,
         completed_at=None,
+        phase=campaign.phase,
     )
+
+
+def rerandomized(
+    campaign: CampaignConfig, visitor_key: str, assignment: AssignmentState
+) -> AssignmentState:
+    """An assignment of an earlier phase, assigned afresh in a phase that re-randomised them
+    (with that phase's seed, so every worker draws the same); its frequency counters are kept,
+    and a visitor outside the sampled share stays outside."""
+    if assignment.sampled_out:
+        return replace(assignment, phase=campaign.phase)
+    variant_id = _variant_drawn(campaign, visitor_key)
+    return replace(assignment, variant_id=variant_id, holdout=variant_id is None,
+                   phase=campaign.phase)  # fmt: skip
+
+
+def _variant_drawn(campaign: CampaignConfig, visitor_key: str) -> int | None:
+    """The hash's variant for this visitor (None: the holdout), by the current weights and the
+    seed of the latest phase that re-randomised the assignments."""
+    weights = [(v.id, v.weight) for v in campaign.variants]
+    if not any(w > 0 for _, w in weights):
+        weights = [(v.id, 1.0) for v in campaign.variants]
+    seed = phase_seed(campaign.seed, campaign.rerandomized_phase)
+    return choose_variant(seed, visitor_key, weights, holdout=campaign.holdout)
 
 
 def _exclusion_reason(assignment: AssignmentState) -> str | None:

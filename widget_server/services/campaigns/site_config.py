@@ -27,6 +27,7 @@ from ..funnel.rules import Facts, from_targeting, stage_for
 from ..funnel.stages import site_stages
 from ..platform.changes import site_changed
 from ..platform.reconnect import once_more_if_disconnected
+from .phases import phase_ends, rerandomized_since
 from .url_patterns import UrlPattern
 
 
@@ -58,6 +59,12 @@ class CampaignConfig:
     holdout: float
     variants: tuple[VariantConfig, ...]
     promoted_variant_id: int | None
+    #: The current phase, and the latest phase that re-randomised the assignments (0: none):
+    #: an assignment made before that one is assigned afresh.
+    phase: int = 1
+    rerandomized_phase: int = 0
+    #: ``{phase: ended at}`` of the earlier phases: what happens after counts nowhere.
+    phase_ends: dict = field(default_factory=dict)
 
     def variant(self, variant_id: int | None) -> VariantConfig | None:
         return next((v for v in self.variants if v.id == variant_id), None)
@@ -310,6 +317,9 @@ def compile_campaign(campaign: Campaign) -> CampaignConfig:
             for v in campaign.variants
         ),
         promoted_variant_id=campaign.promoted_variant_id,
+        phase=campaign.phase,
+        rerandomized_phase=rerandomized_since(campaign.phase_history, 0) or 0,
+        phase_ends=phase_ends(campaign.phase, campaign.phase_started_at, campaign.phase_history),
     )
 
 

@@ -248,7 +248,7 @@ def apply_effects(
         {e["variant_id"] for e in campaign_events if e["type"] in ("answer", "complete")}
     )
     rollups = metrics.IngestMetrics(assignments.values())
-    reached: Counter = Counter()  # (campaign, variant, step): responses answering it first now
+    reached: Counter = Counter()  # (campaign, variant, step, phase): first answers to it now
     popup_ends: dict[int, datetime] = {}
     for event in campaign_events:
         key = (event["campaign_id"], event["visitor_id"])
@@ -281,12 +281,16 @@ def apply_effects(
                 responses[(*key, event["round"])], event, identify_fields, visitors[key[1]]
             )
             if _fold_answer(responses[(*key, event["round"])], event):
-                reached[(key[0], event["variant_id"], event["data"]["step_id"])] += 1
+                step = (key[0], event["variant_id"], event["data"]["step_id"], assignment.phase)
+                reached[step] += 1
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
     _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
     _write_back(Response, [responses[key] for key in sorted(responses)], _RESPONSE_COLUMNS)
     add_to_counters(
-        StepReach.__table__, ("campaign_id", "variant_id", "step_id"), "responses", reached
+        StepReach.__table__,
+        ("campaign_id", "variant_id", "step_id", "phase"),
+        "responses",
+        reached,
     )
     response_webhooks.notify_completed(campaign_events, responses)
     full = {c for c, count in left.items() if count <= 0}
@@ -448,6 +452,8 @@ class _AssignmentRow:
     completed_at: datetime | None
     #: Where the rollups count the visitor (``services/campaigns/strata.py``); never changed here.
     stratum: str | None
+    #: The campaign phase the visitor counts in; never changed here.
+    phase: int
 
 
 @dataclass(slots=True)

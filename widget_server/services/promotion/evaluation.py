@@ -30,7 +30,7 @@ from ...extensions import db
 from ...models import Campaign, Decision, EvaluatorLock, Variant
 from ...models.types import utcnow
 from ...vocabulary import DECISION_MADE
-from ..campaigns import site_config
+from ..campaigns import phases, site_config
 from ..platform import webhooks
 from ..platform.upsert import insert_ignoring_conflicts
 from . import metrics, results
@@ -141,6 +141,9 @@ def _evaluate_all(now: datetime) -> RoundReport:
                 Campaign.status,
                 Campaign.ab,
                 Campaign.started_at,
+                Campaign.phase,
+                Campaign.phase_started_at,
+                Campaign.phase_history,
                 Campaign.promoted_variant_id,
             ),
             selectinload(Campaign.variants).load_only(
@@ -149,10 +152,12 @@ def _evaluate_all(now: datetime) -> RoundReport:
         )
         .order_by(Campaign.id)
     ).all()
-    figures = metrics.figures(c.id for c in campaigns)
+    # Each campaign's current phase only: figures from before an edit are never mixed in.
+    current = {c.id: c.phase for c in campaigns}
+    figures = metrics.figures((c.id for c in campaigns), current)
     reporting = results.sites_reporting_orders(c.site_id for c in campaigns)
     judged = {m for c in campaigns for m in results.judged_metrics(c, c.site_id in reporting)}
-    strata = metrics.stratum_figures((c.id for c in campaigns), judged)
+    strata = metrics.stratum_figures((c.id for c in campaigns), judged, current)
     for campaign in campaigns:
         if campaign.promoted_variant_id is not None or len(campaign.variants) < 2:
             continue
@@ -195,7 +200,7 @@ def _judge(campaign: Campaign, figures, now: datetime, strata=None,
         except ValueError:  # figures ab/ refuses for another reason: log it, try next round
             log.warning("campaign %s not evaluated", campaign.id, exc_info=True)
     settings = results.settings_of(campaign)
-    started = campaign.started_at or now
+    started = phases.phase_span(campaign, campaign.phase)[0] or now
     running_days = (now - started).total_seconds() / 86400.0
     if running_days < float(settings["max_duration_days"]):
         return None
@@ -243,6 +248,7 @@ def _hold(campaign: Campaign, outcome: results.Outcome) -> Decision | None:
         return None
     decision = Decision(
         campaign_id=campaign.id,
+        phase=campaign.phase,
         action="hold",
         winner_variant_id=held_id,
         automatic=True,
@@ -256,6 +262,7 @@ def _hold(campaign: Campaign, outcome: results.Outcome) -> Decision | None:
 
 
 def _set_weights(campaign: Campaign, weights: dict[int, float]) -> bool:
+    """The bandit's next weights; the engine's own change, so it starts no phase."""
     changed = False
     for variant in campaign.variants:
         new = weights.get(variant.id)
@@ -278,6 +285,7 @@ def _promote(campaign, winner_id, reason, snapshot, automatic) -> Decision | Non
     campaign.promoted_variant_id = winner_id
     decision = Decision(
         campaign_id=campaign.id,
+        phase=campaign.phase,
         action="promote",
         winner_variant_id=winner_id,
         automatic=automatic,
@@ -302,6 +310,7 @@ def _stop(campaign, reason, snapshot, now) -> Decision | None:
     campaign.ended_at = now
     decision = Decision(
         campaign_id=campaign.id,
+        phase=campaign.phase,
         action="stop",
         winner_variant_id=control.id,
         automatic=True,
@@ -386,6 +395,7 @@ def undo(campaign: Campaign) -> Decision:
     last.undone_at = now
     decision = Decision(
         campaign_id=campaign.id,
+        phase=campaign.phase,
         action="undo",
         winner_variant_id=last.winner_variant_id,
         automatic=False,

@@ -15,12 +15,17 @@ sampled-out visitors count nowhere.
 Every delta of an exposure or of a metric a test or guardrail may judge also goes, with the same
 statement's sibling, into ``stratum_metrics`` under the assignment's stratum (what decide knew
 before the popup, ``services/campaigns/strata.py``), summed over all days: the figures
-post-stratification reads. A later "phase" key would join the stratum in both keys.
+post-stratification reads.
+
+Every row also carries the campaign phase the visitor counts in (``assignments.phase``: the
+phase they were first exposed in, or re-randomised in), so the statistics read one phase only.
+What a visitor of an ended phase does after its end counts nowhere: the phase's figures stay as
+they were when the edit ended it.
 """
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -38,6 +43,7 @@ from ...models import (
     VariantMetric,
 )
 from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
+from ..campaigns import phases
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -52,6 +58,8 @@ FIGURES = (*METRICS, *GUARDRAIL_ONLY, *TEASER_EVENT_TYPES)
 STRATIFIED = frozenset({EXPOSURE, *METRICS, *GUARDRAIL_ONLY})
 #: The stratum of visitors assigned before strata were kept (``assignments.stratum`` NULL).
 NO_STRATUM = ""
+#: A visitor converts once per campaign, metric and phase.
+CONVERSION_KEY = ["campaign_id", "visitor_id", "metric", "phase"]
 
 
 @dataclass(frozen=True)
@@ -115,12 +123,13 @@ class _Deltas:
         self.rows: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0.0])
         self.strata: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0, 0.0])
 
-    def add(self, campaign_id, variant_id, stratum, metric, at: datetime, visitors=0,
+    def add(self, campaign_id, variant_id, phase, stratum, metric, at: datetime, visitors=0,
             conversions=0, value=0.0, value_squares=0.0):  # fmt: skip
         increments = (visitors, conversions, value, value_squares)
-        keys = [(self.rows, (campaign_id, variant_id, metric, at.date()))]
+        keys = [(self.rows, (campaign_id, variant_id, metric, phase, at.date()))]
         if metric in STRATIFIED:
-            keys.append((self.strata, (campaign_id, variant_id, metric, stratum or NO_STRATUM)))
+            stratum_key = (campaign_id, variant_id, metric, phase, stratum or NO_STRATUM)
+            keys.append((self.strata, stratum_key))
         for rows, key in keys:
             row = rows[key]
             for i, increment in enumerate(increments):
@@ -133,7 +142,7 @@ class _Deltas:
                                       (StratumMetric, self.strata, "stratum")):  # fmt: skip
             if not rows:
                 continue
-            names = ("campaign_id", "variant_id", "metric", last_key)
+            names = ("campaign_id", "variant_id", "metric", "phase", last_key)
             values = [
                 {
                     **dict(zip(names, key, strict=True)),
@@ -156,7 +165,7 @@ def _increment_statement(dialect: str, model, last_key: str):
     table = model.__table__
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
-        index_elements=["campaign_id", "variant_id", "metric", last_key],
+        index_elements=["campaign_id", "variant_id", "metric", "phase", last_key],
         set_={
             name: table.c[name] + statement.excluded[name]
             for name in ("visitors", "conversions", "value_sum", "value_sum_squares")
@@ -174,8 +183,10 @@ class IngestMetrics:
     def __init__(self, assignments: Iterable[Assignment]):
         by_key = {(a.campaign_id, a.visitor_id): a for a in assignments}
         self.deltas = _Deltas()
-        self.converted: dict[tuple[int, int], dict[str, MetricConversion]] = defaultdict(dict)
+        #: ``{(campaign, visitor, phase): {metric: conversion}}``
+        self.converted: dict[tuple[int, int, int], dict[str, MetricConversion]] = defaultdict(dict)
         self.new_conversions: list[dict] = []
+        self.ended = phases.ended_phases(c for c, _ in by_key)
         if by_key:
             rows = db.session.scalars(
                 select(MetricConversion).where(
@@ -184,12 +195,15 @@ class IngestMetrics:
                 )
             )
             for row in rows:
-                self.converted[(row.campaign_id, row.visitor_id)][row.metric] = row
+                self.converted[(row.campaign_id, row.visitor_id, row.phase)][row.metric] = row
 
     def fold(self, assignment: Assignment, event: dict) -> None:
         if assignment.variant_id is None or assignment.sampled_out:
             return
         at = event["occurred_at"]
+        ended = self.ended.get((assignment.campaign_id, assignment.phase))
+        if ended is not None and at >= ended:
+            return  # after the visitor's phase ended
         exposed = assignment.first_impression_at is not None
         kind = event["type"]
         if kind in TEASER_EVENT_TYPES:
@@ -211,7 +225,7 @@ class IngestMetrics:
         A teaser's figure is counted only after the visitor was shown the popup and closed it
         (the only way the snippet draws the tab): a forged ``teaser_open`` counts nowhere.
         """
-        key = (assignment.campaign_id, assignment.visitor_id)
+        key = (assignment.campaign_id, assignment.visitor_id, assignment.phase)
         if metric in self.converted[key]:
             return
         self.converted[key][metric] = MetricConversion(metric=metric, value=0.0, first_at=at)
@@ -220,6 +234,7 @@ class IngestMetrics:
                 "campaign_id": assignment.campaign_id,
                 "visitor_id": assignment.visitor_id,
                 "metric": metric,
+                "phase": assignment.phase,
                 "variant_id": assignment.variant_id,
                 "value": 0.0,
                 "first_at": at,
@@ -234,19 +249,18 @@ class IngestMetrics:
         self.deltas.add(*cell, EXPOSURE, at, visitors=1)
         if assignment.completed_at is not None:
             self.deltas.add(*cell, "completion", at, conversions=1)
-        for metric, row in self.converted[(assignment.campaign_id, assignment.visitor_id)].items():
+        key = (assignment.campaign_id, assignment.visitor_id, assignment.phase)
+        for metric, row in self.converted[key].items():
             value = row.value or 0.0
             self.deltas.add(*cell, metric, at, conversions=1, value=value, value_squares=value**2)
 
     @staticmethod
-    def _cell(assignment: Assignment) -> tuple[int, int, str | None]:
-        """(campaign, variant, stratum): where the visitor's figures count."""
-        return assignment.campaign_id, assignment.variant_id, assignment.stratum
+    def _cell(assignment: Assignment) -> tuple[int, int, int, str | None]:
+        """(campaign, variant, phase, stratum): where the visitor's figures count."""
+        return assignment.campaign_id, assignment.variant_id, assignment.phase, assignment.stratum
 
     def flush(self) -> None:
-        insert_ignoring_conflicts(
-            MetricConversion, self.new_conversions, ["campaign_id", "visitor_id", "metric"]
-        )
+        insert_ignoring_conflicts(MetricConversion, self.new_conversions, CONVERSION_KEY)
         self.deltas.flush()
 
 
@@ -295,11 +309,17 @@ def _record(campaign_id: int, visitor_id: int, conversions, at: datetime) -> int
     exposed_at = assignment.first_impression_at
     if exposed_at is not None and at < exposed_at:
         return 0
+    if _after_phase(campaign_id, assignment.phase, at):
+        return 0
     firsts = [metric for metric, _ in conversions if metric not in MEAN_METRICS]
     counted = 0
     if firsts:
         cell = (campaign_id, visitor_id, assignment.variant_id)
-        counted += len(record_first_conversions(*cell, exposed_at, firsts, at, assignment.stratum))
+        counted += len(
+            record_first_conversions(
+                *cell, exposed_at, firsts, at, assignment.stratum, assignment.phase, False
+            )
+        )
     for metric, value in conversions:
         if metric in MEAN_METRICS:
             counted += _add_value(assignment, metric, float(value), at)
@@ -311,15 +331,19 @@ def _add_value(assignment: Assignment, metric: str, value: float, at: datetime) 
     sum of squares per visitor exact."""
     campaign_id, visitor_id = assignment.campaign_id, assignment.visitor_id
     exposed = assignment.first_impression_at is not None
-    row = db.session.get(MetricConversion, (campaign_id, visitor_id, metric), with_for_update=True)
+    phase = assignment.phase
+    row = db.session.get(
+        MetricConversion, (campaign_id, visitor_id, metric, phase), with_for_update=True
+    )
     deltas = _Deltas()
-    cell = (campaign_id, assignment.variant_id, assignment.stratum)
+    cell = (campaign_id, assignment.variant_id, phase, assignment.stratum)
     if row is None:
         db.session.add(
             MetricConversion(
                 campaign_id=campaign_id,
                 visitor_id=visitor_id,
                 metric=metric,
+                phase=phase,
                 variant_id=assignment.variant_id,
                 value=value,
                 first_at=at,
@@ -348,20 +372,26 @@ def record_first_conversions(
     metrics: Iterable[str],
     at: datetime,
     stratum: str | None = None,
+    phase: int = 1,
+    check_phase: bool = True,
 ) -> tuple[str, ...]:
     """Count 0/1 conversions of a visitor assigned to ``variant_id`` (in ``stratum``, the
-    assignment's): each metric once, in one statement (insert-ignore); counted in the rollups
-    when the visitor was already exposed, else kept for the impression to count. Returns the
-    metrics that were new.
+    assignment's, in its ``phase``): each metric once, in one statement (insert-ignore); counted
+    in the rollups when the visitor was already exposed, else kept for the impression to count.
+    Returns the metrics that were new.
 
     The caller holds the assignment locked (``FOR UPDATE``; on SQLite the writer lock) and read
     ``exposed_at`` under that lock, so an impression applied meanwhile cannot miss them.
+    Nothing counts after ``phase`` ended (``check_phase``: unless the caller checked).
     """
+    if check_phase and _after_phase(campaign_id, phase, at):
+        return ()
     rows = [
         {
             "campaign_id": campaign_id,
             "visitor_id": visitor_id,
             "metric": metric,
+            "phase": phase,
             "variant_id": variant_id,
             "value": 0.0,
             "first_at": at,
@@ -371,16 +401,22 @@ def record_first_conversions(
     new = insert_ignoring_conflicts(
         MetricConversion,
         rows,
-        ["campaign_id", "visitor_id", "metric"],
+        CONVERSION_KEY,
         returning=(MetricConversion.__table__.c.metric,),
     )
     counted = tuple(row.metric for row in new)
     if exposed_at is not None and counted:
         deltas = _Deltas()
         for metric in counted:
-            deltas.add(campaign_id, variant_id, stratum, metric, at, conversions=1)
+            deltas.add(campaign_id, variant_id, phase, stratum, metric, at, conversions=1)
         deltas.flush()
     return counted
+
+
+def _after_phase(campaign_id: int, phase: int, at: datetime) -> bool:
+    """Whether ``at`` comes after the end of the campaign's ``phase`` (one read)."""
+    ended = phases.ended_phases([campaign_id]).get((campaign_id, phase))
+    return ended is not None and at >= ended
 
 
 def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | None = None) -> int:
@@ -410,28 +446,42 @@ def record_order(visitor_id: int, total: float, at: datetime, coupon_id: int | N
     return changed
 
 
-def figures(campaign_ids: Iterable[int]) -> dict[int, dict[str, dict[int, VariantFigures]]]:
-    """Totals per campaign, metric and variant, in one grouped query over the rollups.
+def figures(
+    campaign_ids: Iterable[int], phases: Mapping[int, int] | None = None
+) -> dict[int, dict[str, dict[int, VariantFigures]]]:
+    """Totals per campaign, metric and variant of one phase each (``phases``: ``{campaign id:
+    phase}``, phase 1 for a campaign it leaves out), in one grouped query over the rollups.
 
     Exposure rows give every metric its ``visitors``; a variant with none reads as zeros.
     """
     campaign_ids = list(campaign_ids)
     if not campaign_ids:
         return {}
+    phases = phases or {}
     rows = db.session.execute(
         select(
             VariantMetric.campaign_id,
             VariantMetric.variant_id,
             VariantMetric.metric,
+            VariantMetric.phase,
             func.sum(VariantMetric.visitors),
             func.sum(VariantMetric.conversions),
             func.sum(VariantMetric.value_sum),
             func.sum(VariantMetric.value_sum_squares),
         )
         .where(VariantMetric.campaign_id.in_(campaign_ids))
-        .group_by(VariantMetric.campaign_id, VariantMetric.variant_id, VariantMetric.metric)
+        .group_by(
+            VariantMetric.campaign_id,
+            VariantMetric.variant_id,
+            VariantMetric.metric,
+            VariantMetric.phase,
+        )
     ).all()
-    return _totals(campaign_ids, rows)
+    # Grouped per phase too and the other phases dropped here: one query for any mix of phases.
+    return _totals(
+        campaign_ids,
+        [(c, v, m, *sums) for c, v, m, phase, *sums in rows if phase == phases.get(c, 1)],
+    )
 
 
 def _totals(campaign_ids: list[int], rows) -> dict[int, dict[str, dict[int, VariantFigures]]]:
@@ -471,10 +521,11 @@ def _totals(campaign_ids: list[int], rows) -> dict[int, dict[str, dict[int, Vari
 
 
 def stratum_figures(
-    campaign_ids: Iterable[int], metrics: Iterable[str]
+    campaign_ids: Iterable[int], metrics: Iterable[str], phases: Mapping[int, int] | None = None
 ) -> dict[int, dict[str, dict[int, list[StratumCount]]]]:
     """Totals per campaign, metric (of ``metrics``), variant and stratum, in one grouped query
-    over ``stratum_metrics`` (rows: campaigns x variants x metrics x strata, no day).
+    over ``stratum_metrics`` (rows: campaigns x variants x metrics x strata, no day), of one
+    phase per campaign (``phases``, as :func:`figures`).
 
     The exposure rows give each stratum its ``visitors``; a stratum without a conversion reads
     as zeros. For a 0/1 metric ``value_sum`` and ``value_sum_squares`` are the conversions.
@@ -488,6 +539,7 @@ def stratum_figures(
             StratumMetric.campaign_id,
             StratumMetric.variant_id,
             StratumMetric.metric,
+            StratumMetric.phase,
             StratumMetric.stratum,
             StratumMetric.visitors,
             StratumMetric.conversions,
@@ -500,7 +552,10 @@ def stratum_figures(
     ).all()
     exposed: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
     converted: dict[tuple[int, int, str], dict[str, tuple]] = defaultdict(dict)
-    for campaign_id, variant_id, metric, stratum, n, conversions, total, squares in rows:
+    phases = phases or {}
+    for campaign_id, variant_id, metric, phase, stratum, n, conversions, total, squares in rows:
+        if phase != phases.get(campaign_id, 1):
+            continue
         if metric == EXPOSURE:
             exposed[(campaign_id, variant_id)][stratum] = int(n or 0)
         else:
@@ -525,16 +580,17 @@ def stratum_figures(
     return result
 
 
-def campaign_figures(campaign_id: int, metric: str) -> dict[int, VariantFigures]:
-    """One campaign's totals per variant on one metric."""
-    return figures([campaign_id])[campaign_id][metric]
+def campaign_figures(campaign_id: int, metric: str, phase: int = 1) -> dict[int, VariantFigures]:
+    """One campaign's totals per variant on one metric in one phase."""
+    return figures([campaign_id], {campaign_id: phase})[campaign_id][metric]
 
 
 def figures_and_series(
-    campaign_id: int, metric: str
+    campaign_id: int, metric: str, phase: int = 1
 ) -> tuple[dict[str, dict[int, VariantFigures]], list[DailyPoint]]:
     """One campaign's totals (as :func:`figures`) and its daily points on ``metric`` (as
-    :func:`daily_series`), from one read of its rollup rows (variants x metrics x days).
+    :func:`daily_series`) in one phase, from one read of its rollup rows (variants x metrics x
+    days).
     """
     rows = db.session.execute(
         select(
@@ -545,7 +601,7 @@ def figures_and_series(
             VariantMetric.conversions,
             VariantMetric.value_sum,
             VariantMetric.value_sum_squares,
-        ).where(VariantMetric.campaign_id == campaign_id)
+        ).where(VariantMetric.campaign_id == campaign_id, VariantMetric.phase == phase)
     ).all()
     sums: dict[tuple[int, str], list] = defaultdict(lambda: [0, 0, 0.0, 0.0])
     for _, variant_id, row_metric, *values in rows:
@@ -561,9 +617,10 @@ def figures_and_series(
     return totals[campaign_id], series
 
 
-def daily_series(campaign_id: int, metric: str) -> list[DailyPoint]:
-    """Daily (not cumulative) visitors and conversions per variant, oldest day first."""
-    return figures_and_series(campaign_id, metric)[1]
+def daily_series(campaign_id: int, metric: str, phase: int = 1) -> list[DailyPoint]:
+    """Daily (not cumulative) visitors and conversions per variant in one phase, oldest day
+    first."""
+    return figures_and_series(campaign_id, metric, phase)[1]
 
 
 def _points(rows) -> list[DailyPoint]:

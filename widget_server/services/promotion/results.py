@@ -15,6 +15,7 @@ from ...extensions import db
 from ...models import Campaign, Decision, Event, Order, Site, StepReach
 from ...models.types import utcnow
 from ...vocabulary import AB_DEFAULTS, DEFAULT_GUARDRAILS
+from ..campaigns import phases
 from ..campaigns.strata import components
 from ..platform.local_text import plain
 from . import metrics
@@ -134,13 +135,15 @@ def evaluate(
     reweight: bool = False,
     strata_by_metric: dict[str, dict[int, list[StratumCount]]] | None = None,
     reports_orders: bool = False,
+    phase: int | None = None,
 ) -> Outcome:
     """Run the policy of ``ab/`` on the campaign's current figures (and, with ``reweight``,
     Thompson sampling for a bandit's next weights).
 
     ``strata_by_metric`` (from :func:`metrics.stratum_figures`) lets the policy post-stratify;
     ``reports_orders`` says whether the campaign's site reports orders, which gives a campaign
-    that names no guardrails the default ones (:func:`guardrails_of`).
+    that names no guardrails the default ones (:func:`guardrails_of`). The figures are those of
+    ``phase`` (the current one by default), and the running days count from its start.
 
     :raise ValueError: from ``ab/``, when the figures cannot be judged.
     """
@@ -158,8 +161,9 @@ def evaluate(
                            strata_by_metric.get(g["metric"]))
         for g in guardrails
     }  # fmt: skip
-    started = campaign.started_at or now
-    running_days = max((now - started).total_seconds() / 86400.0, 0.0)
+    phase = phase or campaign.phase
+    started, ended = phases.phase_span(campaign, phase)
+    running_days = max(((ended or now) - (started or now)).total_seconds() / 86400.0, 0.0)
     decision = ab_policy.decide(
         arms,
         metric=metric,
@@ -179,27 +183,34 @@ def evaluate(
     if reweight and settings["method"] == "bandit" and campaign.promoted_variant_id is None:
         bandit_weights = ab_bandit.thompson_weights(arms, metric)
     snapshot = _results_json(campaign, settings, arms, decision, weights, running_days)
+    snapshot["phase"] = phase
     return Outcome(
         decision.action, decision.winner_variant_id, decision.reason, snapshot, bandit_weights
     )
 
 
-def current_outcome(campaign: Campaign, now: datetime, figures_by_metric=None) -> Outcome:
-    """:func:`evaluate` on the campaign's figures read now: totals, strata, and whether its site
-    reports orders (three reads).
+def current_outcome(
+    campaign: Campaign, now: datetime, figures_by_metric=None, phase: int | None = None
+) -> Outcome:
+    """:func:`evaluate` on the campaign's figures of ``phase`` (the current one by default) read
+    now: totals, strata, and whether its site reports orders (three reads).
 
     :raise ValueError: from ``ab/``, when the figures cannot be judged.
     """
+    phase = phase or campaign.phase
     if figures_by_metric is None:
-        figures_by_metric = metrics.figures([campaign.id])[campaign.id]
+        figures_by_metric = metrics.figures([campaign.id], {campaign.id: phase})[campaign.id]
     reports_orders = campaign.site_id in sites_reporting_orders([campaign.site_id])
-    strata = metrics.stratum_figures([campaign.id], judged_metrics(campaign, reports_orders))
+    strata = metrics.stratum_figures(
+        [campaign.id], judged_metrics(campaign, reports_orders), {campaign.id: phase}
+    )
     return evaluate(
         campaign,
         figures_by_metric,
         now,
         strata_by_metric=strata[campaign.id],
         reports_orders=reports_orders,
+        phase=phase,
     )
 
 
@@ -305,17 +316,23 @@ _NOT_A_TEST = (
 )
 
 
-def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
-    """The results body of ``GET campaigns/<id>/results``, plus daily ``series``.
+def campaign_results(
+    campaign: Campaign, with_series: bool = False, phase: int | None = None
+) -> dict:
+    """The results body of ``GET campaigns/<id>/results`` for one ``phase`` (the current one
+    by default), plus daily ``series``; ``phases`` lists the campaign's phases.
 
-    A campaign already decided (promoted, or stopped) shows that decision, not the policy's view
-    of the figures since.
+    A campaign already decided (promoted, or stopped) in that phase shows that decision, not the
+    policy's view of the figures since.
     """
     now = utcnow()
+    phase = phase or campaign.phase
     if with_series:
-        figures, series = metrics.figures_and_series(campaign.id, settings_of(campaign)["metric"])
+        figures, series = metrics.figures_and_series(
+            campaign.id, settings_of(campaign)["metric"], phase
+        )
     else:
-        figures, series = metrics.figures([campaign.id])[campaign.id], []
+        figures, series = metrics.figures([campaign.id], {campaign.id: phase})[campaign.id], []
     unseen = variants_without_visitors(campaign, figures)
     if len(campaign.variants) < 2:
         body = _counts_only(campaign, figures, _NOT_A_TEST[min(len(campaign.variants), 1)])
@@ -327,13 +344,15 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         )
     else:
         try:
-            body = current_outcome(campaign, now, figures).snapshot
+            body = current_outcome(campaign, now, figures, phase).snapshot
         except ValueError as err:  # ab/ cannot judge these figures yet (e.g. no visitors)
             body = _counts_only(campaign, figures, f"Not enough data to judge yet: {err}.")
     for row in body["variants"]:
         row["teaser"] = _teaser_figures(figures, row["variant_id"])
+    body["phase"] = phase
+    body["phases"] = phases.phases_of(campaign)
     taken = _standing_decision(campaign)
-    if taken is not None:
+    if taken is not None and taken.phase == phase:
         body["decision"] = {
             "action": taken.action,
             "winner_variant_id": taken.winner_variant_id,
@@ -346,7 +365,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
         if srm is not None:
             body["srm"] = srm
     if with_series:
-        body["drop_off"] = drop_off(campaign, figures)
+        body["drop_off"] = drop_off(campaign, figures, phase)
         body["series"] = [
             {
                 "day": p.day.isoformat(),
@@ -361,7 +380,7 @@ def campaign_results(campaign: Campaign, with_series: bool = False) -> dict:
     return body
 
 
-def drop_off(campaign: Campaign, figures_by_metric) -> list[dict]:
+def drop_off(campaign: Campaign, figures_by_metric, phase: int = 1) -> list[dict]:
     """Per survey variant: the visitors shown it, the responses that answered each step (in the
     variant's step order), and the visitors who completed it; from the rollups (``step_reach``,
     ``variant_metrics``), no response read. Responses count once per round of a recurring
@@ -370,7 +389,7 @@ def drop_off(campaign: Campaign, figures_by_metric) -> list[dict]:
         return []
     rows = db.session.execute(
         select(StepReach.variant_id, StepReach.step_id, StepReach.responses).where(
-            StepReach.campaign_id == campaign.id
+            StepReach.campaign_id == campaign.id, StepReach.phase == phase
         )
     )
     reached = {(variant_id, step_id): count for variant_id, step_id, count in rows}

@@ -57,7 +57,7 @@ _ASSIGNMENT = select(
 #: The assignment's exposure and stratum, read with the assignment locked (as the applier locks
 #: it).
 _EXPOSURE = (
-    select(_ASSIGNMENTS.c.first_impression_at, _ASSIGNMENTS.c.stratum)
+    select(_ASSIGNMENTS.c.first_impression_at, _ASSIGNMENTS.c.stratum, _ASSIGNMENTS.c.phase)
     .where(*_OF_ASSIGNMENT)
     .with_for_update()
 )
@@ -220,7 +220,7 @@ def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, emai
     exposure = db.session.execute(
         _EXPOSURE, {"campaign_id": campaign_id, "visitor_id": visitor_id}
     ).first()
-    exposed_at, stratum = exposure if exposure is not None else (None, None)
+    exposed_at, stratum, phase = exposure if exposure is not None else (None, None, 1)
     index, code, coupon_id, expires_at = _reward(
         slices, chosen, campaign_id, variant_id, visitor_id, now
     )
@@ -241,9 +241,11 @@ def _record_spin(site, campaign_id, variant_id, visitor_id, slices, chosen, emai
         db.session.rollback()
         return None
     converted = ("spin", "email_capture") if email else ("spin",)
-    metrics.record_first_conversions(
-        campaign_id, visitor_id, variant_id, exposed_at, converted, now, stratum
-    )
+    ended = _running_wheel(site, campaign_id).phase_ends.get(phase)
+    if ended is None or now < ended:  # after the visitor's phase ended it counts nowhere
+        metrics.record_first_conversions(
+            campaign_id, visitor_id, variant_id, exposed_at, converted, now, stratum, phase, False
+        )
     if email and request.get("email_consent"):
         db.session.execute(
             update(Visitor).where(Visitor.id == visitor_id).values(email=email, email_consent=True)

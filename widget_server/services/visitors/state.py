@@ -35,6 +35,8 @@ class AssignmentState:
     completed_at: datetime | None
     #: The stored row's id; None for an assignment decide has just made.
     id: int | None = None
+    #: The campaign phase the assignment was made (or re-randomised) in.
+    phase: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ _ASSIGNMENTS_OF = select(
     _ASSIGNMENTS.c.last_closed_at,
     _ASSIGNMENTS.c.completed_at,
     _ASSIGNMENTS.c.id,
+    _ASSIGNMENTS.c.phase,
 ).where(_ASSIGNMENTS.c.visitor_id == bindparam("visitor_id"))
 
 #: The visitor's stored but not yet applied events that change what decide offers.

@@ -240,6 +240,7 @@ def encode_state(state: VisitorState) -> str:
                     _iso(a.last_closed_at),
                     _iso(a.completed_at),
                     a.id,
+                    a.phase,
                 ]
                 for a in state.assignments.values()
             ],
