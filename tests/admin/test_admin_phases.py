@@ -103,3 +103,20 @@ def test_a_targeting_change_of_a_running_campaign_needs_the_choice(page, client,
     saved = page.post(f"/admin/campaigns/{campaign_id}", {**form, "phase.assignments": "sticky"})
     assert saved.status_code == 302
     assert stored(campaign_id).phase == 2
+
+
+def test_a_variant_added_to_a_test_in_progress_asks_the_choice_then_starts_a_phase(
+    page, client, admin, make_site
+):
+    campaign_id, _ = running_campaign_with_a_form_variant(page, client, admin, make_site)
+    path = f"/admin/campaigns/{campaign_id}/variants/new"
+    assert 'name="phase.assignments" value="sticky"' in page.get(path).get_data(as_text=True)
+    second = {**SURVEY_VARIANT, "name": "Second", "is_control": "false"}
+
+    refused = page.post(path, second)
+
+    assert refused.status_code == 400
+    assert "Choose sticky or rerandomize" in refused.get_data(as_text=True)
+    assert len(stored(campaign_id).variants) == 1 and stored(campaign_id).phase == 1
+    assert page.post(path, {**second, "phase.assignments": "sticky"}).status_code == 302
+    assert len(stored(campaign_id).variants) == 2 and stored(campaign_id).phase == 2

@@ -232,3 +232,33 @@ def test_results_of_a_phase_the_campaign_never_had_are_refused(client, admin, ab
     response = admin.get(f"/api/v1/admin/campaigns/{campaign['id']}/results?phase={phase}")
     assert response.status_code == 400
     assert "phase" in response.json["error"]["fields"]
+
+
+def test_a_variant_added_to_a_test_in_progress_starts_a_phase_once_chosen(client, admin, ab_test):
+    """A new arm takes a share of the traffic: the split changes, so the figures restart."""
+    site, campaign, (a, b) = ab_test()
+    cid = campaign["id"]
+    expose(client, site, cid)
+    variant = {"name": "C", "weight": 1.0, "content": survey_content(title="C")}
+    path = f"/api/v1/admin/campaigns/{cid}/variants"
+
+    refused = admin.post(path, json=variant)
+
+    assert refused.status_code == 409
+    assert "phase" in refused.json["error"]["fields"]
+    assert len(admin.get(f"/api/v1/admin/campaigns/{cid}").json["variants"]) == 2
+    assert stored_phase(cid) == 1
+
+    added = admin.post(path, json={**variant, "phase": RERANDOMIZE})
+
+    assert added.status_code == 201
+    assert stored_phase(cid) == 2
+    assert len(admin.get(f"/api/v1/admin/campaigns/{cid}").json["variants"]) == 3
+
+
+def test_a_variant_added_before_anyone_was_shown_the_test_starts_no_phase(admin, ab_test):
+    _, campaign, _ = ab_test()
+    variant = {"name": "C", "weight": 1.0, "content": survey_content(title="C")}
+    added = admin.post(f"/api/v1/admin/campaigns/{campaign['id']}/variants", json=variant)
+    assert added.status_code == 201
+    assert stored_phase(campaign["id"]) == 1

@@ -8,7 +8,7 @@ from ..errors import APIError, Conflict, ValidationFailed
 from ..schemas.campaigns import (
     CampaignSchema,
     CampaignUpdateSchema,
-    VariantSchema,
+    VariantCreateSchema,
     VariantUpdateSchema,
 )
 from ..schemas.common import load_or_raise
@@ -228,10 +228,10 @@ def _save_variant(campaign, variant):
         state["content"] = forms.content_to_state(campaign.kind, content)
     else:
         payload = forms.state_to_variant(campaign.kind, state)
-    if variant is not None:
-        payload = forms.with_phase_choice(payload, state)
+    payload = forms.with_phase_choice(payload, state)
     try:
-        data = load_or_raise(VariantSchema() if variant is None else VariantUpdateSchema(), payload)
+        schema = VariantCreateSchema() if variant is None else VariantUpdateSchema()
+        data = load_or_raise(schema, payload)
         data["content"] = load_content(campaign.kind, data["content"])
         if variant is None:
             variant = catalog.add_variant(campaign, data)

@@ -8,7 +8,7 @@ from ..schemas.campaigns import (
     CampaignUpdateSchema,
     FromTemplateSchema,
     PromoteSchema,
-    VariantSchema,
+    VariantCreateSchema,
     VariantUpdateSchema,
 )
 from ..schemas.common import load_or_raise, patch_schema
@@ -43,7 +43,7 @@ site_patch_schema = SiteSchema(partial=True)
 campaign_schema = CampaignSchema()
 campaign_patch_schema = patch_schema(CampaignUpdateSchema)
 from_template_schema = FromTemplateSchema()
-variant_schema = VariantSchema()
+variant_schema = VariantCreateSchema()
 variant_patch_schema = VariantUpdateSchema(partial=True)
 promote_schema = PromoteSchema()
 stages_schema = StagesSchema()
@@ -263,7 +263,11 @@ def list_decisions(campaign_id):
 @bp.post("/campaigns/<int:campaign_id>/variants")
 @documented(body=variant_schema, status=201)
 def add_variant(campaign_id):
-    """Add a variant to a campaign."""
+    """Add a variant to a campaign.
+
+    :raise 409: naming ``phase``: a variant added to a test in progress starts a new phase and
+        needs ``phase.assignments``.
+    """
     campaign = catalog.get_campaign(campaign_id)
     data = load_or_raise(variant_schema, _body())
     data["content"] = load_content(campaign.kind, data["content"])

@@ -244,6 +244,13 @@ class CampaignUpdateSchema(CampaignSchema):
         exclude = ("kind", "variants")
 
 
+class VariantCreateSchema(VariantSchema):
+    """A new variant; ``phase`` as in :class:`CampaignUpdateSchema` (a variant added to a test in
+    progress changes the split: it starts a new phase)."""
+
+    phase = fields.Nested(PhaseChoiceSchema, load_only=True)
+
+
 class VariantUpdateSchema(VariantSchema):
     """A variant's PATCH; ``phase`` as in :class:`CampaignUpdateSchema` (content and weight of
     a running campaign's variant start a new phase)."""

@@ -155,13 +155,24 @@ def update_campaign(campaign: Campaign, data: dict) -> Campaign:
 
 
 def add_variant(campaign: Campaign, data: dict) -> Variant:
+    """Add a variant; added to a test in progress, it changes the split, so it starts a new
+    phase (``data["phase"]`` says what happens to the assignments).
+
+    :raise Conflict: the campaign is completed; or naming ``phase``, when a phase-starting
+        addition comes without the choice.
+    """
     if campaign.status == "completed":
         raise Conflict("A completed campaign cannot get new variants.")
+    choice = data.pop("phase", None)
+    changed = phases.variant_added(campaign, data["name"])
+    phases.check_choice(campaign, changed, choice)
     if campaign.kind == "wheel":
         check_slice_pools(campaign.site_id, data["content"], "content")
     variant = Variant(**data)
     campaign.variants.append(variant)
     _check_controls(campaign.variants, "is_control")
+    if changed:
+        phases.start_phase(campaign, changed, choice["assignments"])
     db.session.commit()
     site_config.invalidate(campaign.site.site_key)
     return variant

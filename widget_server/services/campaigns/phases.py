@@ -32,6 +32,15 @@ def phase_changes(campaign: Campaign, changes: dict, fields: tuple[str, ...], ta
     return changed
 
 
+def variant_added(campaign: Campaign, name: str) -> list[str]:
+    """What adding the variant ``name`` changes of ``campaign`` that starts a new phase: the
+    traffic split (a new arm takes its share) when its test is in progress and has exposed a
+    visitor in its current phase; nothing otherwise."""
+    if campaign.status not in PHASE_STATUSES or not _has_exposures(campaign):
+        return []
+    return [f"the variants (adding {name!r})"]
+
+
 def _has_exposures(campaign: Campaign) -> bool:
     exposure = (
         select(VariantMetric.campaign_id)
