@@ -77,7 +77,8 @@ class Config:
     #: ``funnelcake worker``: the embedded mode of the test suite, never a production setting
     #: (the request then does all the work the applier does in bulk).
     EVENTS_APPLY_INLINE = _env("EVENTS_APPLY_INLINE", False)
-    #: Seconds the applier sleeps when it found nothing to apply.
+    #: Seconds the applier sleeps when it found less than a chunk to apply: it then takes what
+    #: gathered meanwhile in one transaction (the lag this adds is visible on /readyz).
     APPLIER_IDLE_S = _env("APPLIER_IDLE_S", 0.2)
     #: Seconds between two rounds of webhook deliveries in ``funnelcake worker``.
     WEBHOOK_INTERVAL_S = _env("WEBHOOK_INTERVAL_S", 2.0)

@@ -34,7 +34,7 @@ def installation_jobs(app) -> list[Job]:
     """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
     chunk, idle_s = int(app.config["APPLIER_CHUNK"]), float(app.config["APPLIER_IDLE_S"])
     jobs = [
-        Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk), idle_s)
+        Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk), idle_s, full=chunk)
         for n in range(appliers(app))
     ]
     jobs += [

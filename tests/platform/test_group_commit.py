@@ -133,3 +133,37 @@ def test_counts_of_groups_are_kept(works):
     for work in works:
         writer.submit(work)
     assert writer.groups == len(works) and writer.works == len(works)
+
+
+_GEVENT_BURST = """
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from widget_server.services.platform.group_commit import GroupCommit
+
+groups = []
+def write(works):
+    groups.append(list(works))
+    gevent.sleep(0.01)  # a database round trip: the hub runs the others meanwhile
+    return works
+
+writer = GroupCommit(write)
+burst = [gevent.spawn(writer.submit, n) for n in range(8)]
+gevent.joinall(burst, timeout=10)
+assert [g.value for g in burst] == list(range(8)), [g.value for g in burst]
+print(len(groups), [len(g) for g in groups])
+"""
+
+
+def test_under_gevent_a_burst_is_written_as_one_group_not_the_first_alone():
+    """Greenlets run one at a time: without letting the others reach ``submit``, the first of
+    a burst would write alone and the seven others in a second transaction."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("gevent")
+    ran = subprocess.run(
+        [sys.executable, "-c", _GEVENT_BURST], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split()[0] == "1", ran.stdout

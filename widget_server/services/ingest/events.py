@@ -21,7 +21,7 @@ from ..campaigns.site_config import SiteConfig
 from ..platform.group_commit import GroupCommit
 from ..platform.reconnect import once_more_if_disconnected
 from ..platform.sqlite_lock import write_when_unlocked
-from ..platform.upsert import insert_json_rows, json_insert
+from ..platform.upsert import insert_json_rows, json_insert, sqlite_insert
 from ..visitors.state import DECIDING_EVENT_TYPES
 from ..visitors.state_store import forget_visitors
 from . import applier
@@ -117,19 +117,33 @@ def _writer() -> GroupCommit:
 
 
 def _store_batches(batches: list[list[dict]]) -> list[int]:
-    """Store the batches of the requests grouped together in one statement and one transaction,
-    on a connection of its own (the session's bookkeeping cost more than the insert); how many
-    events of each batch were new. An event sent in two of them counts for the first."""
-    rows = [row for batch in batches for row in batch]
-    sql, parameters = json_insert(db.engine.dialect, _EVENTS, rows, _EVENT_KEY)
+    """Store the batches of the requests grouped together in one transaction, on a connection
+    of its own (the session's bookkeeping cost more than the insert); how many events of each
+    batch were new. An event sent in two of them counts for the first.
 
-    def store() -> list[tuple]:
+    PostgreSQL takes all the rows in one statement (one round trip). SQLite, in the process,
+    takes each batch as an ``executemany`` of one prepared insert, whose count of changed rows
+    is the batch's new events: cheaper than unpacking the rows from JSON, as PostgreSQL does."""
+    engine = db.engine
+    if not any(batches):
+        return [0] * len(batches)
+    if engine.dialect.name == "sqlite":
+        insert, parameters = sqlite_insert(engine.dialect, _EVENTS, batches, _EVENT_KEY)
+
+        def store() -> list[int]:
+            return write_when_unlocked(engine, lambda c: _insert_each(c, insert, parameters))
+
+        return once_more_if_disconnected(store)
+    rows = [row for batch in batches for row in batch]
+    sql, parameters = json_insert(engine.dialect, _EVENTS, rows, _EVENT_KEY)
+
+    def store_all() -> list[tuple]:
         return write_when_unlocked(
-            db.engine, lambda connection: connection.exec_driver_sql(sql, parameters).all()
+            engine, lambda connection: connection.exec_driver_sql(sql, parameters).all()
         )
 
     # Storing twice stores once: ids already stored are skipped.
-    new = set(once_more_if_disconnected(store))
+    new = set(once_more_if_disconnected(store_all))
     counts = []
     for batch in batches:
         count = 0
@@ -140,6 +154,11 @@ def _store_batches(batches: list[list[dict]]) -> list[int]:
                 count += 1
         counts.append(count)
     return counts
+
+
+def _insert_each(connection, insert: str, batches: list[list[tuple]]) -> list[int]:
+    """Each batch's rows with one ``executemany``; how many of each were new."""
+    return [connection.exec_driver_sql(insert, rows).rowcount for rows in batches]
 
 
 def _store_and_apply(site: SiteConfig, rows: list[dict], sent: int) -> IngestResult:

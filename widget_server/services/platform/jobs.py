@@ -1,8 +1,9 @@
 """One runner for all background work: each job loops in a thread of its own, in the app context.
 
-A job's ``run`` does one unit of work and says how much it did; when it did nothing the loop
-sleeps ``idle_s`` before asking again, otherwise it asks again at once, so a backlog drains at
-full speed and an idle installation costs a cheap query every ``idle_s``. A failing run is
+A job's ``run`` does one unit of work and says how much it did; when it did nothing (or less
+than its ``full`` unit) the loop sleeps ``idle_s`` before asking again, otherwise it asks again
+at once, so a backlog drains at full speed, an idle installation costs a cheap query every
+``idle_s``, and a steady trickle is taken in chunks gathered over ``idle_s``. A failing run is
 logged and retried after ``idle_s``: one bad round never stops the runner. Jobs must be safe to
 run in several runners at once (the applier claims its chunks, promotion rounds are claimed once
 per interval, deliveries a leased batch at a time), so an installation may run as many workers
@@ -26,6 +27,10 @@ class Job:
     run: Callable[[], int]
     #: Seconds to wait after a run that found nothing to do (or failed).
     idle_s: float
+    #: What a run does at most (the applier's chunk), or 0. A run that did less found the
+    #: backlog drained: it too waits ``idle_s``, so the next run takes what gathered meanwhile
+    #: in one go instead of chasing each request's events with a transaction of its own.
+    full: int = 0
 
 
 @dataclass
@@ -62,5 +67,5 @@ class JobRunner:
                     db.session.rollback()
                 finally:
                     db.session.remove()
-            if not done:
+            if not done or done < job.full:
                 self.stopping.wait(job.idle_s)

@@ -62,6 +62,35 @@ def json_insert(dialect, table, rows: list[dict], conflict_columns: tuple[str, .
     return sql, (_rows_as_json(dialect, table, rows),)
 
 
+def sqlite_insert(dialect, table, batches: list[list[dict]], conflict_columns: tuple[str, ...]):
+    """SQLite's insert of rows skipping those that hit ``conflict_columns``, and each batch's
+    rows as parameter tuples bound as the columns' types bind them: for one ``executemany`` per
+    batch, whose count of changed rows tells how many were new."""
+    columns = tuple(next(batch for batch in batches if batch)[0])
+    processors = _bind_processors(dialect, table, columns)
+    converted = [(place, process) for place, (_, process) in enumerate(processors) if process]
+    parameters = []
+    for batch in batches:
+        rows = []
+        for row in batch:
+            values = list(row.values())
+            for place, process in converted:
+                if values[place] is not None:
+                    values[place] = process(values[place])
+            rows.append(tuple(values))
+        parameters.append(rows)
+    return _sqlite_insert_sql(table, columns, conflict_columns), parameters
+
+
+@cache
+def _sqlite_insert_sql(table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    )
+
+
 @cache
 def _json_insert_sql(dialect: str, table, columns: tuple[str, ...], conflict: tuple[str, ...]):
     names = ", ".join(columns)
