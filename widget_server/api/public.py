@@ -136,7 +136,9 @@ def events():
     if events is None:
         events = load_or_raise(event_batch_schema, payload)["events"]
     result = ingestion.ingest(g.site, events)
-    return jsonify(accepted=result.accepted, duplicates=result.duplicates), 202
+    # Two integers: written out, not through the JSON provider (the busiest endpoint there is).
+    body = f'{{"accepted":{result.accepted},"duplicates":{result.duplicates}}}'
+    return current_app.response_class(body, status=202, mimetype="application/json")
 
 
 @bp.route("/identify", methods=["POST", "OPTIONS"])

@@ -18,6 +18,7 @@ from ...models.types import utcnow
 from ...vocabulary import STAGE_CHANGED
 from ..platform import webhooks
 from ..platform.changes import announce_site_change, note_changed_visitors
+from ..platform.sets import one_of
 from ..platform.upsert import write_changed
 from .rules import DEFAULT_STAGES, Facts, StageDefinition, stage_for
 from .scoring import scoring_of, visitor_scores
@@ -50,7 +51,6 @@ _RESPONSES_QUERY = (
         Variant.content,
     )
     .outerjoin(Variant, Variant.id == Response.variant_id)
-    .where(Response.visitor_id.in_(bindparam("visitor_ids", expanding=True)))
     .order_by(Response.round)  # a recurring survey's later round overrides the earlier ones
 )
 _OWNER = func.coalesce(Visitor.merged_into_id, Visitor.id)
@@ -151,7 +151,11 @@ def rescore(visitors: list[Visitor]) -> None:
     """Recompute dimension scores from all the visitors' responses (one query in all)."""
     by_id = {v.id: v for v in visitors}
     db.session.flush()  # the answers just folded into the responses count
-    rows = db.session.connection().execute(_RESPONSES_QUERY, {"visitor_ids": list(by_id)}).all()
+    rows = (
+        db.session.connection()
+        .execute(_RESPONSES_QUERY.where(one_of(Response.visitor_id, by_id)))
+        .all()
+    )
     scoring = {}
     for _, _, variant_id, _, content in rows:
         if variant_id is not None and variant_id not in scoring:

@@ -33,6 +33,7 @@ from ...models import Assignment, Campaign, Event, Response, StepReach, Variant,
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
+from ..platform.sets import one_of
 from ..platform.sqlite_lock import take_writer_lock
 from ..platform.upsert import add_to_counters, insert_ignoring_conflicts, update_rows
 from ..promotion import metrics
@@ -502,7 +503,7 @@ def _load_assignments(keys) -> dict[tuple[int, int], _AssignmentRow]:
     rows = db.session.execute(
         select(*_ASSIGNMENT_ROW)
         .where(
-            Assignment.visitor_id.in_({v for _, v in keys}),
+            one_of(Assignment.visitor_id, {v for _, v in keys}),
             Assignment.campaign_id.in_({c for c, _ in keys}),
         )
         .order_by(Assignment.id)
@@ -572,7 +573,7 @@ def _load_responses(keys) -> dict[tuple[int, int, int], _ResponseRow]:
     rows = db.session.execute(
         select(*_RESPONSE_ROW)
         .where(
-            Response.visitor_id.in_({v for _, v in keys}),
+            one_of(Response.visitor_id, {v for _, v in keys}),
             Response.campaign_id.in_({c for c, _ in keys}),
         )
         .order_by(Response.id)

@@ -69,14 +69,25 @@ def sqlite_insert(dialect, table, batches: list[list[dict]], conflict_columns: t
     columns = tuple(next(batch for batch in batches if batch)[0])
     processors = _bind_processors(dialect, table, columns)
     converted = [(place, process) for place, (_, process) in enumerate(processors) if process]
+    # The rows of a write share their times (arrival, and the occurrence of every event sent
+    # without one): each distinct time is converted once.
+    seen: dict = {}
     parameters = []
     for batch in batches:
         rows = []
         for row in batch:
             values = list(row.values())
             for place, process in converted:
-                if values[place] is not None:
-                    values[place] = process(values[place])
+                value = values[place]
+                if value is None:
+                    continue
+                if type(value) is datetime:
+                    bound = seen.get(value)
+                    if bound is None:
+                        bound = seen[value] = process(value)
+                    values[place] = bound
+                else:
+                    values[place] = process(value)
             rows.append(tuple(values))
         parameters.append(rows)
     return _sqlite_insert_sql(table, columns, conflict_columns), parameters

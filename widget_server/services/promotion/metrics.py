@@ -44,6 +44,7 @@ from ...models import (
 )
 from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
 from ..campaigns import phases
+from ..platform.sets import one_of
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -190,7 +191,7 @@ class IngestMetrics:
         if by_key:
             rows = db.session.scalars(
                 select(MetricConversion).where(
-                    MetricConversion.visitor_id.in_({v for _, v in by_key}),
+                    one_of(MetricConversion.visitor_id, {v for _, v in by_key}),
                     MetricConversion.campaign_id.in_({c for c, _ in by_key}),
                 )
             )

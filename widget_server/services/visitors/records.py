@@ -8,6 +8,7 @@ from sqlalchemy.engine import Row
 from ...extensions import db
 from ...models import Visitor
 from ...models.types import utcnow
+from ..platform.sets import one_of
 from ..platform.upsert import insert_ignoring_conflicts
 
 #: ``last_seen_at`` is refreshed at most this often, so a page view costs no write.
@@ -149,7 +150,7 @@ def _find_many(site_id: int, visitor_keys: set[str]) -> dict[str, Visitor]:
     if not visitor_keys:
         return {}
     rows = db.session.scalars(
-        select(Visitor).where(Visitor.site_id == site_id, Visitor.visitor_key.in_(visitor_keys))
+        select(Visitor).where(Visitor.site_id == site_id, one_of(Visitor.visitor_key, visitor_keys))
     ).all()
     survivor_ids = {v.merged_into_id for v in rows if v.merged_into_id is not None}
     survivors = {}
