@@ -136,7 +136,8 @@ def _claim(name: str, params: dict) -> list[dict]:
     take_writer_lock(db.session)
     result = db.session.execute(_claims(dialect)[name], params)
     columns = list(result.keys())
-    return [dict(zip(columns, row, strict=True)) for row in result]
+    # fetchall: the driver loads the rows in one loop, not one call per row.
+    return [dict(zip(columns, row, strict=True)) for row in result.all()]
 
 
 def _apply(rows: list[dict]) -> None:
@@ -509,7 +510,7 @@ def _load_assignments(keys) -> dict[tuple[int, int], _AssignmentRow]:
         .order_by(Assignment.id)
         .with_for_update()
     )
-    found = (_AssignmentRow(*row) for row in rows)
+    found = (_AssignmentRow(*row) for row in rows.all())
     return {(a.campaign_id, a.visitor_id): a for a in found}
 
 
@@ -579,5 +580,5 @@ def _load_responses(keys) -> dict[tuple[int, int, int], _ResponseRow]:
         .order_by(Response.id)
         .with_for_update()
     )
-    found = (_ResponseRow(*row) for row in rows)
+    found = (_ResponseRow(*row) for row in rows.all())
     return {(r.campaign_id, r.visitor_id, r.round): r for r in found}
