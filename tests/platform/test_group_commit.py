@@ -167,3 +167,34 @@ def test_under_gevent_a_burst_is_written_as_one_group_not_the_first_alone():
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split()[0] == "1", ran.stdout
+
+
+def test_a_group_with_an_empty_batch_stores_the_others(app):
+    """The events writer, given an empty batch beside others (none reaches it today: a batch
+    holds 1 to 100 events), counts it 0 and stores and counts the others; an event sent in two
+    batches of a group counts for the first."""
+    from widget_server.extensions import db
+    from widget_server.models.types import utcnow
+    from widget_server.services.campaigns import catalog
+    from widget_server.services.ingest.events import _store_batches
+
+    site = catalog.create_site({"name": "Shop", "allowed_origins": ["https://shop.example"]})
+    db.session.commit()
+    now = utcnow()
+
+    def row(n):
+        return {
+            "site_id": site.id,
+            "event_uuid": f"event-empty-group-{n:04d}",
+            "type": "impression",
+            "visitor_key": "visitor-empty-group",
+            "campaign_id": None,
+            "variant_id": None,
+            "pending": True,
+            "occurred_at": now,
+            "received_at": now,
+            "data": {},
+        }
+
+    assert _store_batches([[row(1), row(2)], [], [row(2), row(3)]]) == [2, 0, 1]
+    assert _store_batches([[], []]) == [0, 0]

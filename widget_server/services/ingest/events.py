@@ -159,7 +159,7 @@ def _store_batches(batches: list[list[dict]]) -> list[int]:
 
 def _insert_each(connection, insert: str, batches: list[list[tuple]]) -> list[int]:
     """Each batch's rows with one ``executemany``; how many of each were new."""
-    return [connection.exec_driver_sql(insert, rows).rowcount for rows in batches]
+    return [connection.exec_driver_sql(insert, rows).rowcount if rows else 0 for rows in batches]
 
 
 def _store_and_apply(site: SiteConfig, rows: list[dict], sent: int) -> IngestResult:
