@@ -25,7 +25,18 @@ def phase_key():
     return mapped_column(primary_key=True, default=1, server_default=text("1"))
 
 
-class VariantMetric(db.Model):
+class _Figures:
+    """The figures a rollup row adds up: ``visitors`` exposed (the exposure rows) or converted
+    (the metric rows), and the per-visitor values' sum and sum of squares (revenue), so a mean
+    and variance follow without reading any visitor again."""
+
+    visitors: Mapped[int] = mapped_column(default=0, sort_order=10)
+    conversions: Mapped[int] = mapped_column(default=0, sort_order=10)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0, sort_order=10)
+    value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0, sort_order=10)
+
+
+class VariantMetric(_Figures, db.Model):
     """One variant's daily figures for one metric (or the exposures, metric ``exposure``).
 
     ``visitors`` counts visitors whose first impression of the variant fell on ``day`` (exposure
@@ -45,13 +56,9 @@ class VariantMetric(db.Model):
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     phase: Mapped[int] = phase_key()
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    visitors: Mapped[int] = mapped_column(default=0)
-    conversions: Mapped[int] = mapped_column(default=0)
-    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class StratumMetric(db.Model):
+class StratumMetric(_Figures, db.Model):
     """One variant's figures for one metric in one stratum, all days together.
 
     The stratum is what was known about the visitor when they were assigned (device, new or
@@ -72,10 +79,6 @@ class StratumMetric(db.Model):
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     phase: Mapped[int] = phase_key()
     stratum: Mapped[str] = mapped_column(String(STRATUM_LENGTH), primary_key=True)
-    visitors: Mapped[int] = mapped_column(default=0)
-    conversions: Mapped[int] = mapped_column(default=0)
-    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    value_sum_squares: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class StepReach(db.Model):
