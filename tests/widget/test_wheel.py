@@ -83,7 +83,11 @@ def test_survey_reward_spins_the_wheel_and_the_code_shown_is_stored_for_the_visi
     [coupon] = rows(app, select(CouponCode).where(CouponCode.code == code))
     assert coupon.status == "assigned" and coupon.visitor_id == spin.visitor_id
     wheel_id = campaign(app, WHEEL).id
-    claimed = select(Event).where(Event.type == "claim", Event.campaign_id == wheel_id)
+    # Applied (in the beacon's own request, after its insert commits): wait for that, not only
+    # for the row, or the read can land between the two.
+    claimed = select(Event).where(
+        Event.type == "claim", Event.campaign_id == wheel_id, Event.pending.is_(False)
+    )
     assert [e.visitor_id for e in rows(app, claimed)] == [spin.visitor_id]
     completed = select(Event.campaign_id).where(Event.type == "complete")
     assert sorted(rows(app, completed, count=2)) == sorted([campaign(app, SURVEY).id, wheel_id])
