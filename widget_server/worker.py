@@ -17,7 +17,7 @@ runner in its own process, so the embedded setup is still one command.
 import logging
 
 from .services.funnel.figures import snapshots
-from .services.ingest.applier import apply_pending
+from .services.ingest.applier import ClaimCursor, apply_pending
 from .services.ingest.response_webhooks import queue_partials
 from .services.platform.jobs import Job, JobRunner
 from .services.platform.webhooks import deliver_pending
@@ -33,8 +33,9 @@ PARTIALS_SCAN_IDLE_S = 30.0
 def installation_jobs(app) -> list[Job]:
     """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
     chunk, idle_s = int(app.config["APPLIER_CHUNK"]), float(app.config["APPLIER_IDLE_S"])
+    cursor = ClaimCursor()  # the appliers of this process claim one after the other
     jobs = [
-        Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk), idle_s, full=chunk)
+        Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk, cursor), idle_s, full=chunk)
         for n in range(appliers(app))
     ]
     jobs += [

@@ -1,0 +1,103 @@
+"""The appliers claim after the newest event they claimed, and sweep from the start again so
+that an event left behind the cursor is still applied; the backlog probe reads the queue's
+index, not the whole log."""
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.helpers import decide, event, send_events
+from widget_server.extensions import db
+from widget_server.models import Assignment, Event
+from widget_server.services.ingest import applier
+
+
+@pytest.fixture
+def deferred(app, monkeypatch):
+    monkeypatch.setitem(app.config, "EVENTS_APPLY_INLINE", False)
+
+
+def pending_ids() -> list[int]:
+    db.session.rollback()
+    return list(db.session.scalars(select(Event.id).where(Event.pending).order_by(Event.id)))
+
+
+def impressions_by_visitor() -> list[int]:
+    db.session.rollback()
+    return list(db.session.scalars(select(Assignment.impressions).order_by(Assignment.id)))
+
+
+def test_a_chunk_that_failed_behind_the_cursor_is_applied_at_the_next_sweep(
+    app, client, deferred, make_site, make_campaign, monkeypatch
+):
+    site = make_site()
+    campaign = make_campaign(site)
+    variant = campaign["variants"][0]["id"]
+    visitors = [f"cursor-{i:02d}" for i in range(30)]
+    for visitor in visitors:
+        assert decide(client, site, visitor).status_code == 200
+    for visitor in visitors:  # one batch each: ids in the visitors' order
+        send_events(client, site, [event("impression", visitor, campaign["id"], variant)])
+    stored = pending_ids()
+    monkeypatch.setattr(applier, "SWEEP_S", 3600.0)  # no sweep because time passed
+    cursor = applier.ClaimCursor()
+    folded = applier._apply
+
+    def dies(rows):
+        raise RuntimeError("the applier dies before its commit")
+
+    monkeypatch.setattr(applier, "_apply", dies)
+    with pytest.raises(RuntimeError):
+        applier.apply_pending(10, cursor)  # claims the first ten, then fails
+    db.session.rollback()
+    monkeypatch.setattr(applier, "_apply", folded)
+
+    assert applier.apply_pending(10, cursor) == 10
+    assert pending_ids() == stored[:10] + stored[20:]  # the first ten left behind the cursor
+    assert applier.apply_pending(10, cursor) == 10
+    assert applier.apply_pending(10, cursor) == 0  # the head: the next claim sweeps
+    assert applier.apply_pending(10, cursor) == 10
+
+    assert pending_ids() == []
+    assert impressions_by_visitor() == [1] * 30  # each applied once
+
+
+def test_a_claim_sweeps_from_the_start_once_sweep_s_has_passed(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(applier.time, "monotonic", lambda: clock[0])
+    cursor = applier.ClaimCursor()
+    full = [{"id": n} for n in range(41, 51)]
+
+    assert cursor.start() == 0
+    cursor.claimed(full, 10)
+    clock[0] += applier.SWEEP_S / 2
+    assert cursor.start() == 50
+    cursor.claimed([{"id": 30}], 10)  # a straggler found by another applier's sweep
+    assert cursor.after == 50  # never moves back
+    clock[0] += applier.SWEEP_S / 2
+    assert cursor.start() == 0
+
+
+def test_the_backlog_probe_reads_the_queue_index_not_the_whole_log(app, client, deferred):
+    """A new installation's statistics say the table is empty; with a log of applied events
+    and a backlog a third its size, the planner would read the whole log at every probe."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's; SQLite reads the partial index by itself")
+    db.session.execute(text("ANALYZE events"))
+    db.session.execute(
+        text(
+            "INSERT INTO events (site_id, event_uuid, type, visitor_key, pending, occurred_at,"
+            " received_at, data) SELECT 1, 'e-' || n, 'impression', 'v', n > 40000, now(), now(),"
+            " '{}' FROM generate_series(1, 60000) AS n"
+        )
+    )
+    db.session.commit()
+
+    assert applier.backlog()["pending_events"] == 20000
+    with db.engine.connect() as connection:
+        applier.read_through_indexes(connection)
+        plan = "\n".join(
+            connection.exec_driver_sql(
+                "EXPLAIN " + str(applier._BACKLOG.compile(dialect=connection.dialect))
+            ).scalars()
+        )
+    assert "ix_events_pending" in plan and "Seq Scan" not in plan
