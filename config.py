@@ -85,11 +85,14 @@ class Config:
     #: Minutes without a new answer after which an unfinished survey response counts as left:
     #: the worker then sends the site's ``response.partial`` webhook, once per response round.
     RESPONSE_PARTIAL_AFTER_MIN = _env("RESPONSE_PARTIAL_AFTER_MIN", 30.0)
-    #: Events the applier folds per transaction (see services/ingest/applier.py).
-    APPLIER_CHUNK = _env("APPLIER_CHUNK", 1000)
-    #: Appliers each `funnelcake worker` runs (threads); 0 = as suits the database: 2 on
-    #: PostgreSQL (half an applier's time is the database's, so two keep up where one lags),
-    #: 1 on SQLite (one writer at a time: a second would only wait).
+    #: Events the applier folds per transaction (see services/ingest/applier.py); 0 = as suits
+    #: the database: 2000 on PostgreSQL (a chunk's fixed statements then cost less per event),
+    #: 1000 on SQLite (the chunk holds the one writer lock, which the endpoint waits for).
+    APPLIER_CHUNK = _env("APPLIER_CHUNK", 0)
+    #: Appliers each `funnelcake worker` runs (threads); 0 = as suits the database: 4 on
+    #: PostgreSQL (half an applier's time is the database's, and under a full load of the web
+    #: workers fewer get too small a share of the cores to keep up), 1 on SQLite (one writer at
+    #: a time: a second would only wait).
     APPLIERS = _env("APPLIERS", 0)
     #: Statement timeout and connect timeout for the database, so a fault answers fast (503).
     DB_CONNECT_TIMEOUT_S = _env("DB_CONNECT_TIMEOUT_S", 2)

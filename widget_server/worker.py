@@ -1,7 +1,8 @@
 """The installation's background work, as ``funnelcake worker`` runs it.
 
 - ``apply-events-<n>``: folds stored events into assignments, responses, rollups and stages
-  (``APPLIERS`` of them: two on PostgreSQL, where they claim chunks side by side, one on SQLite);
+  (``APPLIERS`` of them: four on PostgreSQL, where they claim chunks side by side, one on
+  SQLite);
 - ``evaluate``: the promotion round, once per ``EVALUATE_INTERVAL_S`` for the installation;
 - ``deliver-webhooks``: posts the signed webhooks that changes recorded, when each is due (its
   retries back off over a day);
@@ -32,7 +33,7 @@ PARTIALS_SCAN_IDLE_S = 30.0
 
 def installation_jobs(app) -> list[Job]:
     """The jobs this app's configuration asks for (promotion rounds only with an interval)."""
-    chunk, idle_s = int(app.config["APPLIER_CHUNK"]), float(app.config["APPLIER_IDLE_S"])
+    chunk, idle_s = applier_chunk(app), float(app.config["APPLIER_IDLE_S"])
     cursor = ClaimCursor()  # the appliers of this process claim one after the other
     jobs = [
         Job(f"apply-events-{n + 1}", lambda: apply_pending(chunk, cursor), idle_s, full=chunk)
@@ -51,10 +52,19 @@ def installation_jobs(app) -> list[Job]:
 
 def appliers(app) -> int:
     """How many appliers a worker runs (``APPLIERS``; 0 chooses by the database)."""
-    configured = int(app.config["APPLIERS"])
+    return _by_database(app, "APPLIERS", postgresql=4, sqlite=1)
+
+
+def applier_chunk(app) -> int:
+    """How many events an applier folds per transaction (``APPLIER_CHUNK``; 0: by database)."""
+    return _by_database(app, "APPLIER_CHUNK", postgresql=2000, sqlite=1000)
+
+
+def _by_database(app, setting: str, postgresql: int, sqlite: int) -> int:
+    configured = int(app.config[setting])
     if configured > 0:
         return configured
-    return 2 if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else 1
+    return postgresql if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else sqlite
 
 
 def start_worker(app) -> JobRunner:

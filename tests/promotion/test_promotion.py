@@ -194,11 +194,13 @@ def test_no_background_rounds_under_testing_or_without_an_interval(make_app):
     }
 
 
-def test_a_worker_runs_two_appliers_on_postgresql_and_one_on_sqlite(make_app, database_url):
+def test_a_worker_runs_four_appliers_on_postgresql_and_one_on_sqlite(make_app, database_url):
     from widget_server.worker import installation_jobs
 
-    appliers = [j.name for j in installation_jobs(make_app()) if j.name.startswith("apply")]
-    expected = 2 if database_url.startswith("postgresql") else 1
-    assert appliers == [f"apply-events-{n + 1}" for n in range(expected)]
-    chosen = [j.name for j in installation_jobs(make_app(APPLIERS=3)) if j.name.startswith("apply")]
-    assert len(chosen) == 3
+    jobs = [j for j in installation_jobs(make_app()) if j.name.startswith("apply")]
+    postgresql = database_url.startswith("postgresql")
+    expected = 4 if postgresql else 1
+    assert [j.name for j in jobs] == [f"apply-events-{n + 1}" for n in range(expected)]
+    assert {j.full for j in jobs} == {2000 if postgresql else 1000}  # the chunk
+    chosen = installation_jobs(make_app(APPLIERS=3, APPLIER_CHUNK=500))
+    assert [j.full for j in chosen if j.name.startswith("apply")] == [500] * 3
