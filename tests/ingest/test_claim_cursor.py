@@ -9,6 +9,8 @@ from tests.helpers import decide, event, send_events
 from widget_server.extensions import db
 from widget_server.models import Assignment, Event
 from widget_server.services.ingest import applier
+from widget_server.services.platform.plans import through_indexes
+from widget_server.services.promotion import results
 
 
 @pytest.fixture
@@ -77,7 +79,9 @@ def test_a_claim_sweeps_from_the_start_once_sweep_s_has_passed(monkeypatch):
     assert cursor.start() == 0
 
 
-def test_the_backlog_probe_reads_the_queue_index_not_the_whole_log(app, client, deferred):
+def test_the_reads_of_pending_events_go_through_the_queue_index_not_the_whole_log(
+    app, client, deferred
+):
     """A new installation's statistics say the table is empty; with a log of applied events
     and a backlog a third its size, the planner would read the whole log at every probe."""
     if db.engine.dialect.name != "postgresql":
@@ -93,11 +97,8 @@ def test_the_backlog_probe_reads_the_queue_index_not_the_whole_log(app, client, 
     db.session.commit()
 
     assert applier.backlog()["pending_events"] == 20000
-    with db.engine.connect() as connection:
-        applier.read_through_indexes(connection)
-        plan = "\n".join(
-            connection.exec_driver_sql(
-                "EXPLAIN " + str(applier._BACKLOG.compile(dialect=connection.dialect))
-            ).scalars()
-        )
-    assert "ix_events_pending" in plan and "Seq Scan" not in plan
+    for statement in (applier._BACKLOG, results.OLDEST_PENDING):
+        with through_indexes() as connection:
+            sql = str(statement.compile(dialect=connection.dialect))
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, {"site_id": 1}).scalars())
+        assert "ix_events_pending" in plan and "Seq Scan" not in plan, plan

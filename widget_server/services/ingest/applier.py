@@ -35,6 +35,7 @@ from ...models import Assignment, Campaign, Event, Response, StepReach, Variant,
 from ...models.types import utcnow
 from .. import funnel
 from ..platform.changes import note_changed_visitors
+from ..platform.plans import through_indexes
 from ..platform.sets import one_of
 from ..platform.sqlite_lock import take_writer_lock
 from ..platform.upsert import add_to_counters, insert_ignoring_conflicts, update_rows
@@ -138,24 +139,12 @@ _BACKLOG = select(func.count(), func.min(Event.received_at)).where(Event.pending
 
 
 def backlog() -> dict:
-    """How many events wait to be applied, and since when the oldest waits (``/readyz``).
-
-    Read through the queue's index, so a probe costs what is pending, not the size of the log:
-    PostgreSQL's planner, with statistics taken while few events were pending (a new
-    installation, before autovacuum analyses the table again), chose to read the whole table,
-    60 ms a probe at half a million events. Its own transaction, so the setting ends with it.
-    """
-    with db.engine.connect() as connection:
-        read_through_indexes(connection)
+    """How many events wait to be applied, and since when the oldest waits (``/readyz``): read
+    through the queue's index, so a probe costs what is pending, not the size of the log."""
+    with through_indexes() as connection:
         count, oldest = connection.execute(_BACKLOG).one()
     age_s = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
     return {"pending_events": count, "oldest_pending_age_s": round(max(age_s, 0.0), 3)}
-
-
-def read_through_indexes(connection) -> None:
-    """Keep PostgreSQL from reading the whole events table for the rest of this transaction."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
 
 @cache

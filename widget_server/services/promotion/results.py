@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ...extensions import db
 from ...models import Campaign, Decision, Event, Order, Site, StepReach
@@ -18,6 +18,7 @@ from ...vocabulary import AB_DEFAULTS, DEFAULT_GUARDRAILS
 from ..campaigns import phases
 from ..campaigns.strata import components
 from ..platform.local_text import plain
+from ..platform.plans import through_indexes
 from . import metrics
 from .metrics import StratumCount, VariantFigures
 
@@ -428,12 +429,16 @@ def _teaser_figures(figures_by_metric, variant_id: int) -> dict:
     return counts
 
 
+OLDEST_PENDING = select(func.min(Event.received_at)).where(
+    Event.site_id == bindparam("site_id"), Event.pending
+)
+
+
 def applied_through(site_id: int, now: datetime) -> datetime:
     """Every event of the site received before this time is in the figures: the oldest pending
     event's receive time, or now when the applier has caught up."""
-    oldest = db.session.scalar(
-        select(func.min(Event.received_at)).where(Event.site_id == site_id, Event.pending)
-    )
+    with through_indexes() as connection:
+        oldest = connection.execute(OLDEST_PENDING, {"site_id": site_id}).scalar()
     return oldest or now
 
 
