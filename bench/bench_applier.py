@@ -246,7 +246,8 @@ def drain(url: str, chunk: int, profile_path: str | None = None) -> dict:
         started, started_at = time.perf_counter(), time.time()
         if profiler:
             profiler.enable()
-        while done := applier.apply_pending(chunk):
+        cursor = applier.ClaimCursor()  # as `funnelcake worker` claims
+        while done := applier.apply_pending(chunk, cursor):
             applied += done
             chunks += 1
         if profiler:
@@ -330,7 +331,9 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=1_000_000, help="per phase")
     parser.add_argument("--visitors", type=int, help="default: events / 20")
-    parser.add_argument("--chunk", type=int, default=applier.CHUNK, help="events per chunk")
+    parser.add_argument(
+        "--chunk", type=int, default=2000, help="events per chunk (the worker's on PostgreSQL)"
+    )
     parser.add_argument(
         "--parallel", type=int, default=2, help="appliers of the second phase (0: skip it)"
     )

@@ -174,6 +174,15 @@ def _increment_statement(dialect: str, model, last_key: str):
     )
 
 
+_CONVERTED = (
+    MetricConversion.campaign_id,
+    MetricConversion.visitor_id,
+    MetricConversion.phase,
+    MetricConversion.metric,
+    MetricConversion.value,
+)
+
+
 class IngestMetrics:
     """Folds one ingested batch into the rollups; ingestion calls :meth:`fold` per fresh event.
 
@@ -184,19 +193,20 @@ class IngestMetrics:
     def __init__(self, assignments: Iterable[Assignment]):
         by_key = {(a.campaign_id, a.visitor_id): a for a in assignments}
         self.deltas = _Deltas()
-        #: ``{(campaign, visitor, phase): {metric: conversion}}``
-        self.converted: dict[tuple[int, int, int], dict[str, MetricConversion]] = defaultdict(dict)
+        #: ``{(campaign, visitor, phase): {metric: value}}`` of the conversions already kept.
+        self.converted: dict[tuple[int, int, int], dict[str, float | None]] = defaultdict(dict)
         self.new_conversions: list[dict] = []
         self.ended = phases.ended_phases(c for c, _ in by_key)
         if by_key:
-            rows = db.session.scalars(
-                select(MetricConversion).where(
+            # Plain rows, not ORM objects: a chunk reads thousands, and only their values count.
+            rows = db.session.execute(
+                select(*_CONVERTED).where(
                     one_of(MetricConversion.visitor_id, {v for _, v in by_key}),
                     MetricConversion.campaign_id.in_({c for c, _ in by_key}),
                 )
             )
-            for row in rows:
-                self.converted[(row.campaign_id, row.visitor_id, row.phase)][row.metric] = row
+            for campaign_id, visitor_id, phase, metric, value in rows.all():
+                self.converted[(campaign_id, visitor_id, phase)][metric] = value
 
     def fold(self, assignment: Assignment, event: dict) -> None:
         if assignment.variant_id is None or assignment.sampled_out:
@@ -229,7 +239,7 @@ class IngestMetrics:
         key = (assignment.campaign_id, assignment.visitor_id, assignment.phase)
         if metric in self.converted[key]:
             return
-        self.converted[key][metric] = MetricConversion(metric=metric, value=0.0, first_at=at)
+        self.converted[key][metric] = 0.0
         self.new_conversions.append(
             {
                 "campaign_id": assignment.campaign_id,
@@ -251,8 +261,8 @@ class IngestMetrics:
         if assignment.completed_at is not None:
             self.deltas.add(*cell, "completion", at, conversions=1)
         key = (assignment.campaign_id, assignment.visitor_id, assignment.phase)
-        for metric, row in self.converted[key].items():
-            value = row.value or 0.0
+        for metric, kept in self.converted[key].items():
+            value = kept or 0.0
             self.deltas.add(*cell, metric, at, conversions=1, value=value, value_squares=value**2)
 
     @staticmethod
