@@ -10,6 +10,7 @@ from config import INSTANCE_DIR, Config
 
 from .errors import register_error_handlers
 from .extensions import csrf, db, limiter, migrate, normalise_database_url
+from .services.platform import stored_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Top of the source tree: ``static/`` (the snippet) and ``migrations/`` live beside the package.
@@ -135,7 +136,12 @@ def _register_commands(app: Flask) -> None:
 
 
 def _engine_options(config) -> dict:
-    """Fail fast when the database is down: answer 503 within ~2 s instead of hanging."""
+    """Fail fast when the database is down: answer 503 within ~2 s instead of hanging; read
+    stored JSON with orjson (``services/platform/stored_json.py``)."""
+    return {"json_deserializer": stored_json.loads, **_connection_options(config)}
+
+
+def _connection_options(config) -> dict:
     url = config["SQLALCHEMY_DATABASE_URI"]
     timeout = config["DB_CONNECT_TIMEOUT_S"]
     pool = {
