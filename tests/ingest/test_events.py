@@ -94,6 +94,17 @@ def test_variant_of_another_campaign_is_refused(client, make_campaign, running):
     assert "events.0.variant_id" in response.json["error"]["fields"]
 
 
+@pytest.mark.parametrize("forged", ["campaign", "variant"])
+def test_ids_that_exist_nowhere_are_refused_and_nothing_is_stored(client, running, forged):
+    """The events table has no foreign keys: the endpoint is what keeps a forged id out."""
+    site, campaign_id, _ = running
+    named = {"campaign": (2**31 - 1, None), "variant": (campaign_id, 2**31 - 1)}[forged]
+    response = send_events(client, site, [event("impression", "visitor-forged", *named)])
+    assert response.status_code == 400
+    assert f"events.0.{forged}_id" in response.json["error"]["fields"]
+    assert db.session.scalar(select(func.count()).select_from(Event)) == 0
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
