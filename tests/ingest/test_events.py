@@ -97,8 +97,8 @@ def test_variant_of_another_campaign_is_refused(client, make_campaign, running):
 @pytest.mark.parametrize("forged", ["campaign", "variant"])
 def test_ids_that_exist_nowhere_are_refused_and_nothing_is_stored(client, running, forged):
     """The events table has no foreign keys: the endpoint is what keeps a forged id out."""
-    site, campaign_id, _ = running
-    named = {"campaign": (2**31 - 1, None), "variant": (campaign_id, 2**31 - 1)}[forged]
+    site, campaign_id, variant_id = running
+    named = {"campaign": (2**31 - 1, variant_id), "variant": (campaign_id, 2**31 - 1)}[forged]
     response = send_events(client, site, [event("impression", "visitor-forged", *named)])
     assert response.status_code == 400
     assert f"events.0.{forged}_id" in response.json["error"]["fields"]
