@@ -2,13 +2,17 @@
 
 import json
 import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql
 
 from widget_server.extensions import db
 from widget_server.models import Visitor
+from widget_server.services.platform import upsert
 from widget_server.services.platform.stored_json import loads
 
 _JSON = st.recursive(
@@ -41,3 +45,30 @@ def test_the_database_hands_back_json_through_it(app, make_site):
 
     assert db.session.scalar(select(Visitor.attributes)) == attributes
     assert db.engine.dialect._json_deserializer is loads
+
+
+#: Finite numbers: JSON has no Infinity (PostgreSQL refused the standard library's), and the
+#: endpoints refuse non-finite numbers before anything is written.
+_ROW_VALUE = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text() | st.dates()
+    | st.datetimes(timezones=st.just(UTC)) | st.datetimes()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.dictionaries(st.text(), st.text() | st.integers(), max_size=3)
+)  # fmt: skip
+
+
+def _standard_library(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abcd"), _ROW_VALUE, min_size=1), max_size=5))
+def test_rows_travel_to_postgresql_as_the_standard_library_writes_them(rows):
+    """The JSON text PostgreSQL unpacks into rows (``update_rows``, the events' insert) holds the
+    values the standard library's ``json.dumps`` wrote before orjson did."""
+    written = upsert._rows_as_json(postgresql.dialect(), None, rows)
+    assert json.loads(written) == json.loads(json.dumps(rows, default=_standard_library))
