@@ -78,7 +78,8 @@ class ClaimCursor:
     after the cursor walks only what is pending. An event can still be pending behind it (a
     batch whose insert committed after newer ones, a chunk whose transaction failed), so a claim
     starts from the beginning again once ``SWEEP_S`` has passed and whenever the last claim
-    found less than a chunk (the queue's head reached): such an event waits a second at most.
+    found less than a chunk (the queue's head reached): such events are taken by the next sweep,
+    a second later at most (a chunk of them per sweep while the load lasts).
     Shared by the applier threads of a process, so they claim chunk after chunk instead of
     walking each other's.
     """
