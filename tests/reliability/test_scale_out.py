@@ -4,12 +4,12 @@ The deployment the README describes for growing past one machine: several gunico
 store the events, several ``funnelcake worker`` processes apply them, sharing the queue with
 ``FOR UPDATE SKIP LOCKED``. Storefronts send each batch to one instance and again to the other
 (a retry that a load balancer sent elsewhere). The appliers are paused meanwhile, so that a
-backlog of two chunks builds, then resumed while a lock on the events table lets them claim but
-not write: both are then mid-chunk at once, each with its own chunk, and every visitor has events
-in both (their batches were sent in turns), so an applier that did not lock the assignments it
-folds into would lose the other's increments. Once the lock is released and the backlog is gone,
-every acknowledged event is stored once and folded once. PostgreSQL only: on SQLite one applier
-runs.
+backlog of a chunk per applier builds, then resumed while a lock on the events table lets them
+claim but not write: several are then mid-chunk at once, each with its own chunk, and every
+visitor has events in each (their batches were sent in turns), so an applier that did not
+lock the assignments it folds into would lose the others' increments. Once the lock is released
+and the backlog is gone, every acknowledged event is stored once and folded once. PostgreSQL
+only: on SQLite one applier runs.
 """
 
 import random
@@ -35,13 +35,14 @@ from tests.reliability.servers import (
 )
 from widget_server.extensions import db
 from widget_server.models import EXPOSURE, Assignment, Event, Response, VariantMetric
-from widget_server.services.ingest import applier
 
 CLIENTS = 8
 VISITORS_PER_CLIENT = 5
 EVENTS_PER_VISITOR = 50
 BATCH_SIZE = 10
 ORIGIN = "https://shop.example"
+#: Events each applier claims at a time; the workers run four appliers each on PostgreSQL.
+CHUNK = 250
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def deployment(request):
     migrate(url)
     site, campaign = seed_site(url, origins=[ORIGIN])
     servers = [Gunicorn(url, workers=2) for _ in range(2)]
-    workers = [Worker(url) for _ in range(2)]
+    # Chunks small enough that the backlog holds one for each of the workers' appliers.
+    workers = [Worker(url, env={"FUNNELCAKE_APPLIER_CHUNK": str(CHUNK)}) for _ in range(2)]
     yield SimpleNamespace(url=url, site=site, campaign=campaign, servers=servers, workers=workers)
     for process in (*workers, *servers):
         process.stop()
@@ -123,7 +125,7 @@ def appliers_held_mid_chunk(url: str):
 
 def test_two_instances_and_two_appliers_apply_every_event_once(deployment):
     total = CLIENTS * VISITORS_PER_CLIENT * EVENTS_PER_VISITOR
-    assert total >= 2 * applier.CHUNK  # a backlog of two chunks at least: one per applier
+    assert total >= 8 * CHUNK  # a backlog of a chunk at least for each of the eight appliers
     for worker in deployment.workers:
         worker.pause()
     try:
