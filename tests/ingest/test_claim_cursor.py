@@ -97,7 +97,7 @@ def test_the_reads_of_pending_events_go_through_the_queue_index_not_the_whole_lo
     db.session.commit()
 
     assert applier.backlog()["pending_events"] == 20000
-    for statement in (applier._BACKLOG, results.OLDEST_PENDING):
+    for statement in (applier.BACKLOG, results.OLDEST_PENDING):
         with through_indexes() as connection:
             sql = str(statement.compile(dialect=connection.dialect))
             plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, {"site_id": 1}).scalars())

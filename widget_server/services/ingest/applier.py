@@ -136,14 +136,14 @@ def apply_visitor(site_id: int, visitor_key: str) -> None:
     _apply(_claim("visitor", {"of_site": site_id, "of_visitor": visitor_key}))
 
 
-_BACKLOG = select(func.count(), func.min(Event.received_at)).where(Event.pending)
+BACKLOG = select(func.count(), func.min(Event.received_at)).where(Event.pending)
 
 
 def backlog() -> dict:
     """How many events wait to be applied, and since when the oldest waits (``/readyz``): read
     through the queue's index, so a probe costs what is pending, not the size of the log."""
     with through_indexes() as connection:
-        count, oldest = connection.execute(_BACKLOG).one()
+        count, oldest = connection.execute(BACKLOG).one()
     age_s = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
     return {"pending_events": count, "oldest_pending_age_s": round(max(age_s, 0.0), 3)}
 

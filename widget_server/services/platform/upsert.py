@@ -1,17 +1,16 @@
 """Set-based writes for SQLite and PostgreSQL alike: ``INSERT ... ON CONFLICT DO NOTHING`` and
 ``UPDATE`` of many rows by primary key in one statement."""
 
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 
-import orjson
 from sqlalchemy import JSON, Text, bindparam, cast, func, inspect, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import get_history, set_committed_value
 
 from ...extensions import db
+from . import stored_json
 
 
 def insert_ignoring_conflicts(model, rows: list[dict], conflict_columns: list[str], returning=None):
@@ -154,27 +153,18 @@ def _rows_as_json(dialect, table, rows: list[dict]) -> str:
     type reads it back exactly (:func:`_json_value`), on SQLite each value as its column's type
     binds it."""
     if dialect.name == "postgresql":
-        return _dumps(rows)
+        return stored_json.dumps(rows, _json_value)
     processors = _bind_processors(dialect, table, tuple(rows[0]))
-    return _dumps(
+    return stored_json.dumps(
         [
             {
                 name: (value if process is None or value is None else process(value))
                 for (name, process), value in zip(processors, row.values(), strict=True)
             }
             for row in rows
-        ]
+        ],
+        _json_value,
     )
-
-
-def _dumps(rows: list[dict]) -> str:
-    """orjson, several times faster than the standard library at a chunk's thousands of rows;
-    it writes times as ``isoformat()`` does. What it refuses (an integer past 64 bits, in a
-    visitor's attributes say) the standard library writes."""
-    try:
-        return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(rows, default=_json_value, separators=(",", ":"))
 
 
 @cache
