@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.event import listen, remove
 
 from tests.helpers import (
     decide,
@@ -318,6 +319,47 @@ def test_applied_answers_make_the_same_response_rows(app, client, deferred, ab_s
     assert response.completed and response.variant_id == variant
     visitor = db.session.scalar(select(Visitor).where(Visitor.visitor_key == "visitor-answerer"))
     assert visitor.scores.get("intentional") == 4
+
+
+#: Rows every applier adds to (a survey step's reach, a variant's rollups): each stays locked from
+#: its upsert to the commit, so a chunk writes them last.
+SHARED_COUNTERS = ("step_reach", "variant_metrics", "stratum_metrics")
+
+
+def test_a_chunk_writes_the_counters_all_appliers_share_after_everything_else(
+    app, client, deferred, ab_survey
+):
+    site, campaign, _ = ab_survey
+    sent = []
+    for n in range(3):
+        visitor = f"visitor-counted-{n}"
+        variant = offered(client, site, visitor)[campaign["id"]]["variant_id"]
+        sent += [
+            event("impression", visitor, campaign["id"], variant),
+            event("answer", visitor, campaign["id"], variant, step_id="q1", value="friend"),
+            event("complete", visitor, campaign["id"], variant),
+        ]
+    send_events(client, site, sent)
+    writes = []
+
+    def note_write(connection, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        if words[0] in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(words[2] if words[0] in ("INSERT", "DELETE") else words[1])
+
+    listen(db.engine, "before_cursor_execute", note_write)
+    try:
+        assert applier.apply_pending() == 9
+    finally:
+        remove(db.engine, "before_cursor_execute", note_write)
+
+    first_shared = min(i for i, table in enumerate(writes) if table in SHARED_COUNTERS)
+    assert {"step_reach", "variant_metrics"} <= set(writes[first_shared:])
+    # Before them: the events, assignments, responses, visitors and the funnel's stage changes.
+    assert {"events", "assignments", "responses", "visitors", "stage_changes"} <= set(
+        writes[:first_shared]
+    )
+    assert set(writes[first_shared:]) <= {*SHARED_COUNTERS, "metric_conversions"}
 
 
 def test_an_applier_killed_mid_chunk_loses_nothing_and_counts_nothing_twice(

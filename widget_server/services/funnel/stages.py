@@ -42,16 +42,13 @@ _FUNNEL_QUERY = (
     .where(Site.id == bindparam("site_id"))
     .order_by(FunnelStage.position)
 )
-_RESPONSES_QUERY = (
-    select(
-        Response.visitor_id,
-        Response.campaign_id,
-        Response.variant_id,
-        Response.answers,
-        Variant.content,
-    )
-    .outerjoin(Variant, Variant.id == Response.variant_id)
-    .order_by(Response.round)  # a recurring survey's later round overrides the earlier ones
+_RESPONSES_QUERY = select(
+    Response.visitor_id, Response.campaign_id, Response.variant_id, Response.answers
+).order_by(Response.round)  # a recurring survey's later round overrides the earlier ones
+#: The surveys the responses answered, each read once (joined, a survey's content came with each
+#: of its responses: hundreds of copies of one document in a chunk of the applier's).
+_CONTENT_QUERY = select(Variant.id, Variant.content).where(
+    Variant.id.in_(bindparam("variant_ids", expanding=True))
 )
 _OWNER = func.coalesce(Visitor.merged_into_id, Visitor.id)
 _ORDER_FIGURES_QUERY = (
@@ -156,13 +153,14 @@ def rescore(visitors: list[Visitor]) -> None:
         .execute(_RESPONSES_QUERY.where(one_of(Response.visitor_id, by_id)))
         .all()
     )
+    variant_ids = sorted({variant_id for _, _, variant_id, _ in rows if variant_id is not None})
     scoring = {}
-    for _, _, variant_id, _, content in rows:
-        if variant_id is not None and variant_id not in scoring:
-            scoring[variant_id] = scoring_of(content)
+    if variant_ids:
+        contents = db.session.connection().execute(_CONTENT_QUERY, {"variant_ids": variant_ids})
+        scoring = {variant_id: scoring_of(content) for variant_id, content in contents}
     # Per visitor and survey, each step's answer from the latest round that answered it.
     latest: dict[tuple[int, int], dict[str, tuple]] = {}
-    for visitor_id, campaign_id, variant_id, answers, _ in rows:
+    for visitor_id, campaign_id, variant_id, answers in rows:
         steps = latest.setdefault((visitor_id, campaign_id), {})
         for step_id, answer in (answers or {}).items():
             steps[step_id] = (variant_id, answer)

@@ -338,12 +338,6 @@ def apply_effects(
     folded = sorted({(e["campaign_id"], e["visitor_id"]) for e in campaign_events})
     _write_back(Assignment, [assignments[key] for key in folded], _ASSIGNMENT_COLUMNS)
     _write_back(Response, [responses[key] for key in sorted(responses)], _RESPONSE_COLUMNS)
-    add_to_counters(
-        StepReach.__table__,
-        ("campaign_id", "variant_id", "step_id", "phase"),
-        "responses",
-        reached,
-    )
     response_webhooks.notify_completed(campaign_events, responses)
     full = {c for c, count in left.items() if count <= 0}
     _complete_campaigns(full | _answer_quotas_reached(rules.answer_quotas, campaign_events))
@@ -351,7 +345,15 @@ def apply_effects(
     answered = sorted({e["visitor_id"] for e in campaign_events if e["type"] == "answer"})
     if answered:
         funnel.on_answers([visitors[visitor_id] for visitor_id in answered])
-    # Last: every applier adds to the same few rollup rows, locked from here to the commit.
+    # Last: every applier adds to the same few counter rows (a survey's step reach, its variants'
+    # rollups), each locked from its upsert to the commit; earlier, they held the other appliers
+    # back for the rest of the chunk (the funnel's restaging took most of it).
+    add_to_counters(
+        StepReach.__table__,
+        ("campaign_id", "variant_id", "step_id", "phase"),
+        "responses",
+        reached,
+    )
     rollups.flush()
 
 
