@@ -2,6 +2,8 @@
 that an event left behind the cursor is still applied; the backlog probe reads the queue's
 index, not the whole log."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select, text
 
@@ -102,3 +104,47 @@ def test_the_reads_of_pending_events_go_through_the_queue_index_not_the_whole_lo
             sql = str(statement.compile(dialect=connection.dialect))
             plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, {"site_id": 1}).scalars())
         assert "ix_events_pending" in plan and "Seq Scan" not in plan, plan
+
+
+def test_the_drivers_claim_reads_each_event_as_the_orms_statement_does(app, client, deferred):
+    """The chunk's claim on PostgreSQL bypasses SQLAlchemy's row processing: it must still give
+    UTC times (whatever the session's zone) and the stored JSON as it was sent."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's applier claims through the ORM's statement")
+    odd = {"text": "é\u2028\"'<b>", "nested": {"list": [1, 2.5, None, True]}, "big": 2**70}
+    db.session.execute(
+        Event.__table__.insert(),
+        [
+            {
+                "site_id": 1,
+                "event_uuid": f"claim-{n}",
+                "type": "answer",
+                "visitor_key": f"v-{n}",
+                "campaign_id": n or None,
+                "variant_id": None,
+                "pending": True,
+                "occurred_at": datetime(2026, 3, 29, 0, 30 + n, tzinfo=UTC),  # DST in Europe
+                "received_at": datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+                "data": odd if n else {},
+            }
+            for n in range(3)
+        ],
+    )
+    db.session.commit()
+    db.session.execute(text("SET TIME ZONE 'Europe/Berlin'"))
+    orm = db.session.execute(applier._claims("postgresql")["oldest"], {"limit": 10, "after": 0})
+    expected = [row._asdict() for row in orm.all()]
+    db.session.rollback()
+    db.session.execute(text("SET TIME ZONE 'Europe/Berlin'"))
+
+    claimed = applier._claim("oldest", {"limit": 10, "after": 0})
+
+    assert claimed == expected
+    assert [row["occurred_at"].utcoffset() for row in claimed] == [timedelta(0)] * 3
+    assert [row["occurred_at"].isoformat() for row in claimed] == [
+        "2026-03-29T00:30:00+00:00",
+        "2026-03-29T00:31:00+00:00",
+        "2026-03-29T00:32:00+00:00",
+    ]
+    assert claimed[1]["data"] == odd
+    db.session.rollback()

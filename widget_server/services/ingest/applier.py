@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
@@ -34,6 +34,7 @@ from ...extensions import db
 from ...models import Assignment, Campaign, Event, Response, StepReach, Variant, Visitor
 from ...models.types import utcnow
 from .. import funnel
+from ..platform import stored_json
 from ..platform.changes import note_changed_visitors
 from ..platform.plans import through_indexes
 from ..platform.sets import one_of
@@ -183,11 +184,41 @@ def _claims(dialect: str) -> dict:
 
 def _claim(name: str, params: dict) -> list[dict]:
     dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql" and name == "oldest":
+        return _claim_chunk_postgresql(params)
     take_writer_lock(db.session)
     result = db.session.execute(_claims(dialect)[name], params)
     columns = list(result.keys())
     # fetchall: the driver loads the rows in one loop, not one call per row.
     return [dict(zip(columns, row, strict=True)) for row in result.all()]
+
+
+#: The chunk's claim as the driver runs it: ``data`` read as text (parsed by
+#: :func:`stored_json.loads`), the times as psycopg makes them (in the session's zone).
+_CLAIM_CHUNK_SQL = (
+    f"SELECT {', '.join(c.name for c in _CLAIMED if c.name != 'data')}, data::text"
+    " FROM events WHERE pending AND id > %(after)s ORDER BY id LIMIT %(limit)s"
+    " FOR UPDATE SKIP LOCKED"
+)
+_CLAIMED_NAMES = tuple(c.name for c in _CLAIMED if c.name != "data") + ("data",)
+
+
+def _claim_chunk_postgresql(params: dict) -> list[dict]:
+    """The oldest pending events after ``params["after"]``, read on the session's connection by
+    the driver itself: the chunk's claim is the applier's largest read, and SQLAlchemy's row
+    processing of it (a row object, a type conversion per time and per JSON value) cost twice
+    what the driver's reading did. The rows come out as the other claims give them: times in
+    UTC, ``data`` parsed."""
+    cursor = db.session.connection().connection.driver_connection.cursor()
+    try:
+        cursor.execute(_CLAIM_CHUNK_SQL, params)
+        rows = [dict(zip(_CLAIMED_NAMES, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+    for row in rows:
+        row["occurred_at"] = row["occurred_at"].astimezone(UTC)
+        row["data"] = stored_json.loads(row["data"]) if row["data"] is not None else None
+    return rows
 
 
 def _apply(rows: list[dict]) -> None:

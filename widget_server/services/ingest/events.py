@@ -143,8 +143,9 @@ def _store_batches(batches: list[list[dict]]) -> list[int]:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return connection.exec_driver_sql(sql, parameters).all()
 
-    # Storing twice stores once: ids already stored are skipped.
-    new = set(once_more_if_disconnected(store_all))
+    # Storing twice stores once: ids already stored are skipped. Plain tuples: looking a
+    # row's key up among SQLAlchemy's row objects compares them in Python, value by value.
+    new = set(map(tuple, once_more_if_disconnected(store_all)))
     counts = []
     for batch in batches:
         count = 0
