@@ -3,21 +3,21 @@ scores) and the rows sent to it as one JSON text (``platform.upsert``).
 
 The applier reads several JSON values per event it folds, and the standard library's parser was
 a sixth of its Python time; orjson reads and writes the same text several times faster. What
-orjson refuses is left to the standard library, so nothing stored becomes unreadable and nothing
-writable is refused: ``NaN`` in a value SQLite may hold from before NaN was refused, an integer
-past 64 bits in a visitor's attributes.
+orjson refuses or would read differently is left to the standard library, so nothing stored
+becomes unreadable or reads back changed and nothing writable is refused: ``NaN`` in a value
+SQLite may hold from before NaN was refused, an integer past 64 bits in a visitor's attributes.
 """
 
 import json
 
 import orjson
 
+from ... import json_text
+
 
 def loads(text: str | bytes):
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """A stored value as the standard library reads it (:mod:`widget_server.json_text`)."""
+    return json_text.loads(text)
 
 
 def dumps(value, default) -> str:
