@@ -42,7 +42,8 @@ def test_a_chunk_that_failed_behind_the_cursor_is_applied_at_the_next_sweep(
     for visitor in visitors:  # one batch each: ids in the visitors' order
         send_events(client, site, [event("impression", visitor, campaign["id"], variant)])
     stored = pending_ids()
-    monkeypatch.setattr(applier, "SWEEP_S", 3600.0)  # no sweep because time passed
+    clock = [1000.0]
+    monkeypatch.setattr(applier.time, "monotonic", lambda: clock[0])
     cursor = applier.ClaimCursor()
     folded = applier._apply
 
@@ -58,8 +59,10 @@ def test_a_chunk_that_failed_behind_the_cursor_is_applied_at_the_next_sweep(
     assert applier.apply_pending(10, cursor) == 10
     assert pending_ids() == stored[:10] + stored[20:]  # the first ten left behind the cursor
     assert applier.apply_pending(10, cursor) == 10
-    assert applier.apply_pending(10, cursor) == 0  # the head: the next claim sweeps
-    assert applier.apply_pending(10, cursor) == 10
+    assert applier.apply_pending(10, cursor) == 0  # the head; no sweep before SWEEP_S
+    assert applier.apply_pending(10, cursor) == 0
+    clock[0] += applier.SWEEP_S
+    assert applier.apply_pending(10, cursor) == 10  # the sweep
 
     assert pending_ids() == []
     assert impressions_by_visitor() == [1] * 30  # each applied once
@@ -72,10 +75,10 @@ def test_a_claim_sweeps_from_the_start_once_sweep_s_has_passed(monkeypatch):
     full = [{"id": n} for n in range(41, 51)]
 
     assert cursor.start() == 0
-    cursor.claimed(full, 10)
+    cursor.claimed(full)
     clock[0] += applier.SWEEP_S / 2
     assert cursor.start() == 50
-    cursor.claimed([{"id": 30}], 10)  # a straggler found by another applier's sweep
+    cursor.claimed([{"id": 30}])  # a straggler found by another applier's sweep
     assert cursor.after == 50  # never moves back
     clock[0] += applier.SWEEP_S / 2
     assert cursor.start() == 0
@@ -147,4 +150,35 @@ def test_the_drivers_claim_reads_each_event_as_the_orms_statement_does(app, clie
         "2026-03-29T00:32:00+00:00",
     ]
     assert claimed[1]["data"] == odd
+    db.session.rollback()
+
+
+def test_the_claim_reads_by_key_though_planned_while_the_log_was_empty(app, client, deferred):
+    """The driver prepares a statement run often and PostgreSQL keeps its plan: a worker that
+    claimed while the log was empty kept reading and sorting the whole log at every chunk as the
+    log grew (until autovacuum analysed it again, a minute or more later)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    db.session.execute(text("ANALYZE events"))
+    db.session.commit()
+    backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+    for _ in range(12):  # prepared by the driver at the 5th run, planned once at the 10th
+        assert applier._claim("oldest", {"after": 0, "limit": 2000}) == []
+        db.session.commit()
+    db.session.execute(
+        text(
+            "INSERT INTO events (site_id, event_uuid, type, visitor_key, pending, occurred_at,"
+            " received_at, data) SELECT 1, 'e-' || n, 'impression', 'v', n > 40000, now(), now(),"
+            " '{}' FROM generate_series(1, 60000) AS n"
+        )
+    )
+    db.session.commit()
+
+    assert len(applier._claim("oldest", {"after": 0, "limit": 2000})) == 2000
+    assert db.session.scalar(text("SELECT pg_backend_pid()")) == backend
+    (prepared,) = db.session.scalars(
+        text("SELECT name FROM pg_prepared_statements WHERE statement LIKE '%SKIP LOCKED%'")
+    )
+    plan = "\n".join(db.session.scalars(text(f"EXPLAIN EXECUTE {prepared}(0, 2000)")))
+    assert "ix_events_pending" in plan and "Seq Scan" not in plan, plan
     db.session.rollback()

@@ -5,11 +5,18 @@ taken while the log was empty, and autovacuum takes them again only a minute or 
 with a backlog a third of the log, the planner reads the whole log to count what is pending (60 ms
 a read at half a million events, growing with the log). Reads that only want pending events run on
 a connection of their own that rules whole-table reads out for its one transaction.
+
+The applier's chunks rule them out the same way (:data:`NO_TABLE_SCANS`): with those statistics
+its claim read and sorted the whole log at every chunk, and its write of the chunk's events
+joined them to the whole log; every statement of a chunk reads by key.
 """
 
 from contextlib import contextmanager
 
 from ...extensions import db
+
+#: For the rest of the transaction, whole-table reads only where no index serves.
+NO_TABLE_SCANS = "SET LOCAL enable_seqscan = off"
 
 
 @contextmanager
@@ -17,5 +24,5 @@ def through_indexes():
     """A connection whose transaction reads tables through their indexes (on PostgreSQL)."""
     with db.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            connection.exec_driver_sql(NO_TABLE_SCANS)
         yield connection
