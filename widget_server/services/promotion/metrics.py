@@ -44,7 +44,6 @@ from ...models import (
 )
 from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
 from ..campaigns import phases
-from ..platform.sets import one_of
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -183,6 +182,30 @@ _CONVERTED = (
 )
 
 
+#: PostgreSQL's read of the visitors' kept conversions, planned at every run (not prepared):
+#: the plan the server kept for a prepared read, made while the table was small, walked the
+#: primary key (whose second column is the visitor) once per visitor, 30 ms a chunk at 8,000
+#: rows and growing with the table; planned for its values it probes the visitor index.
+KEPT_BY_VISITOR = (
+    "SELECT campaign_id, visitor_id, phase, metric, value FROM metric_conversions"
+    " WHERE visitor_id = ANY(%(visitor_ids)s::integer[])"
+)
+
+
+def _kept_conversions(visitor_ids: set[int]) -> list[tuple]:
+    """``(campaign, visitor, phase, metric, value)`` of every conversion kept for these visitors,
+    as plain rows (a chunk reads thousands; only their values count)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        found = connection.execute(
+            select(*_CONVERTED).where(MetricConversion.visitor_id.in_(visitor_ids))
+        )
+        return found.all()
+    with connection.connection.driver_connection.cursor() as cursor:
+        cursor.execute(KEPT_BY_VISITOR, {"visitor_ids": sorted(visitor_ids)}, prepare=False)
+        return cursor.fetchall()
+
+
 class IngestMetrics:
     """Folds one ingested batch into the rollups; ingestion calls :meth:`fold` per fresh event.
 
@@ -198,16 +221,9 @@ class IngestMetrics:
         self.new_conversions: list[dict] = []
         self.ended = phases.ended_phases(c for c, _ in by_key)
         if by_key:
-            # Plain rows, not ORM objects: a chunk reads thousands, and only their values count.
-            # By visitor alone, the campaigns picked here: given both, PostgreSQL could read the
-            # campaigns' rows and match each against the whole list of visitors, and did, with
-            # a plan made while the table was small (30-50 ms a chunk, growing with the table).
-            rows = db.session.execute(
-                select(*_CONVERTED).where(
-                    one_of(MetricConversion.visitor_id, {v for _, v in by_key})
-                )
-            )
-            for campaign_id, visitor_id, phase, metric, value in rows.all():
+            for campaign_id, visitor_id, phase, metric, value in _kept_conversions(
+                {v for _, v in by_key}
+            ):
                 if (campaign_id, visitor_id) in by_key:
                     self.converted[(campaign_id, visitor_id, phase)][metric] = value
 
