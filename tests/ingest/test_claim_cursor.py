@@ -25,6 +25,18 @@ def pending_ids() -> list[int]:
     return list(db.session.scalars(select(Event.id).where(Event.pending).order_by(Event.id)))
 
 
+def store_a_log_a_third_pending() -> None:
+    """60,000 events, the last 20,000 pending: a log as a load leaves it."""
+    db.session.execute(
+        text(
+            "INSERT INTO events (site_id, event_uuid, type, visitor_key, pending, occurred_at,"
+            " received_at, data) SELECT 1, 'e-' || n, 'impression', 'v', n > 40000, now(), now(),"
+            " '{}' FROM generate_series(1, 60000) AS n"
+        )
+    )
+    db.session.commit()
+
+
 def impressions_by_visitor() -> list[int]:
     db.session.rollback()
     return list(db.session.scalars(select(Assignment.impressions).order_by(Assignment.id)))
@@ -92,14 +104,7 @@ def test_the_reads_of_pending_events_go_through_the_queue_index_not_the_whole_lo
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the plan is PostgreSQL's; SQLite reads the partial index by itself")
     db.session.execute(text("ANALYZE events"))
-    db.session.execute(
-        text(
-            "INSERT INTO events (site_id, event_uuid, type, visitor_key, pending, occurred_at,"
-            " received_at, data) SELECT 1, 'e-' || n, 'impression', 'v', n > 40000, now(), now(),"
-            " '{}' FROM generate_series(1, 60000) AS n"
-        )
-    )
-    db.session.commit()
+    store_a_log_a_third_pending()
 
     assert applier.backlog()["pending_events"] == 20000
     for statement in (applier.BACKLOG, results.OLDEST_PENDING):
@@ -165,14 +170,7 @@ def test_the_claim_reads_by_key_though_planned_while_the_log_was_empty(app, clie
     for _ in range(12):  # prepared by the driver at the 5th run, planned once at the 10th
         assert applier._claim("oldest", {"after": 0, "limit": 2000}) == []
         db.session.commit()
-    db.session.execute(
-        text(
-            "INSERT INTO events (site_id, event_uuid, type, visitor_key, pending, occurred_at,"
-            " received_at, data) SELECT 1, 'e-' || n, 'impression', 'v', n > 40000, now(), now(),"
-            " '{}' FROM generate_series(1, 60000) AS n"
-        )
-    )
-    db.session.commit()
+    store_a_log_a_third_pending()
 
     assert len(applier._claim("oldest", {"after": 0, "limit": 2000})) == 2000
     assert db.session.scalar(text("SELECT pg_backend_pid()")) == backend

@@ -209,15 +209,12 @@ def _claim_chunk_postgresql(params: dict) -> list[dict]:
     processing of it (a row object, a type conversion per time and per JSON value) cost twice
     what the driver's reading did. The rows come out as the other claims give them: times in
     UTC, ``data`` parsed. The chunk's transaction reads by key from here on."""
-    cursor = db.session.connection().connection.driver_connection.cursor()
-    try:
+    with db.session.connection().connection.driver_connection.cursor() as cursor:
         # Planned by key whatever the statistics say (see ``platform.plans``): a new
         # installation's, taken while the log was empty, made this a read of the whole log.
         cursor.execute(NO_TABLE_SCANS)
         cursor.execute(_CLAIM_CHUNK_SQL, params)
         rows = [dict(zip(_CLAIMED_NAMES, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
     for row in rows:
         row["occurred_at"] = row["occurred_at"].astimezone(UTC)
         row["data"] = stored_json.loads(row["data"]) if row["data"] is not None else None
