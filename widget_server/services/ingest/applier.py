@@ -217,7 +217,7 @@ def _claim_chunk_postgresql(params: dict) -> list[dict]:
         rows = [dict(zip(_CLAIMED_NAMES, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:
         row["occurred_at"] = row["occurred_at"].astimezone(UTC)
-        row["data"] = stored_json.loads(row["data"]) if row["data"] is not None else None
+        row["data"] = stored_json.loads(row["data"])
     return rows
 
 

@@ -9,6 +9,11 @@ a connection of their own that rules whole-table reads out for its one transacti
 The applier's chunks rule them out the same way (:data:`NO_TABLE_SCANS`): with those statistics
 its claim read and sorted the whole log at every chunk, and its write of the chunk's events
 joined them to the whole log; every statement of a chunk reads by key.
+
+Ruling table scans out is not always enough: the driver prepares a statement run often and
+PostgreSQL keeps the plan it made first, which for a read keyed on an index's second column (a
+primary key whose first column the read also names) can walk the whole index once per key.
+Such a read runs unprepared (:func:`rows_planned_per_run`), planned for its values every time.
 """
 
 from contextlib import contextmanager
@@ -26,3 +31,11 @@ def through_indexes():
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(NO_TABLE_SCANS)
         yield connection
+
+
+def rows_planned_per_run(sql: str, params: dict) -> list[tuple]:
+    """The rows of a PostgreSQL read (driver SQL) on the session's connection, planned for these
+    ``params`` rather than by a plan the server kept from an earlier run."""
+    with db.session.connection().connection.driver_connection.cursor() as cursor:
+        cursor.execute(sql, params, prepare=False)
+        return cursor.fetchall()

@@ -44,6 +44,7 @@ from ...models import (
 )
 from ...vocabulary import GUARDRAIL_METRICS, MEAN_METRICS, METRICS
 from ..campaigns import phases
+from ..platform.plans import rows_planned_per_run
 from ..platform.upsert import insert_ignoring_conflicts
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -182,10 +183,11 @@ _CONVERTED = (
 )
 
 
-#: PostgreSQL's read of the visitors' kept conversions, planned at every run (not prepared):
-#: the plan the server kept for a prepared read, made while the table was small, walked the
-#: primary key (whose second column is the visitor) once per visitor, 30 ms a chunk at 8,000
-#: rows and growing with the table; planned for its values it probes the visitor index.
+#: PostgreSQL's read of the visitors' kept conversions, planned at every run
+#: (:func:`~..platform.plans.rows_planned_per_run`): the plan the server kept for the prepared
+#: read, made while the table was small, walked the primary key (whose second column is the
+#: visitor) once per visitor, 30 ms a chunk at 8,000 rows; planned for its values it probes the
+#: visitor index.
 KEPT_BY_VISITOR = (
     "SELECT campaign_id, visitor_id, phase, metric, value FROM metric_conversions"
     " WHERE visitor_id = ANY(%(visitor_ids)s::integer[])"
@@ -195,15 +197,12 @@ KEPT_BY_VISITOR = (
 def _kept_conversions(visitor_ids: set[int]) -> list[tuple]:
     """``(campaign, visitor, phase, metric, value)`` of every conversion kept for these visitors,
     as plain rows (a chunk reads thousands; only their values count)."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        found = connection.execute(
-            select(*_CONVERTED).where(MetricConversion.visitor_id.in_(visitor_ids))
-        )
-        return found.all()
-    with connection.connection.driver_connection.cursor() as cursor:
-        cursor.execute(KEPT_BY_VISITOR, {"visitor_ids": sorted(visitor_ids)}, prepare=False)
-        return cursor.fetchall()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return rows_planned_per_run(KEPT_BY_VISITOR, {"visitor_ids": sorted(visitor_ids)})
+    found = db.session.execute(
+        select(*_CONVERTED).where(MetricConversion.visitor_id.in_(visitor_ids))
+    )
+    return found.all()
 
 
 class IngestMetrics:
