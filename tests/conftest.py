@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import create_engine, text
-from werkzeug.serving import make_server
 
 from tests.helpers import (
     BACKENDS,
@@ -30,6 +29,7 @@ from tests.helpers import (
     migrate,
     postgres_missing,
     serving,
+    serving_app,
 )
 from widget_server.extensions import db, normalise_database_url
 from widget_server.models.types import utcnow
@@ -215,7 +215,7 @@ def live_server(tmp_path, migrated_sqlite_file):
     class Live:
         pass
 
-    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+    with serving_app(app) as server:
         live = Live()
         live.url, live.app = f"http://127.0.0.1:{server.server_port}", app
         with app.app_context():

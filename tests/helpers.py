@@ -23,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.engine import Engine
+from werkzeug.serving import make_server
 
 from widget_server import create_app
 from widget_server.extensions import db
@@ -357,6 +358,40 @@ def serving(server):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def closes_its_responses(app):
+    """``app`` for werkzeug's threaded server, closing every response body itself.
+
+    The server closes a body only after it has drained the request socket, and a browser that
+    hangs up then (a back gesture mid-download) raises there first: the static file Flask sent
+    stays open, and its ``ResourceWarning`` surfaces in whichever test runs next. Closing the
+    body when its last chunk is written (or when the abandoned generator is collected) does
+    what the server meant to.
+    """
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+
+        def chunks():
+            try:
+                yield from body
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+
+        return chunks()
+
+    return wsgi
+
+
+@contextmanager
+def serving_app(app):
+    """``app`` over HTTP on 127.0.0.1 (werkzeug's threaded server) for the block; yields the
+    server (its ``server_port``)."""
+    wsgi = closes_its_responses(app)
+    with serving(make_server("127.0.0.1", 0, wsgi, threaded=True)) as server:
+        yield server
 
 
 def server_environment(instance_dir=None, **settings) -> dict:

@@ -11,9 +11,8 @@ import urllib.request
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select, text
-from werkzeug.serving import make_server
 
-from tests.helpers import serving
+from tests.helpers import serving_app
 from tests.rewards.conftest import pool_slice, slice_
 from widget_server.extensions import db
 from widget_server.models import Assignment, CouponCode, Spin, Visitor
@@ -29,7 +28,7 @@ def served(make_app):
     sized for the burst: 20 connections that requests queue for (no 503 on a slow machine).
     """
     served_app = make_app(DB_POOL_SIZE=20, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_S=120)
-    with serving(make_server("127.0.0.1", 0, served_app, threaded=True)) as server:
+    with serving_app(served_app) as server:
         yield f"http://127.0.0.1:{server.server_port}"
 
 
