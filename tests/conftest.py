@@ -86,11 +86,33 @@ def module_database_url(request, tmp_path_factory):
 
 
 def empty_all_tables() -> None:
+    """Every table as in a new database: empty, on PostgreSQL no page, and ids counting from 1.
+
+    On PostgreSQL only the tables with a page are truncated (one written to since it was last
+    truncated, rolled back or not): a ``TRUNCATE`` costs a few milliseconds per table whether
+    it held anything or not (about 90 ms for all of them, after every test), and a test writes
+    to a handful.
+    """
     # campaigns and variants point at each other; cut that link first (SQLite deletes in order).
     db.session.execute(text("UPDATE campaigns SET promoted_variant_id = NULL"))
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        written = db.session.scalars(
+            text(
+                "SELECT relname FROM pg_class WHERE relname = ANY(:tables)"
+                " AND relnamespace = 'public'::regnamespace AND pg_relation_size(oid) > 0"
+            ),
+            {"tables": tables},
+        ).all()
+        if written:
+            db.session.execute(text(f"TRUNCATE {', '.join(written)} CASCADE"))
+        # Ids restart in every table, as TRUNCATE ... RESTART IDENTITY would restart them.
+        db.session.execute(
+            text(
+                "SELECT setval(oid::regclass, 1, false) FROM pg_class"
+                " WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+            )
+        )
     else:
         for table in tables:
             db.session.execute(text(f"DELETE FROM {table}"))
