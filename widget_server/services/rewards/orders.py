@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import Conflict, DuplicateOrder, NotFound, OrderIdReused, Unauthorized, Unprocessable
@@ -40,7 +40,7 @@ from .. import funnel
 from ..platform import webhooks
 from ..platform.signatures import signature_matches
 from ..promotion import metrics
-from ..visitors.records import get_or_create_visitor
+from ..visitors.records import get_or_create_visitor, ids_standing_for
 from .spin import iso_utc, normalised_email
 
 SIGNATURE_HEADER = "X-Funnelcake-Signature"
@@ -328,10 +328,9 @@ def _fixed_code_spins(site_id: int, code: str):
 def _fixed_code_spin_of(site_id: int, code: str, visitor_id: int) -> Spin | None:
     """The buyer's own spin that won this fixed code (or that of a visitor merged into the
     buyer): a fixed code is everyone's, so only the buyer's spin makes the order a redemption."""
-    merged = select(Visitor.id).where(Visitor.merged_into_id == visitor_id)
     return db.session.scalar(
         _fixed_code_spins(site_id, code)
-        .where(or_(Spin.visitor_id == visitor_id, Spin.visitor_id.in_(merged)))
+        .where(Spin.visitor_id.in_(ids_standing_for(visitor_id)))
         .order_by(Spin.id)
         .limit(1)
     )

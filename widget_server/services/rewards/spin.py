@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, literal_column, or_, select, update
+from sqlalchemy import Integer, bindparam, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import Conflict, NotFound, ValidationFailed
@@ -35,7 +35,7 @@ from ..platform.changes import note_changed_visitors
 from ..platform.local_text import plain
 from ..platform.sqlite_lock import commit_when_unlocked, take_writer_lock
 from ..promotion import metrics
-from ..visitors.records import visitor_id_of
+from ..visitors.records import ids_standing_for, visitor_id_of
 
 #: Secure random source (os.urandom): outcomes cannot be predicted from earlier ones.
 _secure_random = random.SystemRandom()
@@ -66,12 +66,7 @@ _SPIN_OF = (
     select(Spin)
     .where(
         Spin.campaign_id == bindparam("campaign_id"),
-        or_(
-            Spin.visitor_id == bindparam("visitor_id"),
-            Spin.visitor_id.in_(
-                select(Visitor.id).where(Visitor.merged_into_id == bindparam("visitor_id"))
-            ),
-        ),
+        Spin.visitor_id.in_(ids_standing_for(bindparam("visitor_id", type_=Integer))),
     )
     .order_by(Spin.visitor_id != bindparam("visitor_id"), Spin.id)
     .limit(1)
