@@ -62,8 +62,10 @@ class Spin(db.Model):
     __tablename__ = "spins"
     __table_args__ = (
         UniqueConstraint("campaign_id", "visitor_id", name="uq_spins_campaign_visitor"),
-        # One reward per e-mail address per campaign; NULLs (no e-mail) never clash.
-        UniqueConstraint("campaign_id", "email", name="uq_spins_campaign_email"),
+        # One reward per e-mail address per campaign; NULLs (no e-mail) never clash. E-mail
+        # first: the wheel's spins are read by (campaign, visitor), through the one index that
+        # starts with the campaign (migration 0022).
+        UniqueConstraint("email", "campaign_id", name="uq_spins_email_campaign"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Integer, any_, bindparam, literal_column, select, update
+from sqlalchemy import Integer, any_, bindparam, literal_column, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.orm import aliased
 
 from ...errors import Conflict, NotFound, ValidationFailed
 from ...extensions import db
@@ -62,16 +63,47 @@ _EXPOSURE = (
     .where(*_OF_ASSIGNMENT)
     .with_for_update()
 )
-#: The visitor's spin, else the first spin of a visitor identify merged into them.
-_SPIN_OF = (
-    select(Spin)
-    .where(
-        Spin.campaign_id == bindparam("campaign_id"),
-        Spin.visitor_id.in_(ids_standing_for(bindparam("visitor_id", type_=Integer))),
+
+
+@cache
+def _spin_of_statement(dialect: str):
+    """The visitor's spin, else the first spin of a visitor identify merged into them: each of
+    those visitors' spin is one lookup by (campaign, visitor), however many spins the wheel gave.
+
+    Written as ``visitor_id = :id OR visitor_id IN (merged)``, no index could answer it: every
+    spin of the wheel was read at each spin. On PostgreSQL an ``IN`` or a plain join is not
+    enough either while a new wheel's statistics (taken before its first spin, renewed by
+    autovacuum a minute or more later) say the wheel has no spin; ``JOIN LATERAL (... LIMIT 1)``
+    per visitor id keeps each lookup a lookup (the ``LIMIT`` stops it being merged into the
+    outer query), and the (campaign, visitor) key is the one index that starts with the wheel
+    (migration 0022).
+    """
+    visitor_id = bindparam("visitor_id", type_=Integer)
+    of_wheel = Spin.__table__.c.campaign_id == bindparam("campaign_id")
+    if dialect != "postgresql":
+        return (
+            select(Spin)
+            .where(of_wheel, Spin.visitor_id.in_(ids_standing_for(visitor_id)))
+            .order_by(Spin.visitor_id != visitor_id, Spin.id)
+            .limit(1)
+        )
+    ids = ids_standing_for(visitor_id).subquery("ids")
+    each = (
+        select(Spin.__table__)
+        .where(of_wheel, Spin.__table__.c.visitor_id == ids.c.visitor_id)
+        .limit(1)
+        .lateral("spin")
     )
-    .order_by(Spin.visitor_id != bindparam("visitor_id"), Spin.id)
-    .limit(1)
-)
+    spin = aliased(Spin, each)
+    return (
+        select(spin)
+        .select_from(ids)
+        .join(each, true())
+        .order_by(spin.visitor_id != visitor_id, spin.id)
+        .limit(1)
+    )
+
+
 #: ``status = 'available'`` with the text in the SQL, not a parameter: it is the predicate of the
 #: partial index of available codes, which PostgreSQL's cached (generic) plan of a prepared
 #: statement can only use when it sees the value. With a parameter, once psycopg prepared the
@@ -301,7 +333,8 @@ def _running_wheel(site: SiteConfig, campaign_id: int) -> CampaignConfig:
 def _spin_of(campaign_id: int, visitor_id: int) -> Spin | None:
     """The visitor's spin, or the first spin of a visitor identify merged into them: after a
     merge the customer's devices are one visitor, with one spin between them."""
-    return db.session.scalar(_SPIN_OF, {"campaign_id": campaign_id, "visitor_id": visitor_id})
+    statement = _spin_of_statement(db.session.get_bind().dialect.name)
+    return db.session.scalar(statement, {"campaign_id": campaign_id, "visitor_id": visitor_id})
 
 
 def _variant_shown(

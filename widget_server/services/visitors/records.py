@@ -108,17 +108,20 @@ def visitor_id_of(site_id: int, visitor_key: str) -> int | None:
 
 
 def ids_standing_for(visitor_id):
-    """The ids that stand for one visitor, for ``column.in_(...)``: theirs, and those of the
-    visitors identify merged into them. ``visitor_id`` is a value or a ``bindparam``.
+    """The ids that stand for one visitor, as a ``SELECT`` of one column, ``visitor_id``:
+    theirs, and those of the visitors identify merged into them. ``visitor_id`` is a value or a
+    ``bindparam``.
 
-    Each id is then one lookup by key. Written as ``visitor_id = :id OR visitor_id IN (merged)``
-    instead, PostgreSQL can only filter: a visitor's spin was looked for among every spin of the
-    wheel (4,000 rows read for one found).
+    For ``column.in_(...)`` or a join, where ``column = :id OR column IN (merged)`` could only be
+    a filter: a visitor's spin was looked for among every spin of the wheel.
     """
     if not hasattr(visitor_id, "type"):
         visitor_id = literal(visitor_id, Integer)
-    merged = select(Visitor.__table__.c.id).where(Visitor.__table__.c.merged_into_id == visitor_id)
-    return union_all(select(visitor_id), merged)
+    visitors = Visitor.__table__
+    merged = select(visitors.c.id.label("visitor_id")).where(
+        visitors.c.merged_into_id == visitor_id
+    )
+    return union_all(select(visitor_id.label("visitor_id")), merged)
 
 
 def get_or_create_visitors(site_id: int, visitor_keys: set[str]) -> dict[str, Visitor]:
