@@ -62,14 +62,11 @@ def visitor(key: str) -> int:
     return db.session.scalar(select(Visitor.id).where(Visitor.visitor_key == key))
 
 
-def the_plan(campaign_id: int, visitor_id: int) -> str:
-    """How the database runs the earlier-spin read for these values."""
-    compiled = spin_service._spin_of_statement(db.engine.dialect.name).compile(
-        dialect=db.engine.dialect
-    )
-    params = compiled.construct_params(
-        {"campaign_id": campaign_id, "visitor_id": visitor_id}, escape_names=False
-    )
+def plan_of(statement, values: dict) -> str:
+    """How the database runs ``statement`` for these values (PostgreSQL: run, in the test's
+    transaction, with the rows each step read)."""
+    compiled = statement.compile(dialect=db.engine.dialect)
+    params = compiled.construct_params(values, escape_names=False)
     connection = db.session.connection()
     if db.engine.dialect.name == "postgresql":
         rows = connection.exec_driver_sql(f"EXPLAIN ANALYZE {compiled}", params).all()
@@ -77,6 +74,12 @@ def the_plan(campaign_id: int, visitor_id: int) -> str:
     positional = tuple(params[name] for name in compiled.positiontup)
     rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional).all()
     return "\n".join(row[-1] for row in rows)
+
+
+def the_plan(campaign_id: int, visitor_id: int) -> str:
+    """How the database runs the earlier-spin read for these values."""
+    statement = spin_service._spin_of_statement(db.engine.dialect.name)
+    return plan_of(statement, {"campaign_id": campaign_id, "visitor_id": visitor_id})
 
 
 def test_the_earlier_spin_is_one_lookup_among_thousands(busy_wheel):
@@ -165,8 +168,8 @@ def test_the_next_code_is_read_from_the_available_ones_only(used_pool):
 
     assert taken_id == first_available
     statement = spin_service._take_code_statement(db.engine.dialect.name)
-    compiled = statement.compile(dialect=db.engine.dialect)
-    params = compiled.construct_params(
+    plan = plan_of(
+        statement,
         {
             "to_pool_id": pool["id"],
             "to_campaign_id": wheel["id"],
@@ -175,18 +178,11 @@ def test_the_next_code_is_read_from_the_available_ones_only(used_pool):
             "to_now": utcnow(),
             "to_expires_at": None,
         },
-        escape_names=False,
     )
-    connection = db.session.connection()
     if db.engine.dialect.name == "postgresql":
-        rows = connection.exec_driver_sql(f"EXPLAIN ANALYZE {compiled}", params).all()
-        plan = "\n".join(row[0] for row in rows)
         assert "Index Scan using ix_coupon_codes_available" in plan, plan
         assert "Rows Removed by Filter" not in plan, plan
     else:
-        positional = tuple(params[name] for name in compiled.positiontup)
-        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional).all()
-        plan = "\n".join(row[-1] for row in rows)
         # SQLite seeks the pool's available codes by (pool, status), in id order.
         assert "coupon_codes USING" in plan and "(pool_id=? AND status=?)" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
