@@ -52,3 +52,15 @@ def _unpromote_before_cleanup(app):
     db.session.rollback()
     db.session.execute(update(Campaign).values(promoted_variant_id=None))
     db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def site_configuration_kept(request):
+    """Decide and events keep each site's configuration, as in production, and check its
+    version at every request (``CONFIG_CHECK_S = 0``): a change through the ORM or the admin
+    API is seen at the next request, and thousands of simulated requests do not reload it each
+    time."""
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    app.config.update(CONFIG_CACHE_TTL_S=3600.0, CONFIG_CHECK_S=0.0)
