@@ -30,19 +30,18 @@ def busy_wheel(request, make_site, make_wheel):
     if request.param == "statistics of a new wheel":
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-    for n in range(SPINS // 500):
-        db.session.execute(
-            Visitor.__table__.insert(),
-            [
-                {
-                    "site_id": site["id"],
-                    "visitor_key": f"spinner-{n * 500 + i:05d}",
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
-                for i in range(500)
-            ],
-        )
+    db.session.execute(
+        Visitor.__table__.insert(),
+        [
+            {
+                "site_id": site["id"],
+                "visitor_key": f"spinner-{n:05d}",
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for n in range(SPINS)
+        ],
+    )
     db.session.execute(
         text(
             "INSERT INTO spins (campaign_id, variant_id, visitor_id, slice_index, label,"

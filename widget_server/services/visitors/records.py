@@ -115,7 +115,7 @@ def ids_standing_for(visitor_id):
     For ``column.in_(...)`` or a join, where ``column = :id OR column IN (merged)`` could only be
     a filter: a visitor's spin was looked for among every spin of the wheel.
     """
-    if not hasattr(visitor_id, "type"):
+    if isinstance(visitor_id, int):
         visitor_id = literal(visitor_id, Integer)
     visitors = Visitor.__table__
     merged = select(visitors.c.id.label("visitor_id")).where(
